@@ -1,0 +1,530 @@
+"""Randomized quantization (Wu et al., ICCV 2023, Eq. 2-4) as a pure function.
+
+Every (sample, channel) pair of the input is one independent channel. Its range
+[min, max] (taken over all other axes) is cut into ``num_bins`` bins at ``num_bins - 1``
+points drawn uniformly in the range (``spacing="random"``) or evenly spaced
+(``spacing="uniform"``); bins are ``[a_i, a_{i+1})``, the last one closed at max. Every
+value is replaced by its bin's value: a point drawn uniformly inside the bin
+(``collapse="random"``) or the bin's midpoint (``collapse="middle"``).
+
+Sampling is separate from applying (kornia style): :func:`sample_quantization_params`
+draws a :class:`QuantizationParams` whose numbers are *fractions of each channel's range*,
+and :func:`apply_randomized_quantization` turns them into absolute bins for a given input.
+Replaying the same params on the same input gives the same output.
+
+Cost: one reduction pass for min/max and one pass that bins (binary search, O(log n)) and
+collapses, processed in chunks so the extra memory stays O(numel) -- never the
+(C, n, ...) one-hot mask of the reference module. CUDA tensors use a fused Triton kernel
+(:mod:`rq_core._triton_quantize`) when Triton is importable; both paths share the bin
+tables computed here, so they agree exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "QuantizationParams",
+    "apply_randomized_quantization",
+    "randomized_quantize",
+    "sample_quantization_params",
+]
+
+Collapse = Literal["random", "middle"]
+Spacing = Literal["random", "uniform"]
+Backend = Literal["auto", "torch", "triton"]
+
+# Elements processed per chunk of the torch path: bounds the temporaries (int64 bin ids,
+# a float32 copy of half inputs) to a few tens of MB whatever the input size.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+@dataclass(frozen=True)
+class QuantizationParams:
+    """The random draws of one call, relative to each channel's range.
+
+    Attributes:
+        cut_fractions: ``(S, C, num_bins - 1)``, sorted along the last axis, in [0, 1]:
+            cut point ``k`` of channel ``(s, c)`` sits at ``min + f * (max - min)``.
+        value_fractions: ``(S, C, num_bins)`` in [0, 1]: bin ``i`` collapses to
+            ``left_i + f * (right_i - left_i)``.
+        apply: ``(S,)`` bool, whether sample ``s`` is quantized at all (the ``p`` gate).
+    """
+
+    cut_fractions: Tensor
+    value_fractions: Tensor
+    apply: Tensor
+
+    @property
+    def num_bins(self) -> int:
+        return self.value_fractions.shape[-1]
+
+    @property
+    def num_samples(self) -> int:
+        return self.value_fractions.shape[0]
+
+    @property
+    def num_channels(self) -> int:
+        return self.value_fractions.shape[1]
+
+    def to(self, device: torch.device | str) -> QuantizationParams:
+        return QuantizationParams(
+            self.cut_fractions.to(device), self.value_fractions.to(device), self.apply.to(device)
+        )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_options(num_bins: int, collapse: str, spacing: str, p: float) -> None:
+    if isinstance(num_bins, bool) or not isinstance(num_bins, int):
+        raise TypeError(f"num_bins must be an int, got {type(num_bins).__name__} ({num_bins!r})")
+    if num_bins < 1:
+        raise ValueError(f"num_bins must be >= 1, got {num_bins}")
+    if collapse not in ("random", "middle"):
+        raise ValueError(f"collapse must be 'random' or 'middle', got {collapse!r}")
+    if spacing not in ("random", "uniform"):
+        raise ValueError(f"spacing must be 'random' or 'uniform', got {spacing!r}")
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+
+
+def _check_input(x: Tensor) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"x must be a floating-point tensor (float16/bfloat16/float32/float64), got {x.dtype}; "
+            "convert it first, e.g. x.float()"
+        )
+    if x.ndim < 2:
+        raise ValueError(
+            f"x must have a sample axis (dim 0) and a channel axis, got shape {tuple(x.shape)}"
+        )
+
+
+def _normalize_channel_dim(x: Tensor, channel_dim: int) -> int:
+    if isinstance(channel_dim, bool) or not isinstance(channel_dim, int):
+        raise TypeError(f"channel_dim must be an int, got {type(channel_dim).__name__}")
+    if not -x.ndim <= channel_dim < x.ndim:
+        raise ValueError(
+            f"channel_dim={channel_dim} is out of range for a {x.ndim}-d input of shape {tuple(x.shape)}"
+        )
+    dim = channel_dim % x.ndim
+    if dim == 0:
+        raise ValueError(
+            "channel_dim=0 is the sample axis; channels must be another axis "
+            "(1 for (B, C, ...) inputs, -1 for tokens (B, L, D) and points (N, C))"
+        )
+    return dim
+
+
+def _check_segment_ids(x: Tensor, segment_ids: Tensor, dim: int) -> int:
+    """Validate a packed-batch layout; returns the number of segments."""
+    if not isinstance(segment_ids, Tensor):
+        raise TypeError(f"segment_ids must be a torch.Tensor, got {type(segment_ids).__name__}")
+    if x.ndim != 2 or dim != 1:
+        raise ValueError(
+            "segment_ids needs a packed 2-d input (N, C) with channel_dim=-1 (or 1), "
+            f"got shape {tuple(x.shape)} with channel_dim={dim}"
+        )
+    if segment_ids.ndim != 1 or segment_ids.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"segment_ids must have shape ({x.shape[0]},) to match x of shape {tuple(x.shape)}, "
+            f"got {tuple(segment_ids.shape)}"
+        )
+    if segment_ids.is_floating_point() or segment_ids.is_complex() or segment_ids.dtype == torch.bool:
+        raise TypeError(f"segment_ids must be an integer tensor, got {segment_ids.dtype}")
+    if segment_ids.device != x.device:
+        raise ValueError(f"segment_ids is on {segment_ids.device} but x is on {x.device}")
+    if segment_ids.numel() == 0:
+        return 0
+    lo, hi = int(segment_ids.min()), int(segment_ids.max())
+    if lo < 0:
+        raise ValueError(f"segment_ids must be >= 0, found {lo}")
+    return hi + 1
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    # Bin edges in float64 for float64 data, else float32 (half inputs are compared in fp32).
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+# ------------------------------------------------------------------------------ sampling
+
+
+def sample_quantization_params(
+    num_samples: int,
+    num_channels: int,
+    num_bins: int,
+    *,
+    collapse: Collapse = "random",
+    spacing: Spacing = "random",
+    p: float = 1.0,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    generator: torch.Generator | None = None,
+) -> QuantizationParams:
+    """Draw the parameters of one randomized quantization of ``num_samples`` x ``num_channels``.
+
+    The draw order is fixed (cuts, then bin values, then the ``p`` gate) and all three are
+    always drawn, so the same generator state gives the same params whatever ``p`` is.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> prm = sample_quantization_params(2, 3, 8, generator=g)
+    >>> prm.cut_fractions.shape, prm.value_fractions.shape, prm.apply.shape
+    (torch.Size([2, 3, 7]), torch.Size([2, 3, 8]), torch.Size([2]))
+    """
+    _check_options(num_bins, collapse, spacing, p)
+    if generator is not None:
+        device = generator.device if device is None else torch.device(device)
+        if torch.device(device).type != generator.device.type:
+            raise ValueError(
+                f"generator is on {generator.device} but the draws are for {device}: "
+                "pass a torch.Generator created on the input's device"
+            )
+    shape = (num_samples, num_channels)
+    if spacing == "random":
+        cuts = torch.rand(*shape, num_bins - 1, device=device, dtype=dtype, generator=generator)
+        cuts = cuts.sort(dim=-1).values
+    else:
+        cuts = torch.arange(1, num_bins, device=device, dtype=dtype) / num_bins
+        cuts = cuts.expand(*shape, num_bins - 1)
+    if collapse == "random":
+        values = torch.rand(*shape, num_bins, device=device, dtype=dtype, generator=generator)
+    else:
+        values = torch.full((*shape, num_bins), 0.5, device=device, dtype=dtype)
+    apply = torch.rand(num_samples, device=device, generator=generator) < p
+    return QuantizationParams(cuts, values, apply)
+
+
+# ------------------------------------------------------------------------------ applying
+
+
+def _layout(x: Tensor, dim: int) -> tuple[int, int, int, int]:
+    """View sizes (S, A, C, B): samples, axes between 0 and the channel, channels, axes after."""
+    S, C = x.shape[0], x.shape[dim]
+    A = math.prod(x.shape[1:dim])
+    B = math.prod(x.shape[dim + 1 :])
+    return S, A, C, B
+
+
+def channel_min_max(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """Per-(sample, channel) min and max of ``x`` over every other axis, each ``(S, C)``."""
+    S, A, C, B = _layout(x, dim)
+    x4 = x.reshape(S, A, C, B)
+    return x4.amin(dim=(1, 3)), x4.amax(dim=(1, 3))
+
+
+def segment_min_max(x: Tensor, segment_ids: Tensor, num_segments: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-(segment, channel) min and max of a packed ``(N, C)`` batch, and the segment sizes.
+
+    Empty segments get min = max = 0 (they own no element, so their bins are never used).
+    """
+    N, C = x.shape
+    index = segment_ids.long().unsqueeze(1).expand(N, C)
+    big = torch.finfo(x.dtype).max
+    mn = torch.full((num_segments, C), big, dtype=x.dtype, device=x.device)
+    mx = torch.full((num_segments, C), -big, dtype=x.dtype, device=x.device)
+    mn = mn.scatter_reduce(0, index, x, reduce="amin", include_self=True)
+    mx = mx.scatter_reduce(0, index, x, reduce="amax", include_self=True)
+    counts = torch.bincount(segment_ids.long(), minlength=num_segments)
+    empty = (counts == 0).unsqueeze(1)
+    mn = mn.masked_fill(empty, 0)
+    mx = mx.masked_fill(empty, 0)
+    return mn, mx, counts
+
+
+def _raise_if_not_finite(mn: Tensor, mx: Tensor, what: str) -> None:
+    bad = ~(torch.isfinite(mn) & torch.isfinite(mx))
+    if bool(bad.any()):
+        s, c = (int(v) for v in bad.nonzero()[0])
+        raise ValueError(
+            f"x contains NaN or Inf in {what} {s}, channel {c} "
+            f"(min={mn[s, c].item()}, max={mx[s, c].item()}); clean the input before quantizing"
+        )
+
+
+def bin_tables(mn: Tensor, mx: Tensor, params: QuantizationParams) -> tuple[Tensor, Tensor]:
+    """Absolute bin edges and bin values for every channel, flattened over (S, C).
+
+    Returns ``cuts`` ``(S*C, n-1)`` (sorted, inside [min, max]) and ``values`` ``(S*C, n)``
+    (value ``i`` inside bin ``i``), in the compute dtype. Both the torch and the Triton path
+    bin against these same tables, which is what makes them agree bit for bit.
+    """
+    cd = _compute_dtype(mn.dtype)
+    lo = mn.to(cd).reshape(-1, 1)
+    hi = mx.to(cd).reshape(-1, 1)
+    n, rows = params.num_bins, lo.shape[0]
+    cuts = lo + params.cut_fractions.to(cd).reshape(rows, n - 1) * (hi - lo)
+    # Rounding may push lo + f * (hi - lo) a hair past hi; clamping keeps the order.
+    cuts = torch.minimum(torch.maximum(cuts, lo), hi)
+    left = torch.cat([lo, cuts], dim=1)
+    right = torch.cat([cuts, hi], dim=1)
+    values = left + params.value_fractions.to(cd).reshape(rows, n) * (right - left)
+    values = torch.minimum(torch.maximum(values, left), right)
+    return cuts.contiguous(), values.contiguous()
+
+
+def _bucketize_rows(x3: Tensor, cuts: Tensor, values: Tensor) -> Tensor:
+    """Torch path, regular layout: ``x3`` (R, M) against per-row tables -> quantized (R, M)."""
+    xc = x3.to(cuts.dtype).contiguous()
+    if cuts.shape[1] == 0:  # a single bin: every value collapses to it
+        return values.expand(-1, x3.shape[1]).to(x3.dtype)
+    idx = torch.searchsorted(cuts, xc, right=True)  # number of cuts <= x: the bin id
+    return torch.gather(values, 1, idx).to(x3.dtype)
+
+
+def _quantize_regular_torch(
+    x: Tensor, dim: int, cuts: Tensor, values: Tensor, apply: Tensor | None
+) -> Tensor:
+    S, A, C, B = _layout(x, dim)
+    x4 = x.reshape(S, A, C, B)
+    out = torch.empty((S, A, C, B), dtype=x.dtype, device=x.device)
+    n1, n = cuts.shape[1], values.shape[1]
+    cuts3, values3 = cuts.view(S, C, n1), values.view(S, C, n)
+    per_sample = A * C * B
+    step = max(1, _CHUNK_ELEMENTS // max(per_sample, 1))
+    for s0 in range(0, S, step):
+        s1 = min(S, s0 + step)
+        xs = x4[s0:s1]
+        rows = xs.permute(0, 2, 1, 3).reshape((s1 - s0) * C, A * B)
+        r = (s1 - s0) * C
+        q = _bucketize_rows(rows, cuts3[s0:s1].reshape(r, n1), values3[s0:s1].reshape(r, n))
+        q = q.view(s1 - s0, C, A, B).permute(0, 2, 1, 3)
+        if apply is not None:
+            q = torch.where(apply[s0:s1].view(-1, 1, 1, 1), q, xs)
+        out[s0:s1] = q
+    return out.view(x.shape)
+
+
+def _binary_search_gather(
+    xv: Tensor, row: Tensor, cuts: Tensor, values: Tensor
+) -> Tensor:
+    """Bin every element of ``xv`` against the table row ``row`` of each element (same shape).
+
+    A vectorised upper-bound search: ceil(log2(n)) gathers of one cut per element.
+    """
+    n1 = cuts.shape[1]
+    flat_cuts = cuts.reshape(-1)
+    lo = torch.zeros_like(row)
+    hi = torch.full_like(row, n1)
+    base = row * n1
+    for _ in range(max(1, math.ceil(math.log2(n1 + 1))) if n1 > 0 else 0):
+        active = lo < hi
+        mid = (lo + hi) // 2
+        c = flat_cuts[(base + mid.clamp(max=max(n1 - 1, 0)))]
+        go_right = (c <= xv) & active
+        lo = torch.where(go_right, mid + 1, lo)
+        hi = torch.where(active & ~go_right, mid, hi)
+    return values.reshape(-1)[row * values.shape[1] + lo]
+
+
+def _quantize_segments_torch(
+    x: Tensor, segment_ids: Tensor, cuts: Tensor, values: Tensor, apply: Tensor | None
+) -> Tensor:
+    N, C = x.shape
+    out = torch.empty_like(x)
+    step = max(1, _CHUNK_ELEMENTS // max(C, 1))
+    chan = torch.arange(C, device=x.device)
+    for i0 in range(0, N, step):
+        i1 = min(N, i0 + step)
+        seg = segment_ids[i0:i1].long()
+        row = seg.unsqueeze(1) * C + chan  # (n, C)
+        xs = x[i0:i1]
+        q = _binary_search_gather(xs.to(cuts.dtype), row, cuts, values).to(x.dtype)
+        if apply is not None:
+            q = torch.where(apply[seg].unsqueeze(1), q, xs)
+        out[i0:i1] = q
+    return out
+
+
+class _QuantizedGradient(torch.autograd.Function):
+    """Returns the quantized tensor; the gradient w.r.t. x is ``grad * scale``.
+
+    scale is 0 for quantized elements (the op is piecewise constant) and 1 for elements that
+    passed through unchanged or under ``straight_through`` (the gradient of the identity).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, q: Tensor, scale: Tensor | float) -> Tensor:  # noqa: D401
+        ctx.scale = scale
+        return q
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        scale = ctx.scale
+        if isinstance(scale, float):
+            g = grad * scale if scale != 1.0 else grad
+        else:
+            g = grad * scale.to(grad.dtype)
+        return g, None, None
+
+
+def _triton_usable(x: Tensor) -> bool:
+    if not x.is_cuda:
+        return False
+    try:
+        from rq_core import _triton_quantize  # noqa: F401
+    except Exception:  # Triton missing or broken: the torch path is always correct
+        return False
+    return True
+
+
+def apply_randomized_quantization(
+    x: Tensor,
+    params: QuantizationParams,
+    *,
+    channel_dim: int = 1,
+    segment_ids: Tensor | None = None,
+    straight_through: bool = False,
+    backend: Backend = "auto",
+) -> Tensor:
+    """Quantize ``x`` with already-sampled ``params`` (see :func:`randomized_quantize`).
+
+    ``backend="auto"`` uses the fused Triton kernel for CUDA tensors when Triton imports and
+    the torch path elsewhere; ``"torch"``/``"triton"`` force one (``"triton"`` on CPU needs
+    ``TRITON_INTERPRET=1``, which is how the kernel is tested).
+    """
+    _check_input(x)
+    dim = _normalize_channel_dim(x, channel_dim)
+    if backend not in ("auto", "torch", "triton"):
+        raise ValueError(f"backend must be 'auto', 'torch' or 'triton', got {backend!r}")
+    if segment_ids is not None:
+        S = _check_segment_ids(x, segment_ids, dim)
+        S = max(S, params.num_samples) if x.shape[0] else S
+    else:
+        S = x.shape[0]
+    C = x.shape[dim]
+    if x.numel() == 0:
+        return x.clone()
+    if params.num_samples < S or params.num_channels != C:
+        raise ValueError(
+            f"params were sampled for {params.num_samples} samples x {params.num_channels} channels, "
+            f"but x has {S} samples x {C} channels"
+        )
+    if params.cut_fractions.device != x.device:
+        params = params.to(x.device)
+    use_triton = backend == "triton" or (backend == "auto" and _triton_usable(x))
+
+    with torch.no_grad():
+        xd = x.detach()
+        if segment_ids is None:
+            if use_triton:
+                from rq_core import _triton_quantize
+
+                mn, mx = _triton_quantize.channel_min_max(xd, dim)
+            else:
+                mn, mx = channel_min_max(xd, dim)
+            _raise_if_not_finite(mn, mx, "sample")
+        else:
+            mn, mx, _ = segment_min_max(xd, segment_ids, S)
+            _raise_if_not_finite(mn, mx, "segment")
+        cuts, values = bin_tables(mn, mx, _take_samples(params, S))
+        apply = params.apply[:S]
+        gate = None if bool(apply.all()) else apply
+        if use_triton:
+            from rq_core import _triton_quantize
+
+            q = _triton_quantize.bucketize_collapse(
+                xd, dim, cuts, values, gate, segment_ids=segment_ids
+            )
+        elif segment_ids is None:
+            q = _quantize_regular_torch(xd, dim, cuts, values, gate)
+        else:
+            q = _quantize_segments_torch(xd, segment_ids, cuts, values, gate)
+
+    if not (x.requires_grad and torch.is_grad_enabled()):
+        return q
+    if straight_through:
+        scale: Tensor | float = 1.0
+    elif gate is None:
+        scale = 0.0
+    else:
+        passed = ~gate
+        if segment_ids is None:
+            scale = passed.view(-1, *([1] * (x.ndim - 1)))
+        else:
+            scale = passed[segment_ids.long()].unsqueeze(1)
+    return _QuantizedGradient.apply(x, q, scale)
+
+
+def _take_samples(params: QuantizationParams, S: int) -> QuantizationParams:
+    if params.num_samples == S:
+        return params
+    return QuantizationParams(params.cut_fractions[:S], params.value_fractions[:S], params.apply[:S])
+
+
+def randomized_quantize(
+    x: Tensor,
+    num_bins: int,
+    *,
+    channel_dim: int = 1,
+    collapse: Collapse = "random",
+    spacing: Spacing = "random",
+    p: float = 1.0,
+    segment_ids: Tensor | None = None,
+    straight_through: bool = False,
+    generator: torch.Generator | None = None,
+    backend: Backend = "auto",
+) -> Tensor:
+    """Randomized quantization of every (sample, channel) of ``x``.
+
+    Args:
+        x: floating tensor; dim 0 is the sample axis. ``(B, C, H, W)`` images and
+            ``(B, 1, F, T)`` spectrograms use ``channel_dim=1``; tokens ``(B, L, D)`` and
+            packed points ``(N, 3)`` use ``channel_dim=-1``.
+        num_bins: number of bins n >= 1 per channel.
+        channel_dim: the channel axis (not 0).
+        collapse: ``"random"`` (a uniform draw inside each bin) or ``"middle"``.
+        spacing: ``"random"`` (n-1 uniform cuts in [min, max]) or ``"uniform"``.
+        p: probability that a sample is quantized at all; others pass through unchanged.
+        segment_ids: ``(N,)`` integer segment of every row of a packed ``(N, C)`` batch;
+            each segment is one sample (its own min/max and bins).
+        straight_through: give the gradient of the identity instead of zero.
+        generator: a ``torch.Generator`` on x's device; same state, same output.
+        backend: ``"auto"`` (Triton on CUDA), ``"torch"`` or ``"triton"``.
+
+    Returns:
+        A tensor of x's shape and dtype. Each output value lies in the bin of its input,
+        each channel holds at most ``num_bins`` distinct values, and a constant channel is
+        returned unchanged.
+
+    >>> x = torch.linspace(0, 1, 12).view(1, 2, 6)
+    >>> y = randomized_quantize(x, 3, generator=torch.Generator().manual_seed(0))
+    >>> y.shape, bool(y[0, 0].unique().numel() <= 3)
+    (torch.Size([1, 2, 6]), True)
+    """
+    _check_options(num_bins, collapse, spacing, p)
+    _check_input(x)
+    dim = _normalize_channel_dim(x, channel_dim)
+    if segment_ids is not None:
+        S = _check_segment_ids(x, segment_ids, dim)
+    else:
+        S = x.shape[0]
+    if x.numel() == 0:
+        return x.clone()
+    params = sample_quantization_params(
+        S,
+        x.shape[dim],
+        num_bins,
+        collapse=collapse,
+        spacing=spacing,
+        p=p,
+        device=x.device,
+        dtype=_compute_dtype(x.dtype),
+        generator=generator,
+    )
+    return apply_randomized_quantization(
+        x,
+        params,
+        channel_dim=dim,
+        segment_ids=segment_ids,
+        straight_through=straight_through,
+        backend=backend,
+    )
