@@ -1,0 +1,214 @@
+"""Build the offline audio corpus: 1-second instrument notes and spoken keywords at 16 kHz.
+
+Two downstream tasks in the EVAR metadata format (file_name,label,split):
+
+- ``instrument_family`` (10 General MIDI families, NSynth-like): in every family, programs
+  0-4 are train, 5 valid, 6-7 test -- the test instruments are never heard in training, as in
+  NSynth, whose test split holds unseen instruments.
+- ``keyword`` (the 10 words of Speech Commands V2/12): speakers (accent x voice variant x rate
+  x pitch) are split 60/20/20 % -- test voices are unseen, as Speech Commands splits by speaker.
+
+The pretraining set (``pretrain.csv``) is the train split of both tasks plus extra unlabeled
+notes and words drawn from train instruments and train speakers only, so nothing of the
+valid/test splits is seen in pretraining. Fixed seeds: the same arguments make the same files.
+
+>>> corpus = build_offline_corpus(notes_per_family=2, speakers=5, progress=False)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from tqdm.auto import tqdm
+
+from rq_audio.corpus.instruments import FAMILIES, NoteRenderer, NoteSpec
+from rq_audio.corpus.soundfont import fetch_soundfont
+from rq_audio.corpus.speech import ACCENTS, VARIANTS, EspeakSynth, Speaker
+from rq_audio.metadata import MetadataRow, write_metadata
+
+__all__ = ["CorpusSettings", "OfflineCorpus", "build_offline_corpus", "cache_root"]
+
+KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SAMPLE_RATE = 16000
+CLIP_SEC = 1.0
+_VERSION = 1
+
+
+def cache_root() -> Path:
+    """``$RQ_CACHE`` or ``~/.cache/rq`` (shared/DATA.md: generated data never in the repo)."""
+    return Path(os.environ.get("RQ_CACHE") or Path.home() / ".cache" / "rq")
+
+
+@dataclass(frozen=True)
+class CorpusSettings:
+    notes_per_family: int = 100
+    speakers: int = 60
+    takes_per_word: int = 2
+    unlabeled_notes: int = 400
+    unlabeled_words: int = 400
+    seed: int = 0
+
+    def key(self) -> str:
+        text = json.dumps({"version": _VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class OfflineCorpus:
+    """Where the corpus lives: audio under ``root``, one metadata.csv per task."""
+
+    root: Path
+    tasks: dict[str, Path]
+    pretrain_metadata: Path
+    unit_sec: float = CLIP_SEC
+
+
+def _fit_clip(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Trim silence at the ends, place in a 1 s clip at a random offset, random level."""
+    n = int(CLIP_SEC * SAMPLE_RATE)
+    loud = np.flatnonzero(np.abs(wav) > 1e-3 * (np.abs(wav).max() + 1e-12))
+    if len(loud):
+        wav = wav[loud[0] : loud[-1] + 1]
+    wav = wav[:n]
+    out = np.zeros(n, np.float32)
+    start = int(rng.integers(0, n - len(wav) + 1))
+    out[start : start + len(wav)] = wav
+    peak = np.abs(out).max()
+    if peak > 0:
+        out *= rng.uniform(0.3, 0.9) / peak
+    return out
+
+
+def _note(rng: np.random.Generator, family: str, program_offsets: list[int]) -> NoteSpec:
+    first, (lo, hi) = FAMILIES[family]
+    return NoteSpec(
+        family,
+        first + int(rng.choice(program_offsets)),
+        int(rng.integers(lo, hi + 1)),
+        int(rng.integers(60, 128)),
+        float(rng.uniform(0.4, 0.9)),
+    )
+
+
+def _speakers(rng: np.random.Generator, count: int) -> list[Speaker]:
+    seen, out = set(), []
+    while len(out) < count:
+        s = Speaker(
+            str(rng.choice(ACCENTS)), str(rng.choice(VARIANTS)),
+            int(rng.integers(120, 260)), int(rng.integers(20, 90)),
+        )
+        if s.voice not in seen or len(seen) >= len(ACCENTS) * len(VARIANTS):
+            seen.add(s.voice)
+            out.append(s)
+    return out
+
+
+def _resample_to_16k(wav: np.ndarray, rate: int) -> np.ndarray:
+    import librosa
+
+    return librosa.resample(wav.astype(np.float32) / 32768.0, orig_sr=rate, target_sr=SAMPLE_RATE, res_type="soxr_hq")
+
+
+def build_offline_corpus(
+    settings: CorpusSettings | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    **overrides,
+) -> OfflineCorpus:
+    """Make (or reuse) the corpus under ``cache_dir/offline_audio/<settings key>``.
+
+    Keyword overrides set :class:`CorpusSettings` fields (``notes_per_family=...``).
+    Building is skipped when a complete corpus with the same settings exists.
+    """
+    settings = CorpusSettings(**overrides) if settings is None else replace(settings, **overrides)
+    cache_dir = Path(cache_dir) if cache_dir is not None else cache_root()
+    root = cache_dir / "offline_audio" / settings.key()
+    corpus = OfflineCorpus(
+        root,
+        {"instrument_family": root / "instrument_family.csv", "keyword": root / "keyword.csv"},
+        root / "pretrain.csv",
+    )
+    if (root / "COMPLETE").is_file():
+        return corpus
+    if root.exists():
+        shutil.rmtree(root)  # a half-written corpus from an interrupted run
+    (root / "audio").mkdir(parents=True)
+    rng = np.random.default_rng(settings.seed)
+    sf2 = fetch_soundfont(cache_dir)
+    renderer = NoteRenderer(sf2, SAMPLE_RATE)
+    synth = EspeakSynth()
+
+    def save(rel: str, wav: np.ndarray) -> str:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()  # one write per file: libsndfile's flush per file is slow on some disks
+        soundfile.write(buffer, wav, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        path.write_bytes(buffer.getvalue())
+        return rel
+
+    instrument_rows, keyword_rows, pretrain_rows = [], [], []
+    split_of_program = {0: "train", 1: "train", 2: "train", 3: "train", 4: "train", 5: "valid", 6: "test", 7: "test"}
+    bar = tqdm(
+        total=len(FAMILIES) * settings.notes_per_family
+        + settings.speakers * len(KEYWORDS) * settings.takes_per_word
+        + settings.unlabeled_notes + settings.unlabeled_words,
+        desc="offline corpus", disable=not progress,
+    )
+    for family in FAMILIES:
+        for k in range(settings.notes_per_family):
+            note = _note(rng, family, list(range(8)))
+            split = split_of_program[note.program - FAMILIES[family][0]]
+            rel = save(f"audio/instruments/{family}_{k:04d}_p{note.program}_n{note.pitch}.wav",
+                       _fit_clip(renderer.render(note, 1.2), rng))
+            instrument_rows.append(MetadataRow(rel, family, split))
+            bar.update()
+
+    speakers = _speakers(rng, settings.speakers)
+    n_train, n_valid = int(0.6 * len(speakers)), int(0.2 * len(speakers))
+    speaker_split = {s: ("train" if i < n_train else "valid" if i < n_train + n_valid else "test")
+                     for i, s in enumerate(speakers)}
+    for i, speaker in enumerate(speakers):
+        for word in KEYWORDS:
+            for take in range(settings.takes_per_word):
+                jitter = Speaker(speaker.accent, speaker.variant,
+                                 speaker.rate + int(rng.integers(-15, 16)),
+                                 int(np.clip(speaker.pitch + rng.integers(-5, 6), 0, 100)))
+                wav = _resample_to_16k(synth.say(word, jitter), synth.sample_rate)
+                rel = save(f"audio/keywords/{word}_s{i:03d}_t{take}.wav", _fit_clip(wav, rng))
+                keyword_rows.append(MetadataRow(rel, word, speaker_split[speaker]))
+                bar.update()
+
+    # Unlabeled extras for pretraining, from train instruments and train speakers only.
+    train_speakers = [s for s in speakers if speaker_split[s] == "train"]
+    for k in range(settings.unlabeled_notes):
+        note = _note(rng, str(rng.choice(list(FAMILIES))), [0, 1, 2, 3, 4])
+        pretrain_rows.append(MetadataRow(
+            save(f"audio/unlabeled/note_{k:05d}.wav", _fit_clip(renderer.render(note, 1.2), rng)), "", "train"))
+        bar.update()
+    vocabulary = KEYWORDS + ("zero", "one", "two", "three", "four", "five", "six", "seven",
+                             "eight", "nine", "bed", "bird", "cat", "dog", "happy", "house",
+                             "marvin", "sheila", "tree", "wow")
+    for k in range(settings.unlabeled_words):
+        speaker = train_speakers[int(rng.integers(len(train_speakers)))]
+        wav = _resample_to_16k(synth.say(str(rng.choice(vocabulary)), speaker), synth.sample_rate)
+        pretrain_rows.append(MetadataRow(
+            save(f"audio/unlabeled/word_{k:05d}.wav", _fit_clip(wav, rng)), "", "train"))
+        bar.update()
+    bar.close()
+
+    pretrain_rows += [r for r in instrument_rows + keyword_rows if r.split == "train"]
+    write_metadata(corpus.tasks["instrument_family"], instrument_rows)
+    write_metadata(corpus.tasks["keyword"], keyword_rows)
+    write_metadata(corpus.pretrain_metadata, pretrain_rows)
+    (root / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
+    (root / "COMPLETE").write_text("ok\n")
+    return corpus
