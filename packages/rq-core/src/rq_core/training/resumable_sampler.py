@@ -1,0 +1,73 @@
+"""A distributed sampler that can resume in the middle of an epoch."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sized
+
+import torch
+from torch.utils.data import DistributedSampler
+
+__all__ = ["ResumableSampler"]
+
+
+def _world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    for size_var, rank_var in (("WORLD_SIZE", "RANK"), ("SLURM_NTASKS", "SLURM_PROCID")):
+        if size_var in os.environ and rank_var in os.environ:
+            return int(os.environ[size_var]), int(os.environ[rank_var])
+    return 1, 0
+
+
+class ResumableSampler(DistributedSampler):
+    """``DistributedSampler`` whose next epoch can start after the first ``n`` samples.
+
+    The order of epoch e is a permutation drawn from ``seed + e`` (as DistributedSampler),
+    so it is the same in a resumed run. After a mid-epoch resume, the training callback
+    (:class:`rq_core.training.RunCheckpoint`) calls :meth:`skip_next` with the number of
+    samples this rank had already consumed, and the epoch continues where it stopped.
+    Lightning keeps it as it is under DDP (it is a DistributedSampler) and calls
+    ``set_epoch`` every epoch. The world size and rank come from torch.distributed, or
+    torchrun/SLURM environment variables when the process group does not exist yet.
+
+    Shapes: yields dataset indices; ``len`` is this rank's samples per epoch.
+
+    >>> sampler = ResumableSampler(range(10), shuffle=False)
+    >>> sampler.skip_next(4)
+    >>> list(sampler)
+    [4, 5, 6, 7, 8, 9]
+    >>> list(sampler)[:3]
+    [0, 1, 2]
+    """
+
+    def __init__(
+        self,
+        dataset: Sized,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
+        world_size, world_rank = _world()
+        super().__init__(
+            dataset,
+            num_replicas=world_size if num_replicas is None else num_replicas,
+            rank=world_rank if rank is None else rank,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+        )
+        self._skip = 0
+
+    def skip_next(self, num_samples: int) -> None:
+        """Make the next iteration start at position ``num_samples`` of this rank's order."""
+        if num_samples < 0:
+            raise ValueError(f"num_samples must be >= 0, got {num_samples}")
+        self._skip = num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(super().__iter__())
+        skip, self._skip = self._skip, 0
+        return iter(indices[skip:])

@@ -1,0 +1,198 @@
+"""``build_trainer`` and ``fit``: the Lightning setup every app trains with."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from rq_core.seeding import seed_everything_per_rank
+from rq_core.training.checkpoint_io import AtomicCheckpointIO, to_weights_only
+from rq_core.training.metrics_csv import MetricsCSVLogger
+from rq_core.training.run_checkpoint import RunCheckpoint
+from rq_core.training.trainer_config import TrainerConfig
+
+__all__ = ["build_trainer", "fit", "last_checkpoint", "resolve_resume"]
+
+_PRECISIONS = {"32-true", "32", "16-mixed", "bf16-mixed", "64-true", "bf16-true", "16-true"}
+
+
+def _trainer_config(cfg: Any) -> TrainerConfig:
+    if isinstance(cfg, TrainerConfig):
+        return cfg
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            cfg = OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(cfg, Mapping):
+        known = {f.name for f in dataclasses.fields(TrainerConfig)}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ValueError(f"unknown trainer config keys: {unknown}")
+        return TrainerConfig(**cfg)
+    raise TypeError(
+        f"trainer config must be a TrainerConfig or a mapping, got {type(cfg).__name__}"
+    )
+
+
+def _devices(value: str) -> int | str | list[int]:
+    text = str(value).strip()
+    if text == "auto":
+        return "auto"
+    if "," in text:
+        return [int(part) for part in text.split(",") if part.strip()]
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(
+            f"trainer.devices must be 'auto', a count or ids like '0,1'; got {value!r}"
+        ) from None
+
+
+def last_checkpoint(run_dir: str | os.PathLike) -> Path:
+    """``RUN_DIR/checkpoints/last.ckpt`` (it may not exist yet)."""
+    return Path(run_dir) / "checkpoints" / "last.ckpt"
+
+
+def resolve_resume(resume: str, run_dir: str | os.PathLike) -> Path | None:
+    """The checkpoint to resume from: ``auto`` -> last.ckpt if present, ``never`` -> None,
+    anything else -> that path (which must exist)."""
+    if resume == "auto":
+        path = last_checkpoint(run_dir)
+        return path if path.is_file() else None
+    if resume in ("never", "none", ""):
+        return None
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"trainer.resume={resume!r}: no such checkpoint")
+    return path
+
+
+def build_trainer(
+    cfg: TrainerConfig | Mapping[str, Any],
+    run_dir: str | os.PathLike,
+    *,
+    config: Any = None,
+    callbacks: list[Any] | None = None,
+    resume_step: int | None = None,
+    **trainer_kwargs: Any,
+) -> Trainer:
+    """A Lightning ``Trainer`` writing everything under ``run_dir``.
+
+    - ``RUN_DIR/checkpoints/last.ckpt``: every ``cfg.checkpoint_every_n_steps`` steps and
+      at every epoch end, atomically (:class:`AtomicCheckpointIO`, :class:`RunCheckpoint`);
+    - ``RUN_DIR/metrics.csv`` (flat, :class:`MetricsCSVLogger`) and TensorBoard events in
+      ``RUN_DIR/tensorboard/``;
+    - a tqdm progress bar on rank 0.
+
+    DDP, the world size and the node rank come from torchrun/SLURM environment variables
+    through Lightning's cluster environments; ``strategy="auto"`` picks DDP for more than
+    one process. ``config`` (the resolved app config) is stored in every checkpoint;
+    ``trainer_kwargs`` go to ``lightning.Trainer`` unchanged (e.g. ``limit_val_batches``).
+    """
+    cfg = _trainer_config(cfg)
+    if cfg.precision not in _PRECISIONS:
+        raise ValueError(
+            f"trainer.precision must be one of {sorted(_PRECISIONS)}, got {cfg.precision!r}"
+        )
+    if cfg.checkpoint_every_n_steps < 0:
+        raise ValueError("trainer.checkpoint_every_n_steps must be >= 0")
+    run_dir = Path(run_dir)
+    plain_config = to_weights_only(config) if config is not None else None
+    checkpoint = RunCheckpoint(run_dir / "checkpoints", cfg.checkpoint_every_n_steps, plain_config)
+    all_callbacks: list[Any] = [checkpoint, *(callbacks or [])]
+    loggers: list[Any] = [MetricsCSVLogger(run_dir, resume_step=resume_step)]
+    if cfg.tensorboard:
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
+        all_callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if cfg.progress_bar:
+        all_callbacks.append(TQDMProgressBar())
+    return Trainer(
+        default_root_dir=str(run_dir),
+        accelerator=cfg.accelerator,
+        devices=_devices(cfg.devices),
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        precision=cfg.precision,
+        max_epochs=cfg.max_epochs,
+        max_steps=cfg.max_steps,
+        log_every_n_steps=cfg.log_every_n_steps,
+        deterministic=cfg.deterministic,
+        sync_batchnorm=cfg.sync_batchnorm,
+        gradient_clip_val=cfg.gradient_clip_val,
+        accumulate_grad_batches=cfg.accumulate_grad_batches,
+        check_val_every_n_epoch=cfg.check_val_every_n_epoch,
+        num_sanity_val_steps=cfg.num_sanity_val_steps,
+        enable_progress_bar=cfg.progress_bar,
+        enable_checkpointing=False,  # RunCheckpoint replaces Lightning's ModelCheckpoint
+        logger=loggers,
+        callbacks=all_callbacks,
+        plugins=[AtomicCheckpointIO()],
+        **trainer_kwargs,
+    )
+
+
+def fit(
+    module: LightningModule,
+    run_dir: str | os.PathLike,
+    trainer_cfg: TrainerConfig | Mapping[str, Any],
+    *,
+    train_dataloaders: Any = None,
+    val_dataloaders: Any = None,
+    datamodule: Any = None,
+    config: Any = None,
+    callbacks: list[Any] | None = None,
+    **trainer_kwargs: Any,
+) -> Trainer:
+    """Train ``module``; save ``RUN_DIR/config.yaml``; resume per ``trainer_cfg.resume``.
+
+    Seeds every rank with ``seed + rank`` first (:func:`rq_core.seeding.seed_everything_per_rank`),
+    so call ``fit`` after building the module (DDP broadcasts rank 0's weights anyway).
+    Returns the trainer (``trainer.callback_metrics`` holds the last logged values).
+
+    >>> # doctest: +SKIP
+    >>> trainer = fit(MyModule(), "runs/exp1", TrainerConfig(max_epochs=10),
+    ...               train_dataloaders=loader, config=cfg)
+    """
+    trainer_cfg = _trainer_config(trainer_cfg)
+    run_dir = Path(run_dir)
+    ckpt_path = resolve_resume(trainer_cfg.resume, run_dir)
+    resume_step = None
+    if ckpt_path is not None:
+        # mmap: reads only the few scalars we need, not the weights.
+        resume_step = int(
+            torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get(
+                "global_step", 0
+            )
+        )
+    seed_everything_per_rank(trainer_cfg.seed)
+    trainer = build_trainer(
+        trainer_cfg,
+        run_dir,
+        config=config,
+        callbacks=callbacks,
+        resume_step=resume_step,
+        **trainer_kwargs,
+    )
+    if config is not None and trainer.is_global_zero:
+        from rq_core.config import save_config
+
+        save_config(config, run_dir)
+    trainer.fit(
+        module,
+        train_dataloaders=train_dataloaders,
+        val_dataloaders=val_dataloaders,
+        datamodule=datamodule,
+        ckpt_path=str(ckpt_path) if ckpt_path is not None else None,
+    )
+    return trainer
