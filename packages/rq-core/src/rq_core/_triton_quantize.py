@@ -27,6 +27,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 
 import torch
@@ -178,10 +180,10 @@ def _bucketize_collapse_kernel(
     pid = tl.program_id(0)
     row_block = pid // num_b_blocks
     b_block = pid - row_block * num_b_blocks
+    if WIDE_INDEX:  # more than 2**31 rows or elements: widen before multiplying
+        row_block = row_block.to(tl.int64)
     r = row_block * ROWS + tl.arange(0, ROWS)
     b = b_block * BLOCK_B + tl.arange(0, BLOCK_B)
-    if WIDE_INDEX:
-        r = r.to(tl.int64)
     row_ok = r < num_rows
     mask = row_ok[:, None] & (b < B)[None, :]
     offsets = r[:, None] * B + b[None, :]
@@ -251,11 +253,21 @@ def _pow2_at_most(n: int, cap: int) -> int:
     return min(triton.next_power_of_2(max(n, 1)), cap)
 
 
+@functools.cache
+def _multiprocessor_count(device_index: int) -> int:
+    return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
 def _default_split(x: Tensor, programs_without_split: int) -> int:
     if not x.is_cuda:
         return 1
-    sms = torch.cuda.get_device_properties(x.device).multi_processor_count
+    sms = _multiprocessor_count(x.device.index if x.device.index is not None else 0)
     return max(1, (_MIN_MAX_PROGRAMS_PER_SM * sms) // max(programs_without_split, 1))
+
+
+def _on_device_of(x: Tensor):
+    # Triton launches on the *current* CUDA device; make that x's device (x may be on cuda:1).
+    return torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext()
 
 
 def channel_min_max(x: Tensor, dim: int, *, split: int | None = None) -> tuple[Tensor, Tensor]:
@@ -291,24 +303,25 @@ def channel_min_max(x: Tensor, dim: int, *, split: int | None = None) -> tuple[T
     partial_min = torch.empty((S, C, split), dtype=x.dtype, device=x.device)
     partial_max = torch.empty_like(partial_min)
     elements = block_a * block_c * block_b
-    _channel_min_max_kernel[(S, num_c_blocks, split)](
-        x,
-        partial_min,
-        partial_max,
-        A,
-        C,
-        B,
-        C * B,
-        A * C * B,
-        num_a_blocks,
-        num_b_blocks,
-        split,
-        BLOCK_A=block_a,
-        BLOCK_C=block_c,
-        BLOCK_B=block_b,
-        ACC_F64=x.dtype == torch.float64,
-        num_warps=8 if elements >= 2048 else 4,
-    )
+    with _on_device_of(x):
+        _channel_min_max_kernel[(S, num_c_blocks, split)](
+            x,
+            partial_min,
+            partial_max,
+            A,
+            C,
+            B,
+            C * B,
+            A * C * B,
+            num_a_blocks,
+            num_b_blocks,
+            split,
+            BLOCK_A=block_a,
+            BLOCK_C=block_c,
+            BLOCK_B=block_b,
+            ACC_F64=x.dtype == torch.float64,
+            num_warps=8 if elements >= 2048 else 4,
+        )
     if split == 1:
         return partial_min.squeeze(2), partial_max.squeeze(2)
     # amin/amax propagate NaN, so a NaN partial still reaches the caller.
@@ -376,25 +389,26 @@ def bucketize_collapse(
     wide = max(numel, rows * (num_cuts + 1)) + _BUCKETIZE_TILE >= 2**31
     # A stand-in pointer where a feature is off; the kernel never loads it (constexpr branch).
     unused = values
-    _bucketize_collapse_kernel[grid](
-        x,
-        out,
-        cuts if num_cuts > 0 else unused,
-        values,
-        gate if gate is not None else unused,
-        segment_ids if segment_ids is not None else unused,
-        num_rows,
-        C,
-        B,
-        A * C,
-        num_b_blocks,
-        NUM_CUTS=num_cuts,
-        SEARCH_STEPS=num_cuts.bit_length(),
-        HAS_GATE=gate is not None,
-        HAS_SEGMENTS=segment_ids is not None,
-        WIDE_INDEX=wide,
-        ROWS=rows_per_program,
-        BLOCK_B=block_b,
-        num_warps=4,
-    )
+    with _on_device_of(x):
+        _bucketize_collapse_kernel[grid](
+            x,
+            out,
+            cuts if num_cuts > 0 else unused,
+            values,
+            gate if gate is not None else unused,
+            segment_ids if segment_ids is not None else unused,
+            num_rows,
+            C,
+            B,
+            A * C,
+            num_b_blocks,
+            NUM_CUTS=num_cuts,
+            SEARCH_STEPS=num_cuts.bit_length(),
+            HAS_GATE=gate is not None,
+            HAS_SEGMENTS=segment_ids is not None,
+            WIDE_INDEX=wide,
+            ROWS=rows_per_program,
+            BLOCK_B=block_b,
+            num_warps=4,
+        )
     return out
