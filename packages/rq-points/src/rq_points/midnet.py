@@ -61,8 +61,11 @@ class MidNetConfig:
                 f"depth ({self.depth}) - stages ({self.stages}) must be >= full_depth "
                 f"({self.full_depth}): the shape head pools to depth - stages"
             )
-        if self.channels % 4 != 0:
-            raise ValueError(f"channels must be a multiple of 4 (front uses C/4), got {self.channels}")
+        if self.channels % 4 != 0 or self.channels < 16:
+            raise ValueError(
+                f"channels must be a multiple of 4 and >= 16 (the front uses C/4 channels and its "
+                f"bottleneck blocks C/16), got {self.channels}"
+            )
 
 
 @dataclass

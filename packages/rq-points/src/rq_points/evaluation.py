@@ -1,0 +1,222 @@
+"""Downstream protocols of the RQ paper's Tables 5-6 on frozen (or finetuned) MID-Net.
+
+- Classification (ModelNet40 in the paper): a linear probe on the frozen global feature
+  (``rq_core.linear_probe``), or finetuning backbone + linear layer, at training-data ratios
+  (ceil(ratio x class size) shapes of every class).
+- Segmentation (ShapeNet Part): a 2-FC head on frozen per-point features (or finetuning),
+  scored by part IoU: for every test shape, the IoU of each part of its category (a part
+  absent from both prediction and ground truth counts 1, the PointNet/O-CNN convention),
+  averaged over the parts; I.mIoU averages over shapes, C.mIoU over categories.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from rq_points.midnet import MidNet, two_fc_head
+from rq_points.octree_batch import build_octree_batch
+from rq_points.packed import ShapeDataset, collate_shapes
+from rq_points.transforms import PointAugmentation
+
+__all__ = [
+    "PointFeatures",
+    "class_ratio_subset",
+    "extract_global_features",
+    "extract_point_features",
+    "finetune_classification",
+    "part_iou",
+    "segmentation_probe",
+]
+
+
+def class_ratio_subset(labels: np.ndarray, ratio: float, seed: int = 0) -> np.ndarray:
+    """Indices of ceil(ratio x class size) random items of every class (sorted).
+
+    >>> class_ratio_subset(np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1]), 0.2, seed=0).size
+    3
+    """
+    if not 0 < ratio <= 1:
+        raise ValueError(f"data ratio must be in (0, 1], got {ratio}")
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        picked.append(rng.choice(members, size=math.ceil(ratio * len(members)), replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def _loader(cache, indices, batch_size: int, max_points: int | None = None) -> DataLoader:
+    return DataLoader(ShapeDataset(cache, indices, max_points), batch_size=batch_size, shuffle=False,
+                      collate_fn=collate_shapes)
+
+
+@torch.no_grad()
+def extract_global_features(net: MidNet, cache, indices, *, batch_size: int = 32, device="cpu",
+                            progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Frozen global features (S, global_channels) and class ids (S,) of the given shapes."""
+    net.eval().to(device)
+    evaluate = PointAugmentation(train=False)
+    feats, labels = [], []
+    for batch in tqdm(_loader(cache, indices, batch_size), desc="global features", disable=not progress):
+        batch = evaluate(batch.to(device))
+        ob = build_octree_batch(batch.points, batch.normals, batch.batch_ids, batch.batch_size,
+                                depth=net.config.depth, full_depth=net.config.full_depth)
+        skip, branches = net.backbone(ob.octree)
+        feats.append(net.global_feature(ob.octree, branches).cpu().numpy())
+        labels.append(batch.class_ids.cpu().numpy())
+    return np.concatenate(feats), np.concatenate(labels)
+
+
+@dataclass
+class PointFeatures:
+    """Frozen per-point features of several shapes: ``features`` (N, F) float32, ``labels``
+    (N,) global part ids, ``shape`` (N,) row of the shape in ``class_ids`` (S,)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    shape: np.ndarray
+    class_ids: np.ndarray
+
+
+@torch.no_grad()
+def extract_point_features(net: MidNet, cache, indices, *, max_points: int | None = None, batch_size: int = 16,
+                           device="cpu", progress: bool = True) -> PointFeatures:
+    net.eval().to(device)
+    evaluate = PointAugmentation(train=False)
+    feats, labels, shape, classes, offset = [], [], [], [], 0
+    for batch in tqdm(_loader(cache, indices, batch_size, max_points), desc="point features", disable=not progress):
+        batch = evaluate(batch.to(device))
+        ob = build_octree_batch(batch.points, batch.normals, batch.batch_ids, batch.batch_size,
+                                depth=net.config.depth, full_depth=net.config.full_depth)
+        feats.append(net.point_features(ob.octree, batch.points, batch.batch_ids, ob.point_leaf).cpu().numpy())
+        labels.append(batch.labels.cpu().numpy())
+        shape.append(batch.batch_ids.cpu().numpy() + offset)
+        classes.append(batch.class_ids.cpu().numpy())
+        offset += batch.batch_size
+    return PointFeatures(np.concatenate(feats).astype(np.float32), np.concatenate(labels),
+                         np.concatenate(shape), np.concatenate(classes))
+
+
+def part_iou(pred: np.ndarray, labels: np.ndarray, shape: np.ndarray, class_ids: np.ndarray,
+             part_ranges: Sequence[tuple[int, int]]) -> dict[str, float]:
+    """C.mIoU and I.mIoU (in %) of per-point predictions.
+
+    ``part_ranges[c] = (first, end)``: class c owns global part ids first..end-1.
+
+    >>> r = part_iou(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]), np.array([0, 0, 0, 0]),
+    ...              np.array([0]), [(0, 2)])
+    >>> round(r["instance_miou"], 2)
+    58.33
+    """
+    per_shape, per_class = [], {}
+    for s, c in enumerate(class_ids):
+        rows = shape == s
+        p, g = pred[rows], labels[rows]
+        first, end = part_ranges[int(c)]
+        ious = []
+        for part in range(first, end):
+            inter = np.sum((p == part) & (g == part))
+            union = np.sum((p == part) | (g == part))
+            ious.append(1.0 if union == 0 else inter / union)
+        per_shape.append(float(np.mean(ious)))
+        per_class.setdefault(int(c), []).append(per_shape[-1])
+    return {"instance_miou": 100 * float(np.mean(per_shape)),
+            "class_miou": 100 * float(np.mean([np.mean(v) for v in per_class.values()])),
+            "num_shapes": len(per_shape)}
+
+
+def _class_mask(class_ids: Tensor, part_ranges: Sequence[tuple[int, int]], num_parts: int) -> Tensor:
+    mask = torch.zeros(len(part_ranges), num_parts, dtype=torch.bool)
+    for c, (a, b) in enumerate(part_ranges):
+        mask[c, a:b] = True
+    return mask[class_ids]
+
+
+def segmentation_probe(train: PointFeatures, test: PointFeatures, part_ranges: Sequence[tuple[int, int]], *,
+                       hidden: int = 256, epochs: int = 30, lr: float = 1e-3, batch_size: int = 4096,
+                       seeds: Sequence[int] = (42, 43, 44)) -> dict:
+    """Train a 2-FC head (FC-BN-ReLU-FC, the reference ``predict_module``) on frozen point
+    features, logits restricted to the parts of each shape's class; report part IoUs.
+
+    Features are standardized with the training statistics. Returns the mean and sample
+    std over ``seeds`` of ``class_miou`` and ``instance_miou``.
+    """
+    num_parts = part_ranges[-1][1]
+    mean, std = train.features.mean(0), train.features.std(0) + 1e-6
+    xtr = torch.from_numpy((train.features - mean) / std)
+    ytr = torch.from_numpy(train.labels).long()
+    mtr = _class_mask(torch.from_numpy(train.class_ids[train.shape]).long(), part_ranges, num_parts)
+    keep = ytr >= 0
+    xtr, ytr, mtr = xtr[keep], ytr[keep], mtr[keep]
+    xte = torch.from_numpy((test.features - mean) / std)
+    mte = _class_mask(torch.from_numpy(test.class_ids[test.shape]).long(), part_ranges, num_parts)
+    runs = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        head = two_fc_head(xtr.shape[1], hidden, num_parts)
+        opt = torch.optim.Adam(head.parameters(), lr=lr)
+        for _ in range(epochs):
+            head.train()
+            for rows in torch.randperm(len(xtr)).split(batch_size):
+                if len(rows) < 2:
+                    continue
+                logits = head(xtr[rows]).masked_fill(~mtr[rows], float("-inf"))
+                loss = F.cross_entropy(logits, ytr[rows])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        head.eval()
+        with torch.no_grad():
+            pred = torch.cat([head(x).masked_fill(~m, float("-inf")).argmax(1)
+                              for x, m in zip(xte.split(batch_size), mte.split(batch_size))]).numpy()
+        runs.append(part_iou(pred, test.labels, test.shape, test.class_ids, part_ranges))
+    out = {"seeds": list(seeds), "num_train_shapes": len(train.class_ids), "num_test_shapes": len(test.class_ids)}
+    for key in ("class_miou", "instance_miou"):
+        vals = np.array([r[key] for r in runs])
+        out[f"{key}_mean"] = float(vals.mean())
+        out[f"{key}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+    return out
+
+
+def finetune_classification(net: MidNet, cache, train_idx, test_idx, *, epochs: int = 20, lr: float = 0.01,
+                            weight_decay: float = 5e-4, batch_size: int = 16, device="cpu", seed: int = 0,
+                            progress: bool = True) -> dict:
+    """Finetune backbone + a linear layer on the global feature (SGD, cosine lr), with the
+    pretraining augmentations minus RQ; returns test accuracy (%)."""
+    torch.manual_seed(seed)
+    net.to(device)
+    head = nn.Linear(net.config.global_channels, cache.num_classes).to(device)
+    params = list(net.parameters()) + list(head.parameters())
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    train_loader = DataLoader(ShapeDataset(cache, train_idx), batch_size=batch_size, shuffle=True,
+                              collate_fn=collate_shapes, drop_last=len(train_idx) > batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * len(train_loader)))
+    augment = PointAugmentation(rq_bins=0)
+    g = torch.Generator(device=device).manual_seed(seed)
+    for _ in tqdm(range(epochs), desc="finetune", disable=not progress):
+        net.train()
+        head.train()
+        for batch in train_loader:
+            batch = augment(batch.to(device), g)
+            ob = build_octree_batch(batch.points, batch.normals, batch.batch_ids, batch.batch_size,
+                                    depth=net.config.depth, full_depth=net.config.full_depth)
+            _, branches = net.backbone(ob.octree)
+            loss = F.cross_entropy(head(net.global_feature(ob.octree, branches)), batch.class_ids)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    feats, labels = extract_global_features(net, cache, test_idx, batch_size=batch_size, device=device, progress=False)
+    with torch.no_grad():
+        head.eval()
+        pred = head(torch.from_numpy(feats).to(device)).argmax(1).cpu().numpy()
+    return {"accuracy": 100 * float((pred == labels).mean()), "num_train": len(train_idx), "num_test": len(test_idx)}
