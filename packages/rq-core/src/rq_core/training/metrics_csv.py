@@ -18,8 +18,8 @@ class MetricsCSVLogger(Logger):
 
     Rows are appended as they are logged; when a new metric name appears the file is
     rewritten with the wider header. A resumed run appends to the same file, first
-    dropping rows whose step is beyond the checkpoint it resumes from, so the file reads
-    as one run.
+    dropping rows logged at or after the checkpoint's step (Lightning logs the metrics of
+    optimizer step k with ``step = k - 1``), so the file reads as one run.
     """
 
     def __init__(self, run_dir: str | os.PathLike, resume_step: int | None = None) -> None:
@@ -34,7 +34,7 @@ class MetricsCSVLogger(Logger):
                 self._rows = [
                     row
                     for row in reader
-                    if row.get("step", "") != "" and int(float(row["step"])) <= resume_step
+                    if row.get("step", "") != "" and int(float(row["step"])) < resume_step
                 ]
             self._rewrite()
 

@@ -127,6 +127,10 @@ class RunCheckpoint(Callback):
         self._last_saved_step = trainer.global_step
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            # The epoch-end save follows at once. A save here would also be one Lightning
+            # resumes wrongly (it skips the next epoch), so leave it to the epoch end.
+            return
         step = trainer.global_step
         if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
             if step != self._last_saved_step:  # accumulated batches share a step
@@ -183,7 +187,11 @@ class RunCheckpoint(Callback):
                         # Workers fetched indices when Lightning created the iterator,
                         # before the skip was known: start a fresh one.
                         iter(fit_loop._data_fetcher)
-        # Restore last: creating an iterator above draws from the global RNG, which the
-        # uninterrupted run did before this checkpoint was written.
+        # Creating a DataLoader iterator draws its base seed from the global RNG. Mid-epoch,
+        # the uninterrupted run made that draw before this checkpoint was written: restore
+        # after any new iterator. At an epoch boundary it made the draw after the save, but
+        # Lightning created this run's iterator before the restore: make a new one after.
         restore_rng_states(self._rng_to_restore)
         self._rng_to_restore = None
+        if not mid_epoch and fit_loop._data_fetcher is not None:
+            iter(fit_loop._data_fetcher)
