@@ -37,16 +37,19 @@ class AudioNTT2020(nn.Module):
         n_mels: mel bins of the input (must be divisible by 8).
         d: embedding size (2048 in BYOL-A's paper setting).
         dropout: in the frame-wise MLP (0.3 in the reference).
+        channels: conv width (64 in the reference; smaller only for CPU demos).
     """
 
-    def __init__(self, n_mels: int = 64, d: int = 2048, dropout: float = 0.3) -> None:
+    def __init__(self, n_mels: int = 64, d: int = 2048, dropout: float = 0.3, channels: int = 64) -> None:
         super().__init__()
         if n_mels % 8:
             raise ValueError(f"n_mels must be divisible by 8 (three 2x poolings), got {n_mels}")
-        self.n_mels, self.d = n_mels, d
-        self.features = nn.Sequential(*_conv_block(1, 64), *_conv_block(64, 64), *_conv_block(64, 64))
+        self.n_mels, self.d, self.channels = n_mels, d, channels
+        self.features = nn.Sequential(
+            *_conv_block(1, channels), *_conv_block(channels, channels), *_conv_block(channels, channels)
+        )
         self.fc = nn.Sequential(
-            nn.Linear(64 * (n_mels // 8), d),
+            nn.Linear(channels * (n_mels // 8), d),
             nn.ReLU(),
             nn.Dropout(p=dropout),
             nn.Linear(d, d),
@@ -59,8 +62,8 @@ class AudioNTT2020(nn.Module):
             raise ValueError(f"expected (B, 1, {self.n_mels}, T), got shape {tuple(x.shape)}")
         if x.shape[3] < 8:
             raise ValueError(f"need at least 8 time frames, got {x.shape[3]}")
-        h = self.features(x)  # (B, 64, F/8, T/8)
-        h = h.permute(0, 3, 2, 1).flatten(2)  # (B, T/8, F/8 * 64): mel-major as the reference
+        h = self.features(x)  # (B, channels, F/8, T/8)
+        h = h.permute(0, 3, 2, 1).flatten(2)  # (B, T/8, F/8 * channels): mel-major as the reference
         return self.fc(h)
 
     def forward(self, x: Tensor) -> Tensor:

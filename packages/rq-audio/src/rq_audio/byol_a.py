@@ -62,6 +62,7 @@ class BYOLA(L.LightningModule):
         log_mel: keyword arguments of :class:`LogMelSpectrogram`.
         norm_stats: (mean, std) of the training set's log-mel; set later with
             :meth:`set_norm_stats` if unknown at construction.
+        encoder_channels: AudioNTT2020 conv width (64 in BYOL-A; smaller for CPU demos).
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class BYOLA(L.LightningModule):
         augmentations: Sequence[Mapping] | None = None,
         log_mel: Mapping | None = None,
         norm_stats: tuple[float, float] = (0.0, 1.0),
+        encoder_channels: int = 64,
     ) -> None:
         super().__init__()
         if not 0.0 <= ema_decay <= 1.0:
@@ -92,6 +94,7 @@ class BYOLA(L.LightningModule):
                 "lr": lr,
                 "augmentations": [dict(a) for a in augmentations],
                 "log_mel": dict(log_mel or {}),
+                "encoder_channels": encoder_channels,
             }
         )
         self.ema_decay = ema_decay
@@ -100,7 +103,7 @@ class BYOLA(L.LightningModule):
         self.pre_norm = PrecomputedNorm(*norm_stats)
         self.augment = build_augmentation_chain(augmentations)
         self.post_norm = NormalizeBatch()
-        self.encoder = AudioNTT2020(n_mels=n_mels, d=feature_dim)
+        self.encoder = AudioNTT2020(n_mels=n_mels, d=feature_dim, channels=encoder_channels)
         self.projector = BYOLProjectionHead(feature_dim, projection_hidden_dim, projection_dim)
         self.predictor = BYOLPredictionHead(projection_dim, projection_hidden_dim, projection_dim)
         self.target_encoder = deactivate_requires_grad(copy.deepcopy(self.encoder))

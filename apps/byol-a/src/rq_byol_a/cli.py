@@ -1,0 +1,51 @@
+"""``rq-byol-a <command> --config FILE.yaml [key.sub=value ...]``.
+
+Commands: prepare, pretrain, embed, evaluate, demo. Without ``--config`` a command uses the
+app's ``configs/demo.yaml`` (the offline CPU demo) when it is there, else the schema's defaults
+(the paper's setting).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from rq_core.config import cli_main
+
+from rq_byol_a import commands
+from rq_byol_a.config_schema import ByolAConfig
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+COMMANDS = {
+    "prepare": commands.prepare,
+    "pretrain": commands.pretrain,
+    "embed": commands.embed,
+    "evaluate": commands.evaluate,
+    "demo": commands.demo,
+}
+
+
+def run(argv: list[str] | None = None):
+    """Parse and run one command; returns what the command returned."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    demo_yaml = CONFIG_DIR / "demo.yaml"
+    default = str(demo_yaml) if demo_yaml.is_file() else None
+    return cli_main(
+        COMMANDS,
+        {name: ByolAConfig for name in COMMANDS},
+        {name: default for name in COMMANDS},
+        argv=argv,
+        prog="rq-byol-a",
+        description=__doc__,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point (exit status 0; errors raise or exit 2)."""
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    main()
