@@ -193,6 +193,29 @@ def test_segment_ids_equals_a_loop_over_samples():
         assert torch.equal(alone[0], y[seg == s])
 
 
+@pytest.mark.parametrize("num_bins", [8, 30])
+def test_sorted_large_segments_equal_a_loop_over_samples(num_bins):
+    """Sorted packed batches with big segments take the slice-by-segment path."""
+    g = torch.Generator().manual_seed(8)
+    sizes = [700, 0, 300, 1200]
+    pts = torch.randn(sum(sizes), 3, generator=g)
+    seg = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    params = sample_quantization_params(len(sizes), 3, num_bins, p=0.7, generator=g)
+    params = QuantizationParams(params.cut_fractions, params.value_fractions, torch.tensor([True, True, False, True]))
+    y = apply_randomized_quantization(pts, params, channel_dim=-1, segment_ids=seg)
+    unsorted = apply_randomized_quantization(
+        pts.flip(0), params, channel_dim=-1, segment_ids=seg.flip(0)
+    ).flip(0)
+    assert torch.equal(y, unsorted)  # same result through the general (gather) path
+    assert torch.equal(y[seg == 2], pts[seg == 2])
+    for s in (0, 3):
+        sub = QuantizationParams(
+            params.cut_fractions[s : s + 1], params.value_fractions[s : s + 1], params.apply[s : s + 1]
+        )
+        alone = apply_randomized_quantization(pts[seg == s].unsqueeze(0), sub, channel_dim=-1)
+        assert torch.equal(alone[0], y[seg == s])
+
+
 def test_segment_ids_with_p_gate_and_empty_segment():
     g = torch.Generator().manual_seed(9)
     pts = torch.randn(30, 3, generator=g)

@@ -39,9 +39,16 @@ Collapse = Literal["random", "middle"]
 Spacing = Literal["random", "uniform"]
 Backend = Literal["auto", "torch", "triton"]
 
-# Elements processed per chunk of the torch path: bounds the temporaries (int64 bin ids,
-# a float32 copy of half inputs) to a few tens of MB whatever the input size.
-_CHUNK_ELEMENTS = 1 << 22
+# Elements per block of the torch path: small enough that the several passes of the bin
+# search over one block stay in cache, and that the temporaries (bin ids, a float32 copy of
+# half inputs) stay a small fraction of the input whatever its size.
+_CHUNK_ELEMENTS = 1 << 18
+# Up to this many cuts, bins are counted by broadcast comparisons (one pass per cut, fully
+# vectorised); beyond it a binary search (searchsorted, O(log n) per element) is cheaper.
+_LINEAR_SCAN_MAX_CUTS = 16
+# Packed batches whose segments are sorted and hold at least this many rows on average are
+# quantized segment by segment (slices, no per-element table gathers).
+_MIN_MEAN_SEGMENT = 256
 
 
 @dataclass(frozen=True)
@@ -226,14 +233,14 @@ def segment_min_max(x: Tensor, segment_ids: Tensor, num_segments: int) -> tuple[
 
     Empty segments get min = max = 0 (they own no element, so their bins are never used).
     """
-    N, C = x.shape
-    index = segment_ids.long().unsqueeze(1).expand(N, C)
+    C = x.shape[1]
+    index = segment_ids.long()
     big = torch.finfo(x.dtype).max
-    mn = torch.full((num_segments, C), big, dtype=x.dtype, device=x.device)
-    mx = torch.full((num_segments, C), -big, dtype=x.dtype, device=x.device)
-    mn = mn.scatter_reduce(0, index, x, reduce="amin", include_self=True)
-    mx = mx.scatter_reduce(0, index, x, reduce="amax", include_self=True)
-    counts = torch.bincount(segment_ids.long(), minlength=num_segments)
+    # One channel at a time with the (N,) ids as they are: no (N, C) int64 index is built.
+    full = torch.full((num_segments,), big, dtype=x.dtype, device=x.device)
+    mn = torch.stack([full.scatter_reduce(0, index, x[:, c], "amin") for c in range(C)], 1)
+    mx = torch.stack([(-full).scatter_reduce(0, index, x[:, c], "amax") for c in range(C)], 1)
+    counts = torch.bincount(index, minlength=num_segments)
     empty = (counts == 0).unsqueeze(1)
     mn = mn.masked_fill(empty, 0)
     mx = mx.masked_fill(empty, 0)
@@ -271,13 +278,50 @@ def bin_tables(mn: Tensor, mx: Tensor, params: QuantizationParams) -> tuple[Tens
     return cuts.contiguous(), values.contiguous()
 
 
-def _bucketize_rows(x3: Tensor, cuts: Tensor, values: Tensor) -> Tensor:
-    """Torch path, regular layout: ``x3`` (R, M) against per-row tables -> quantized (R, M)."""
-    xc = x3.to(cuts.dtype).contiguous()
-    if cuts.shape[1] == 0:  # a single bin: every value collapses to it
-        return values.expand(-1, x3.shape[1]).to(x3.dtype)
-    idx = torch.searchsorted(cuts, xc, right=True)  # number of cuts <= x: the bin id
-    return torch.gather(values, 1, idx).to(x3.dtype)
+def _blocks(S: int, A: int, C: int, B: int):
+    """Split an (S, A, C, B) view into blocks of about ``_CHUNK_ELEMENTS`` elements.
+
+    Yields ``(s0, s1, a_slice, b_slice)``. Whole samples are grouped while they fit; a sample
+    larger than a block is cut along A (or along B when A == 1). Blocks keep every channel, so
+    each block binds its cut points by plain broadcasting, and small blocks stay in cache
+    across the several passes of the bin search.
+    """
+    per_sample = A * C * B
+    if per_sample <= _CHUNK_ELEMENTS:
+        step = _CHUNK_ELEMENTS // per_sample
+        for s0 in range(0, S, step):
+            yield s0, min(S, s0 + step), slice(None), slice(None)
+        return
+    for s in range(S):
+        if A > 1:
+            step = max(1, _CHUNK_ELEMENTS // (C * B))
+            for a0 in range(0, A, step):
+                yield s, s + 1, slice(a0, a0 + step), slice(None)
+        else:
+            step = max(1, _CHUNK_ELEMENTS // C)
+            for b0 in range(0, B, step):
+                yield s, s + 1, slice(None), slice(b0, b0 + step)
+
+
+def _quantize_block(xs: Tensor, cuts: Tensor, values: Tensor) -> Tensor:
+    """Quantize one block ``xs`` (s, a, C, b) with its samples' tables (s, C, n-1), (s, C, n)."""
+    s, _, C, _ = xs.shape
+    n1, n = cuts.shape[-1], values.shape[-1]
+    xc = xs.to(cuts.dtype)
+    if n1 <= _LINEAR_SCAN_MAX_CUTS:
+        # bin id = number of cuts <= x, counted with one broadcast comparison per cut: a
+        # handful of vectorised passes over a cache-sized block beat a per-element search.
+        bin_id = torch.zeros(xs.shape, dtype=torch.uint8, device=xs.device)
+        above = torch.empty(xs.shape, dtype=torch.bool, device=xs.device)
+        for k in range(n1):
+            torch.ge(xc, cuts[:, None, :, k, None], out=above)
+            bin_id.add_(above.view(torch.uint8))  # a bool->uint8 view, no conversion pass
+        table = values[:, None, :, :].expand(s, xs.shape[1], C, n)
+        return torch.gather(table, 3, bin_id.long()).to(xs.dtype)
+    rows = xc.permute(0, 2, 1, 3).reshape(s * C, -1).contiguous()
+    bin_id = torch.searchsorted(cuts.reshape(s * C, n1), rows, right=True)
+    q = torch.gather(values.reshape(s * C, n), 1, bin_id)
+    return q.view(s, C, xs.shape[1], xs.shape[3]).permute(0, 2, 1, 3).to(xs.dtype)
 
 
 def _quantize_regular_torch(
@@ -286,27 +330,19 @@ def _quantize_regular_torch(
     S, A, C, B = _layout(x, dim)
     x4 = x.reshape(S, A, C, B)
     out = torch.empty((S, A, C, B), dtype=x.dtype, device=x.device)
-    n1, n = cuts.shape[1], values.shape[1]
-    cuts3, values3 = cuts.view(S, C, n1), values.view(S, C, n)
-    per_sample = A * C * B
-    step = max(1, _CHUNK_ELEMENTS // max(per_sample, 1))
-    for s0 in range(0, S, step):
-        s1 = min(S, s0 + step)
-        xs = x4[s0:s1]
-        rows = xs.permute(0, 2, 1, 3).reshape((s1 - s0) * C, A * B)
-        r = (s1 - s0) * C
-        q = _bucketize_rows(rows, cuts3[s0:s1].reshape(r, n1), values3[s0:s1].reshape(r, n))
-        q = q.view(s1 - s0, C, A, B).permute(0, 2, 1, 3)
+    cuts3 = cuts.view(S, C, cuts.shape[1])
+    values3 = values.view(S, C, values.shape[1])
+    for s0, s1, a, b in _blocks(S, A, C, B):
+        xs = x4[s0:s1, a, :, b]
+        q = _quantize_block(xs, cuts3[s0:s1], values3[s0:s1])
         if apply is not None:
             q = torch.where(apply[s0:s1].view(-1, 1, 1, 1), q, xs)
-        out[s0:s1] = q
+        out[s0:s1, a, :, b] = q
     return out.view(x.shape)
 
 
-def _binary_search_gather(
-    xv: Tensor, row: Tensor, cuts: Tensor, values: Tensor
-) -> Tensor:
-    """Bin every element of ``xv`` against the table row ``row`` of each element (same shape).
+def _binary_search_gather(xv: Tensor, row: Tensor, cuts: Tensor, values: Tensor) -> Tensor:
+    """Bin every element of ``xv`` against table row ``row`` of each element (same shape).
 
     A vectorised upper-bound search: ceil(log2(n)) gathers of one cut per element.
     """
@@ -315,29 +351,73 @@ def _binary_search_gather(
     lo = torch.zeros_like(row)
     hi = torch.full_like(row, n1)
     base = row * n1
-    for _ in range(max(1, math.ceil(math.log2(n1 + 1))) if n1 > 0 else 0):
+    for _ in range(math.ceil(math.log2(n1 + 1))):
         active = lo < hi
         mid = (lo + hi) // 2
-        c = flat_cuts[(base + mid.clamp(max=max(n1 - 1, 0)))]
+        c = flat_cuts[base + mid.clamp(max=n1 - 1)]
         go_right = (c <= xv) & active
         lo = torch.where(go_right, mid + 1, lo)
         hi = torch.where(active & ~go_right, mid, hi)
     return values.reshape(-1)[row * values.shape[1] + lo]
 
 
+def _quantize_sorted_segments(
+    x: Tensor, segment_ids: Tensor, cuts: Tensor, values: Tensor, apply: Tensor | None
+) -> Tensor:
+    N, C = x.shape
+    S = cuts.shape[0] // C
+    sizes = torch.bincount(segment_ids.long(), minlength=S).tolist()
+    out = torch.empty_like(x)
+    cuts3 = cuts.view(S, C, -1)
+    values3 = values.view(S, C, -1)
+    start = 0
+    for s, size in enumerate(sizes):
+        if size == 0:
+            continue
+        xs = x[start : start + size]
+        if apply is None or bool(apply[s]):
+            for _, _, a, _ in _blocks(1, size, C, 1):
+                out[start : start + size][a] = _quantize_block(
+                    xs[a].unsqueeze(0).unsqueeze(-1), cuts3[s : s + 1], values3[s : s + 1]
+                ).view(-1, C)
+        else:
+            out[start : start + size] = xs
+        start += size
+    return out
+
+
 def _quantize_segments_torch(
     x: Tensor, segment_ids: Tensor, cuts: Tensor, values: Tensor, apply: Tensor | None
 ) -> Tensor:
     N, C = x.shape
+    num_segments = cuts.shape[0] // C
+    if N >= _MIN_MEAN_SEGMENT * num_segments and bool((segment_ids[1:] >= segment_ids[:-1]).all()):
+        # Sorted, sizeable segments (the usual packed batch): each one is a contiguous slice,
+        # quantized like a (1, len, C) sample, so cut points bind by broadcasting, no gathers.
+        return _quantize_sorted_segments(x, segment_ids, cuts, values, apply)
+    n1, n = cuts.shape[1], values.shape[1]
     out = torch.empty_like(x)
-    step = max(1, _CHUNK_ELEMENTS // max(C, 1))
     chan = torch.arange(C, device=x.device)
+    cuts_by_k = cuts.t().contiguous()  # (n-1, S*C): one column gather per cut
+    step = max(1, _CHUNK_ELEMENTS // max(C, 1))
     for i0 in range(0, N, step):
         i1 = min(N, i0 + step)
         seg = segment_ids[i0:i1].long()
-        row = seg.unsqueeze(1) * C + chan  # (n, C)
+        row = seg.unsqueeze(1) * C + chan  # (m, C): the table row of every element
         xs = x[i0:i1]
-        q = _binary_search_gather(xs.to(cuts.dtype), row, cuts, values).to(x.dtype)
+        xc = xs.to(cuts.dtype)
+        if n1 == 0:
+            q = values.reshape(-1)[row]
+        elif n1 <= _LINEAR_SCAN_MAX_CUTS:
+            bin_id = torch.zeros(xs.shape, dtype=torch.uint8, device=x.device)
+            above = torch.empty(xs.shape, dtype=torch.bool, device=x.device)
+            for k in range(n1):
+                torch.ge(xc, cuts_by_k[k][row], out=above)
+                bin_id.add_(above.view(torch.uint8))
+            q = values.reshape(-1)[row * n + bin_id]
+        else:
+            q = _binary_search_gather(xc, row, cuts, values)
+        q = q.to(x.dtype)
         if apply is not None:
             q = torch.where(apply[seg].unsqueeze(1), q, xs)
         out[i0:i1] = q

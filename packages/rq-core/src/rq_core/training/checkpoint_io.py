@@ -40,6 +40,8 @@ def to_weights_only(value: Any, path: str = "checkpoint") -> Any:
     >>> to_weights_only({"lr": np.float32(0.5), "dir": Path("/runs/a")})
     {'lr': 0.5, 'dir': '/runs/a'}
     """
+    if isinstance(value, np.generic):  # before the primitives: np.float64 is a float
+        return value.item()
     if isinstance(value, _PRIMITIVES):
         return value
     if isinstance(value, dict):
@@ -54,8 +56,6 @@ def to_weights_only(value: Any, path: str = "checkpoint") -> Any:
         return to_weights_only(value.value, path)
     if isinstance(value, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(value))
-    if isinstance(value, np.generic):
-        return value.item()
     try:
         from omegaconf import DictConfig, ListConfig, OmegaConf
 

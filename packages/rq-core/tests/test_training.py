@@ -1,0 +1,243 @@
+"""rq_core.training: checkpoints, kill-and-resume, logs, config saving (CPU, subprocesses)."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from rq_core.training import (
+    AtomicCheckpointIO,
+    MetricsCSVLogger,
+    ResumableSampler,
+    TrainerConfig,
+    build_trainer,
+    load_checkpoint,
+    resolve_resume,
+    to_weights_only,
+)
+
+TOY = Path(__file__).with_name("toy_training.py")
+
+
+def _run_toy(run_dir: Path, *overrides: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(TOY), str(run_dir), *overrides],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+
+
+def _run_toy_until_killed(run_dir: Path, block_at_step: int, *overrides: str) -> None:
+    """Start the toy run, wait until it reports step ``block_at_step``, SIGKILL it."""
+    process = subprocess.Popen(
+        [sys.executable, str(TOY), str(run_dir), f"block_at_step={block_at_step}", *overrides],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    marker = run_dir / "reached_step"
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"toy run ended before step {block_at_step}: {process.stderr.read()[-4000:]}")
+        assert time.monotonic() < deadline, "toy run never reached the kill step"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("uninterrupted")
+    _run_toy(run_dir)
+    return run_dir
+
+
+@pytest.mark.parametrize(
+    ("kill_at_step", "checkpoint_step"),
+    [
+        (13, 12),  # after the step-12 checkpoint, in the middle of epoch 1 (8 batches/epoch)
+        (17, 16),  # after the epoch-1 end checkpoint, before the next step checkpoint
+    ],
+)
+def test_sigkill_then_resume_auto_gives_the_uninterrupted_weights(
+    uninterrupted_run, tmp_path, kill_at_step, checkpoint_step
+):
+    _run_toy_until_killed(tmp_path, kill_at_step)
+    assert not (tmp_path / "final_weights.pt").exists()
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == checkpoint_step
+    _run_toy(tmp_path)  # trainer.resume defaults to "auto"
+    expected = torch.load(uninterrupted_run / "final_weights.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "final_weights.pt", weights_only=True)
+    assert expected.keys() == resumed.keys()
+    for name in expected:
+        assert torch.equal(expected[name], resumed[name]), name
+    # The metrics file reads as one run: same rows as the uninterrupted one.
+    assert (tmp_path / "metrics.csv").read_text() == (uninterrupted_run / "metrics.csv").read_text()
+
+
+def test_run_directory_layout_and_checkpoint_contents(uninterrupted_run):
+    run_dir = uninterrupted_run
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 24 and checkpoint["epoch"] == 2
+    for key in ("state_dict", "optimizer_states", "lr_schedulers", "loops", "rng_states", "config", "model_ema"):
+        assert key in checkpoint, key
+    assert set(checkpoint["model_ema"]) == {"weight", "bias"}
+    assert torch.equal(checkpoint["model_ema"]["weight"], checkpoint["state_dict"]["model_ema.weight"])
+    assert checkpoint["optimizer_states"][0]["state"], "SGD momentum buffers are saved"
+    assert checkpoint["lr_schedulers"][0]["last_epoch"] == 24
+    assert len(checkpoint["rng_states"]) == 1 and {"python", "numpy", "torch"} <= set(checkpoint["rng_states"][0])
+    assert checkpoint["config"]["trainer"]["checkpoint_every_n_steps"] == 3
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    assert saved.trainer.max_epochs == 3 and saved.batch_size == 8
+    with (run_dir / "metrics.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert [int(row["step"]) for row in rows] == list(range(24))
+    assert all(float(row["train/loss"]) >= 0 for row in rows)
+    assert not list(run_dir.glob("**/version_*")), "no Lightning version directories"
+    assert not list((run_dir / "checkpoints").glob("*.tmp")), "no leftover temporary files"
+
+
+_KILL_DURING_SAVE = textwrap.dedent(
+    """
+    import os, sys, time, torch
+    from pathlib import Path
+    import rq_core.training.checkpoint_io as checkpoint_io
+
+    target, marker = Path(sys.argv[1]), Path(sys.argv[2])
+    io = checkpoint_io.AtomicCheckpointIO()
+    io.save_checkpoint({"global_step": 1, "state_dict": {"w": torch.ones(3)}}, target)
+
+    def save_half_then_hang(obj, stream):
+        stream.write(b"PK\\x03\\x04 half of a checkpoint")
+        stream.flush()
+        os.fsync(stream.fileno())
+        marker.write_text("writing")
+        while True:
+            time.sleep(0.1)
+
+    checkpoint_io.torch.save = save_half_then_hang
+    io.save_checkpoint({"global_step": 2, "state_dict": {"w": torch.zeros(3)}}, target)
+    """
+)
+
+
+def test_kill_during_checkpoint_write_leaves_the_previous_checkpoint_loadable(tmp_path):
+    target, marker = tmp_path / "checkpoints" / "last.ckpt", tmp_path / "writing"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _KILL_DURING_SAVE, str(target), str(marker)], stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    process.stderr.close()
+    partial = list(target.parent.glob(".last.ckpt.*.tmp"))
+    assert len(partial) == 1 and partial[0].stat().st_size > 0, "the kill hit the second write"
+    checkpoint = load_checkpoint(target)
+    assert checkpoint["global_step"] == 1
+    assert torch.equal(checkpoint["state_dict"]["w"], torch.ones(3))
+
+
+def test_atomic_io_round_trip_and_weights_only_conversion(tmp_path):
+    io = AtomicCheckpointIO()
+    payload = {
+        "config": OmegaConf.create({"lr": 0.1, "dirs": [Path("/a")]}),
+        "array": np.arange(3),
+        "scalar": np.float64(2.5),
+        "path": Path("/runs/x"),
+    }
+    io.save_checkpoint(payload, tmp_path / "c.ckpt")
+    loaded = torch.load(tmp_path / "c.ckpt", weights_only=True)
+    assert loaded["config"] == {"lr": 0.1, "dirs": ["/a"]}
+    assert torch.equal(loaded["array"], torch.arange(3))
+    assert loaded["scalar"] == 2.5 and loaded["path"] == "/runs/x"
+    assert os.stat(tmp_path / "c.ckpt").st_mode & 0o044, "readable like a normal file"
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        io.load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_to_weights_only_replaces_unknown_objects_with_their_repr_and_warns():
+    class Opaque:
+        def __repr__(self) -> str:
+            return "Opaque()"
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        converted = to_weights_only({"hparams": {"thing": Opaque()}})
+    assert converted == {"hparams": {"thing": "Opaque()"}}
+    assert any("['hparams']['thing']" in str(w.message) for w in caught)
+
+
+def test_metrics_csv_is_flat_widens_its_header_and_truncates_on_resume(tmp_path):
+    logger = MetricsCSVLogger(tmp_path)
+    logger.log_metrics({"loss": 1.0}, step=0)
+    logger.log_metrics({"loss": 0.5}, step=1)
+    logger.log_metrics({"loss": 0.25, "val/acc": torch.tensor(0.75)}, step=2)
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert [r["step"] for r in rows] == ["0", "1", "2"]
+    assert rows[0]["val/acc"] == "" and rows[2]["val/acc"] == "0.75"
+    resumed = MetricsCSVLogger(tmp_path, resume_step=2)  # checkpoint after 2 optimizer steps
+    resumed.log_metrics({"loss": 0.3}, step=2)
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert [(r["step"], r["loss"]) for r in rows] == [("0", "1.0"), ("1", "0.5"), ("2", "0.3")]
+
+
+def test_resumable_sampler_skips_partitions_and_reshuffles_per_epoch():
+    data = range(10)
+    sampler = ResumableSampler(data, seed=0)
+    sampler.set_epoch(1)
+    full = list(sampler)
+    assert sorted(full) == list(range(10))
+    sampler.skip_next(4)
+    assert list(sampler) == full[4:]
+    assert list(sampler) == full, "the skip applies to one iteration only"
+    sampler.set_epoch(2)
+    assert list(sampler) != full
+    ranks = [list(ResumableSampler(data, seed=0, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert sorted(ranks[0] + ranks[1]) == list(range(10)) and len(ranks[0]) == 5
+
+
+def test_resolve_resume(tmp_path):
+    assert resolve_resume("auto", tmp_path) is None
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert resolve_resume("auto", tmp_path) == tmp_path / "checkpoints" / "last.ckpt"
+    assert resolve_resume("never", tmp_path) is None
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        resolve_resume(str(tmp_path / "nope.ckpt"), tmp_path)
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])
+def test_build_trainer_accepts_the_documented_precisions(tmp_path, precision):
+    cfg = TrainerConfig(max_steps=1, accelerator="cpu", devices="1", precision=precision, tensorboard=True)
+    trainer = build_trainer(cfg, tmp_path)
+    # On CPU Lightning runs fp16 autocast as bf16 (it warns); on a GPU it stays 16-mixed.
+    expected = "bf16-mixed" if precision == "16-mixed" else precision
+    assert trainer.max_steps == 1 and trainer.precision == expected
+    assert any(type(cb).__name__ == "RunCheckpoint" for cb in trainer.callbacks)
+
+
+def test_build_trainer_rejects_bad_values(tmp_path):
+    with pytest.raises(ValueError, match="precision"):
+        build_trainer(TrainerConfig(precision="8-bit"), tmp_path)
+    with pytest.raises(ValueError, match="devices"):
+        build_trainer(TrainerConfig(devices="many", accelerator="cpu"), tmp_path)
+    with pytest.raises(ValueError, match="unknown trainer config keys"):
+        build_trainer({"max_stepz": 3}, tmp_path)
