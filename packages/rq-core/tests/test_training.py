@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
-
 from rq_core.training import (
     AtomicCheckpointIO,
     MetricsCSVLogger,
@@ -50,7 +49,9 @@ def _run_toy_until_killed(run_dir: Path, block_at_step: int, *overrides: str) ->
     deadline = time.monotonic() + 300
     while not marker.exists():
         if process.poll() is not None:
-            raise AssertionError(f"toy run ended before step {block_at_step}: {process.stderr.read()[-4000:]}")
+            raise AssertionError(
+                f"toy run ended before step {block_at_step}: {process.stderr.read()[-4000:]}"
+            )
         assert time.monotonic() < deadline, "toy run never reached the kill step"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
@@ -93,13 +94,25 @@ def test_run_directory_layout_and_checkpoint_contents(uninterrupted_run):
     run_dir = uninterrupted_run
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 24 and checkpoint["epoch"] == 2
-    for key in ("state_dict", "optimizer_states", "lr_schedulers", "loops", "rng_states", "config", "model_ema"):
+    for key in (
+        "state_dict",
+        "optimizer_states",
+        "lr_schedulers",
+        "loops",
+        "rng_states",
+        "config",
+        "model_ema",
+    ):
         assert key in checkpoint, key
     assert set(checkpoint["model_ema"]) == {"weight", "bias"}
-    assert torch.equal(checkpoint["model_ema"]["weight"], checkpoint["state_dict"]["model_ema.weight"])
+    assert torch.equal(
+        checkpoint["model_ema"]["weight"], checkpoint["state_dict"]["model_ema.weight"]
+    )
     assert checkpoint["optimizer_states"][0]["state"], "SGD momentum buffers are saved"
     assert checkpoint["lr_schedulers"][0]["last_epoch"] == 24
-    assert len(checkpoint["rng_states"]) == 1 and {"python", "numpy", "torch"} <= set(checkpoint["rng_states"][0])
+    assert len(checkpoint["rng_states"]) == 1 and {"python", "numpy", "torch"} <= set(
+        checkpoint["rng_states"][0]
+    )
     assert checkpoint["config"]["trainer"]["checkpoint_every_n_steps"] == 3
     saved = OmegaConf.load(run_dir / "config.yaml")
     assert saved.trainer.max_epochs == 3 and saved.batch_size == 8
@@ -226,7 +239,9 @@ def test_resolve_resume(tmp_path):
 
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])
 def test_build_trainer_accepts_the_documented_precisions(tmp_path, precision):
-    cfg = TrainerConfig(max_steps=1, accelerator="cpu", devices="1", precision=precision, tensorboard=True)
+    cfg = TrainerConfig(
+        max_steps=1, accelerator="cpu", devices="1", precision=precision, tensorboard=True
+    )
     trainer = build_trainer(cfg, tmp_path)
     # On CPU Lightning runs fp16 autocast as bf16 (it warns); on a GPU it stays 16-mixed.
     expected = "bf16-mixed" if precision == "16-mixed" else precision
