@@ -1,0 +1,75 @@
+"""``rq-dabs <command> [--config FILE.yaml] [key.sub=value ...]``.
+
+Commands: pretrain, transfer, demo. ``--domain D`` and ``--algorithm A`` are shorthands for
+the overrides ``domain=D`` and ``algorithm=A``. Without ``--config``, pretrain and transfer use
+the paper's setting (``configs/paper.yaml``) and demo uses ``configs/demo.yaml``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from rq_core.config import cli_main
+
+from rq_dabs_app import commands
+from rq_dabs_app.config_schema import DABSConfig
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+COMMANDS = {"pretrain": commands.pretrain, "transfer": commands.transfer, "demo": commands.demo}
+SHORTHANDS = ("--domain", "--algorithm")
+
+
+def expand_shorthands(argv: list[str]) -> list[str]:
+    """``--domain D`` / ``--domain=D`` -> ``domain=D`` (likewise ``--algorithm``).
+
+    >>> expand_shorthands(["pretrain", "--domain", "x", "--algorithm=rq", "a.b=1"])
+    ['pretrain', 'domain=x', 'algorithm=rq', 'a.b=1']
+    """
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        flag, _, value = arg.partition("=")
+        if flag in SHORTHANDS:
+            if not value:
+                if i + 1 >= len(argv):
+                    raise SystemExit(f"rq-dabs: {flag} needs a value")
+                value = argv[i + 1]
+                i += 1
+            out.append(f"{flag[2:]}={value}")
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
+def _default(name: str) -> str | None:
+    path = CONFIG_DIR / name
+    return str(path) if path.is_file() else None
+
+
+def run(argv: list[str] | None = None):
+    """Parse and run one command; returns what the command returned."""
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = expand_shorthands(sys.argv[1:] if argv is None else list(argv))
+    return cli_main(
+        COMMANDS,
+        {name: DABSConfig for name in COMMANDS},
+        {"pretrain": _default("paper.yaml"), "transfer": _default("paper.yaml"), "demo": _default("demo.yaml")},
+        argv=argv,
+        prog="rq-dabs",
+        description=__doc__,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point (exit status 0; errors raise or exit 2)."""
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Domain catalog: name -> how to open its splits and how DABS scores its transfer.
+
+Loss/metric/batch size per dataset are DABS ``conf/dataset/*.yaml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from rq_dabs.datasets.embedded import EMBEDDED_DOMAINS, build_embedded_domain, cache_root
+
+__all__ = ["DOMAINS", "DomainInfo", "open_domain"]
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    """How to open one domain and score transfer on it."""
+
+    name: str
+    dataset_class: type
+    #: (root, split) -> dataset; split in train/valid/test.
+    opener: Callable[[Path, str], Dataset]
+    loss: str = "cross_entropy"
+    metric: str = "accuracy"
+    #: True: built on demand into the cache (the embedded offline domains).
+    embedded: bool = False
+    description: str = ""
+
+
+def _embedded(name: str, description: str) -> DomainInfo:
+    cls = EMBEDDED_DOMAINS[name]
+    return DomainInfo(name, cls, lambda root, split: cls(root, split), embedded=True, description=description)
+
+
+DOMAINS: dict[str, DomainInfo] = {
+    "digits_images": _embedded("digits_images", "scikit-learn digits (real), natural-images stand-in"),
+    "basic_motions_sensor": _embedded("basic_motions_sensor", "BasicMotions smartwatch IMU (real), sensor stand-in"),
+    "synthetic_markov_text": _embedded("synthetic_markov_text", "synthetic Markov token sequences, text stand-in"),
+}
+
+
+def open_domain(name: str, split: str, data_root: str | Path | None = None) -> Dataset:
+    """Open split ``split`` of domain ``name``; embedded domains are built into the cache
+    (``data_root`` or ``$RQ_CACHE/dabs``) the first time."""
+    if name not in DOMAINS:
+        raise ValueError(f"unknown domain {name!r}; choose from {sorted(DOMAINS)}")
+    info = DOMAINS[name]
+    root = Path(data_root) if data_root else cache_root()
+    if info.embedded:
+        path = build_embedded_domain(name, root)
+        if path is None:
+            raise RuntimeError(f"embedded domain {name!r} could not be built (see the warning above)")
+        return info.opener(path, split)
+    return info.opener(root, split)

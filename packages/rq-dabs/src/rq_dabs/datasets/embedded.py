@@ -1,0 +1,223 @@
+"""Small offline domains for the demo and tests, built once into the cache.
+
+- ``digits_images``: scikit-learn's bundled handwritten digits (real, 1,797 8x8 images,
+  10 classes), natural-images stand-in at 8 px with 2x2 patches (16 tokens).
+- ``basic_motions_sensor``: BasicMotions from the UEA archive (real smartwatch 3-D
+  accelerometer + 3-D gyroscope at 10 Hz, 4 activities, 80 recordings of 10 s), read out of
+  the ``aeon`` wheel on PyPI (the file only; aeon is not installed or imported). Windows of
+  50 steps (stride 10) in segments of 5 -- the PAMAP2 layout of DABS, smaller.
+- ``synthetic_markov_text``: synthetic, and named so: token sequences from 4 random Markov
+  chains over 64 tokens; the class is the chain. Text-like ids for the token embedding.
+
+The cache is ``$RQ_CACHE/dabs`` (default ``~/.cache/rq/dabs``); the same seed makes the
+same files.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from rq_dabs.datasets.base import ArraysDataset
+from rq_dabs.datasets.ts_format import parse_ts
+from rq_dabs.specs import Input1dSpec, Input2dSpec, InputTokensSpec
+
+__all__ = [
+    "EMBEDDED_DOMAINS",
+    "BasicMotionsSensor",
+    "DigitsImages",
+    "SyntheticMarkovText",
+    "build_embedded_domain",
+    "cache_root",
+    "stratified_split",
+]
+
+AEON_WHEEL = ("aeon", "1.6.0")
+BASIC_MOTIONS_MEMBERS = (
+    "aeon/datasets/data/BasicMotions/BasicMotions_TRAIN.ts",
+    "aeon/datasets/data/BasicMotions/BasicMotions_TEST.ts",
+)
+
+
+def cache_root() -> Path:
+    """``$RQ_CACHE/dabs``, default ``~/.cache/rq/dabs``."""
+    base = os.environ.get("RQ_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rq")
+    return Path(base) / "dabs"
+
+
+def stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: int) -> dict[str, np.ndarray]:
+    """Indices of train/valid/test with ``fractions`` = (valid, test) of every class."""
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "valid": [], "test": []}
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_valid = round(len(idx) * fractions[0])
+        n_test = round(len(idx) * fractions[1])
+        parts["valid"].append(idx[:n_valid])
+        parts["test"].append(idx[n_valid : n_valid + n_test])
+        parts["train"].append(idx[n_valid + n_test :])
+    return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+
+
+def _save(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)  # atomic: a killed build leaves no half file behind
+    return path
+
+
+class DigitsImages(ArraysDataset):
+    """scikit-learn digits as 1-channel 8x8 images in [0, 1], patches of 2 (16 tokens)."""
+
+    SPECS = [Input2dSpec(8, 2, 1)]
+    NUM_CLASSES = 10
+    FILE_NAME = "digits_images.npz"
+
+    @classmethod
+    def build(cls, root: Path, seed: int = 0) -> Path:
+        from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
+
+        digits = load_digits()
+        images = (digits.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8)
+        labels = digits.target.astype(np.int64)
+        split = stratified_split(labels, (0.15, 0.25), seed)
+        arrays = {}
+        for name, idx in split.items():
+            arrays[f"x0_{name}"] = images[idx]
+            arrays[f"y_{name}"] = labels[idx]
+        return _save(Path(root) / cls.FILE_NAME, arrays)
+
+
+def _windows(series: np.ndarray, length: int, stride: int) -> np.ndarray:
+    """``(N, T, C)`` -> ``(N * W, length, C)``, W windows per series, in series order."""
+    starts = range(0, series.shape[1] - length + 1, stride)
+    return np.stack([series[:, s : s + length] for s in starts], axis=1).reshape(-1, length, series.shape[2])
+
+
+def read_wheel_members(package: str, version: str, members: tuple[str, ...]) -> list[bytes]:
+    """Fetch one wheel from the package index with pip (no dependencies, nothing installed)
+    and return the bytes of ``members``. Raises RuntimeError saying why if it cannot."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
+               "-d", tmp, f"{package}=={version}"]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if result.returncode != 0 or not wheels:
+            raise RuntimeError(f"pip download {package}=={version} failed: {result.stderr.strip()[-500:]}")
+        return read_zip_members(wheels[0], members)
+
+
+def read_zip_members(path: Path, members: tuple[str, ...]) -> list[bytes]:
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        missing = [m for m in members if m not in names]
+        if missing:
+            raise RuntimeError(f"{path.name} lacks {missing}")
+        return [z.read(m) for m in members]
+
+
+class BasicMotionsSensor(ArraysDataset):
+    """BasicMotions windows ``(50, 6)`` time-major, standardized per channel with train stats.
+
+    Splits by recording (no window of a test recording is in train): the archive's 40 train
+    recordings minus 2 per class for validation, and its 40 test recordings.
+    """
+
+    WINDOW, STRIDE = 50, 10
+    SPECS = [Input1dSpec(50, 5, 6)]
+    NUM_CLASSES = 4
+    FILE_NAME = "basic_motions_sensor.npz"
+
+    @classmethod
+    def build(cls, root: Path, seed: int = 0, ts_texts: tuple[str, str] | None = None) -> Path:
+        if ts_texts is None:
+            raw = read_wheel_members(*AEON_WHEEL, BASIC_MOTIONS_MEMBERS)
+            ts_texts = (raw[0].decode("utf-8"), raw[1].decode("utf-8"))
+        X_train, y_train, names = parse_ts(ts_texts[0])
+        X_test, y_test, names_test = parse_ts(ts_texts[1])
+        if names != names_test:
+            raise ValueError(f"train and test class names differ: {names} vs {names_test}")
+        if X_train.shape[1] < cls.WINDOW or X_train.shape[2] != 6:
+            raise ValueError(f"expected series of >= {cls.WINDOW} steps x 6 channels, got {X_train.shape[1:]}")
+        rng = np.random.default_rng(seed)
+        valid_idx = np.concatenate(
+            [rng.permutation(np.flatnonzero(y_train == c))[:2] for c in np.unique(y_train)]
+        )
+        is_valid = np.isin(np.arange(len(y_train)), valid_idx)
+        recordings = {
+            "train": (X_train[~is_valid], y_train[~is_valid]),
+            "valid": (X_train[is_valid], y_train[is_valid]),
+            "test": (X_test, y_test),
+        }
+        mean = recordings["train"][0].mean(axis=(0, 1))
+        std = recordings["train"][0].std(axis=(0, 1)) + 1e-6
+        arrays = {}
+        per_series = (X_train.shape[1] - cls.WINDOW) // cls.STRIDE + 1
+        for name, (X, y) in recordings.items():
+            arrays[f"x0_{name}"] = ((_windows(X, cls.WINDOW, cls.STRIDE) - mean) / std).astype(np.float32)
+            arrays[f"y_{name}"] = np.repeat(y, per_series)
+        return _save(Path(root) / cls.FILE_NAME, arrays)
+
+
+class SyntheticMarkovText(ArraysDataset):
+    """Synthetic token ids: 4 classes, each a random first-order Markov chain over 64 tokens
+    (rows ~ Dirichlet(0.3)), sequences of 32. Not real text; it exercises the token path."""
+
+    VOCAB, LENGTH, CLASSES, PER_CLASS = 64, 32, 4, 300
+    SPECS = [InputTokensSpec(32, 64)]
+    NUM_CLASSES = 4
+    FILE_NAME = "synthetic_markov_text.npz"
+
+    @classmethod
+    def build(cls, root: Path, seed: int = 0) -> Path:
+        rng = np.random.default_rng(seed)
+        chains = rng.dirichlet(np.full(cls.VOCAB, 0.3), size=(cls.CLASSES, cls.VOCAB))
+        seqs, labels = [], []
+        for c in range(cls.CLASSES):
+            cumulative = chains[c].cumsum(axis=1)
+            for _ in range(cls.PER_CLASS):
+                seq = np.empty(cls.LENGTH, dtype=np.int64)
+                seq[0] = rng.integers(cls.VOCAB)
+                for t in range(1, cls.LENGTH):
+                    seq[t] = min(np.searchsorted(cumulative[seq[t - 1]], rng.random()), cls.VOCAB - 1)
+                seqs.append(seq)
+                labels.append(c)
+        X, y = np.stack(seqs), np.array(labels, dtype=np.int64)
+        split = stratified_split(y, (0.15, 0.25), seed)
+        arrays = {}
+        for name, idx in split.items():
+            arrays[f"x0_{name}"] = X[idx]
+            arrays[f"y_{name}"] = y[idx]
+        return _save(Path(root) / cls.FILE_NAME, arrays)
+
+
+EMBEDDED_DOMAINS: dict[str, type[ArraysDataset]] = {
+    "digits_images": DigitsImages,
+    "basic_motions_sensor": BasicMotionsSensor,
+    "synthetic_markov_text": SyntheticMarkovText,
+}
+
+
+def build_embedded_domain(name: str, root: Path | None = None, *, rebuild: bool = False) -> Path | None:
+    """Build (or reuse) embedded domain ``name`` under ``root``; returns its file, or None
+    with a warning if its source cannot be had here (e.g. the package index is unreachable)."""
+    if name not in EMBEDDED_DOMAINS:
+        raise ValueError(f"unknown embedded domain {name!r}; choose from {sorted(EMBEDDED_DOMAINS)}")
+    cls = EMBEDDED_DOMAINS[name]
+    root = Path(root) if root is not None else cache_root()
+    path = root / cls.FILE_NAME
+    if path.is_file() and not rebuild:
+        return path
+    try:
+        return cls.build(root)
+    except (RuntimeError, ImportError, OSError, subprocess.TimeoutExpired) as err:
+        warnings.warn(f"embedded domain {name!r} skipped: {err}", stacklevel=2)
+        return None

@@ -1,0 +1,74 @@
+"""Pretrain a DABS encoder on one domain with one algorithm, on rq-core's trainer."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from rq_core.training import ResumableSampler, TrainerConfig, fit
+from torch.utils.data import DataLoader, Dataset
+
+from rq_dabs.algorithms import PretrainingAlgorithm
+from rq_dabs.system import DABSPretraining, OptimizerConfig, save_encoder
+from rq_dabs.transformer import DomainAgnosticTransformer
+
+__all__ = ["ENCODER_FILE", "encoder_path", "pretrain"]
+
+log = logging.getLogger(__name__)
+
+ENCODER_FILE = "encoder.pt"
+
+
+def encoder_path(run_dir: str | Path) -> Path:
+    """Where :func:`pretrain` leaves the final encoder: ``RUN_DIR/checkpoints/encoder.pt``."""
+    return Path(run_dir) / "checkpoints" / ENCODER_FILE
+
+
+def pretrain(
+    dataset: Dataset,
+    model: DomainAgnosticTransformer,
+    algorithm: PretrainingAlgorithm,
+    run_dir: str | Path,
+    trainer: TrainerConfig,
+    *,
+    batch_size: int,
+    optimizer: OptimizerConfig | None = None,
+    num_workers: int = 0,
+    config: Any = None,
+) -> Path:
+    """Pretrain ``model`` on ``dataset`` (DABS items) and save the encoder; returns its path.
+
+    Writes ``RUN_DIR/config.yaml`` (``config``), ``RUN_DIR/checkpoints/`` (``last.ckpt`` for
+    resume, ``encoder.pt``) and ``RUN_DIR/metrics.csv``. ``none`` trains nothing: the
+    initialized encoder is saved as is (the scratch baseline). A run whose ``encoder.pt``
+    exists is finished and is not run again.
+    """
+    run_dir = Path(run_dir)
+    target = encoder_path(run_dir)
+    if target.is_file():
+        log.info("%s exists: pretraining already finished", target)
+        return target
+    if not algorithm.has_objective:
+        from rq_core.config import save_config
+
+        if config is not None:
+            save_config(config, run_dir)
+        (run_dir / "metrics.csv").write_text("step,pretraining_steps\n0,0\n")
+        return save_encoder(model, target)
+    if len(dataset) < batch_size:
+        raise ValueError(f"the pretraining set has {len(dataset)} samples, fewer than batch_size={batch_size}")
+    module = DABSPretraining(model, algorithm, optimizer)
+    sampler = ResumableSampler(dataset, shuffle=True, seed=trainer.seed, drop_last=True)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
+    result = fit(module, run_dir, trainer, train_dataloaders=loader, config=config)
+    if result.is_global_zero and not result.interrupted:
+        save_encoder(module.model, target)
+    return target

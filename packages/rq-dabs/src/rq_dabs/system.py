@@ -1,0 +1,96 @@
+"""The LightningModule that pretrains a DABS encoder with one algorithm of the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from rq_dabs.algorithms import PretrainingAlgorithm
+from rq_dabs.specs import spec_from_dict
+from rq_dabs.transformer import DomainAgnosticTransformer, TransformerConfig
+
+__all__ = ["DABSPretraining", "OptimizerConfig", "load_encoder", "save_encoder"]
+
+
+class OptimizerConfig:
+    """AdamW, lr 1e-4, weight decay 1e-4 (DABS ``conf/pretrain.yaml`` ``optim``; the
+    reference builds ``torch.optim.AdamW`` for ``name: adam`` in ``base_system.py``)."""
+
+    def __init__(self, lr: float = 1e-4, weight_decay: float = 1e-4) -> None:
+        if not lr > 0 or weight_decay < 0:
+            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {lr}, {weight_decay}")
+        self.lr = lr
+        self.weight_decay = weight_decay
+
+
+class DABSPretraining(L.LightningModule):
+    """Encoder + algorithm; a batch is DABS's ``(index, *inputs, label)`` (label unused).
+
+    The embedding modules are left out of the optimizer when the algorithm does not train
+    them (RQ without straight-through): they get zero gradient, and leaving them out also
+    keeps AdamW's decoupled weight decay from moving them, so they stay at initialization.
+    """
+
+    def __init__(
+        self,
+        model: DomainAgnosticTransformer,
+        algorithm: PretrainingAlgorithm,
+        optimizer: OptimizerConfig | None = None,
+    ) -> None:
+        super().__init__()
+        if not algorithm.has_objective:
+            raise ValueError(f"algorithm {algorithm.name!r} has nothing to pretrain")
+        self.model = model
+        self.algorithm = algorithm
+        self.optim = optimizer or OptimizerConfig()
+        if not algorithm.trains_embedding:
+            self.model.embed_modules.requires_grad_(False)
+
+    def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+        inputs = batch[1:-1]
+        loss, metrics = self.algorithm.loss(self.model, inputs)
+        size = inputs[0].shape[0]
+        self.log("train_loss", loss.detach(), prog_bar=True, batch_size=size, sync_dist=False)
+        for name, value in metrics.items():
+            self.log(f"train_{name}", value, batch_size=size)
+        return loss
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Enough to rebuild the encoder without the config that made it.
+        checkpoint["dabs_encoder"] = self.model.hyperparameters()
+        checkpoint["dabs_algorithm"] = self.algorithm.name
+
+
+def save_encoder(model: DomainAgnosticTransformer, path: str | Path) -> Path:
+    """Write the encoder's weights and what rebuilds it (specs + sizes) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"dabs_encoder": model.hyperparameters(), "state_dict": model.state_dict()}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_encoder(path: str | Path) -> DomainAgnosticTransformer:
+    """Rebuild an encoder from :func:`save_encoder`'s file or a :class:`DABSPretraining`
+    Lightning checkpoint."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if "dabs_encoder" not in checkpoint:
+        raise ValueError(f"{path} is not a rq-dabs encoder or checkpoint (no 'dabs_encoder')")
+    info = checkpoint["dabs_encoder"]
+    model = DomainAgnosticTransformer(
+        [spec_from_dict(s) for s in info["specs"]], TransformerConfig(**info["config"])
+    )
+    state = checkpoint["state_dict"]
+    if any(k.startswith("model.") for k in state):
+        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    model.load_state_dict(state)
+    return model
