@@ -25,10 +25,10 @@ from rq_core.linear_probe import ProbeSettings, linear_probe
 from rq_core.training import TrainerConfig, fit
 from rq_points.evaluation import (
     class_ratio_subset,
-    extract_global_features,
-    extract_point_features,
+    extract_features,
     finetune_classification,
     segmentation_probe,
+    subset_shapes,
 )
 from rq_points.midnet import MidNet, MidNetConfig
 from rq_points.packed import ShapeDataset, collate_shapes
@@ -165,14 +165,29 @@ def _pretrained_spec(cfg: DictConfig) -> str:
     return cfg.pretrained or str(Path(cfg.run_dir) / "checkpoints" / "last.ckpt")
 
 
-def _classify_results(cfg: DictConfig, net: MidNet, device: str) -> dict:
-    cache = prepare_data(cfg, cfg.classify_data)
-    tr, va, te = (cache.split_indices(s) for s in ("train", "valid", "test"))
-    xtr, ytr = extract_global_features(net, cache, tr, device=device)
-    xva, yva = extract_global_features(net, cache, va, device=device)
-    xte, yte = extract_global_features(net, cache, te, device=device)
+class _FeatureStore:
+    """Features of one backbone, computed once per (cache, split) and shared by the tasks."""
+
+    def __init__(self, cfg: DictConfig, net: MidNet, device: str) -> None:
+        self.cfg, self.net, self.device, self._done = cfg, net, device, {}
+
+    def get(self, data: DictConfig, split: str):
+        cache = prepare_data(self.cfg, data)
+        key = (cache.path, split)
+        if key not in self._done:
+            keep = self.cfg.segment.points_per_shape if split == "train" else None
+            self._done[key] = extract_features(self.net, cache, cache.split_indices(split), keep_points=keep,
+                                               device=self.device)
+        return cache, self._done[key]
+
+
+def _classify_results(cfg: DictConfig, store: _FeatureStore) -> dict:
+    cache, (xtr, ytr, _) = store.get(cfg.classify_data, "train")
+    _, (xva, yva, _) = store.get(cfg.classify_data, "valid")
+    _, (xte, yte, _) = store.get(cfg.classify_data, "test")
     out: dict[str, Any] = {"linear": {}, "finetune": {}}
     settings = ProbeSettings(lr=cfg.classify.probe_lr, max_epochs=cfg.classify.probe_epochs)
+    tr, te = cache.split_indices("train"), cache.split_indices("test")
     for ratio in cfg.classify.ratios:
         sub = class_ratio_subset(ytr, ratio, seed=0)
         if cfg.classify.linear:
@@ -182,33 +197,25 @@ def _classify_results(cfg: DictConfig, net: MidNet, device: str) -> dict:
             out["linear"][str(ratio)] = {k: (100 * v if k.startswith("accuracy") else v)
                                          for k, v in r.items() if not k.endswith("per_seed")}
         if cfg.classify.finetune:
-            fresh = copy.deepcopy(net)
+            fresh = copy.deepcopy(store.net)
             out["finetune"][str(ratio)] = finetune_classification(
                 fresh, cache, tr[sub], te, epochs=cfg.classify.finetune_epochs, lr=cfg.classify.finetune_lr,
-                device=device)
+                device=store.device)
     return out
 
 
-def _segment_results(cfg: DictConfig, net: MidNet, device: str) -> dict:
-    cache = prepare_data(cfg, cfg.segment_data)
+def _segment_results(cfg: DictConfig, store: _FeatureStore) -> dict:
+    cache, (_, _, train_feats) = store.get(cfg.segment_data, "train")
+    _, (_, _, test_feats) = store.get(cfg.segment_data, "test")
     if not cache.part_names:
         raise ValueError(f"{cache.path} has no part names: segmentation needs part-labelled data")
     ranges = [(a, a + len(p)) for a, p in zip(cache.part_offsets, cache.part_names)]
-    tr, te = cache.split_indices("train"), cache.split_indices("test")
-    train_feats = extract_point_features(net, cache, tr, max_points=cfg.segment.points_per_shape, device=device)
-    test_feats = extract_point_features(net, cache, te, device=device)
     out = {}
     for ratio in cfg.segment.ratios:
         sub = class_ratio_subset(train_feats.class_ids, ratio, seed=0)
-        keep = np.isin(train_feats.shape, sub)
-        remap = np.full(len(train_feats.class_ids), -1)
-        remap[sub] = np.arange(len(sub))
-        from rq_points.evaluation import PointFeatures
-
-        subset = PointFeatures(train_feats.features[keep], train_feats.labels[keep], remap[train_feats.shape[keep]],
-                               train_feats.class_ids[sub])
-        out[str(ratio)] = segmentation_probe(subset, test_feats, ranges, hidden=cfg.segment.hidden,
-                                             epochs=cfg.segment.epochs, lr=cfg.segment.lr,
+        out[str(ratio)] = segmentation_probe(subset_shapes(train_feats, sub), test_feats, ranges,
+                                             hidden=cfg.segment.hidden, epochs=cfg.segment.epochs,
+                                             lr=cfg.segment.lr, batch_size=cfg.segment.batch_size,
                                              seeds=tuple(cfg.segment.seeds))
     return out
 
@@ -251,7 +258,7 @@ def classify(cfg: DictConfig) -> dict:
     """Linear probe (and optional finetune) on the frozen global feature at the data ratios."""
     spec = _pretrained_spec(cfg)
     net = load_backbone(cfg, spec, cfg.trainer.seed)
-    res = {"pretrained": spec, "classify": _classify_results(cfg, net, pick_device(cfg.device))}
+    res = {"pretrained": spec, "classify": _classify_results(cfg, _FeatureStore(cfg, net, pick_device(cfg.device)))}
     save_config(cfg, cfg.run_dir)
     write_results(Path(cfg.run_dir), res, _markdown({Path(spec).name: res}), _rows("model", res["classify"], None))
     print(_markdown({Path(spec).name: res}))
@@ -262,7 +269,7 @@ def segment(cfg: DictConfig) -> dict:
     """2-FC head on frozen point features; C.mIoU and I.mIoU at the data ratios."""
     spec = _pretrained_spec(cfg)
     net = load_backbone(cfg, spec, cfg.trainer.seed)
-    res = {"pretrained": spec, "segment": _segment_results(cfg, net, pick_device(cfg.device))}
+    res = {"pretrained": spec, "segment": _segment_results(cfg, _FeatureStore(cfg, net, pick_device(cfg.device)))}
     save_config(cfg, cfg.run_dir)
     write_results(Path(cfg.run_dir), res, _markdown({Path(spec).name: res}), _rows("model", None, res["segment"]))
     print(_markdown({Path(spec).name: res}))
@@ -304,8 +311,8 @@ def demo(cfg: DictConfig) -> dict:
             continue
         t0 = time.time()
         net = load_backbone(cfg, spec, cfg.trainer.seed)
-        res = {"pretrained": spec, "classify": _classify_results(cfg, net, device),
-               "segment": _segment_results(cfg, net, device)}
+        store = _FeatureStore(cfg, net, device)
+        res = {"pretrained": spec, "classify": _classify_results(cfg, store), "segment": _segment_results(cfg, store)}
         res["eval_seconds"] = time.time() - t0
         cached.write_text(json.dumps(res, indent=2))
         results[variant] = res

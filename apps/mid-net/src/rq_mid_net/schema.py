@@ -67,6 +67,7 @@ class SegmentConfig:
     hidden: int = 256  # 128 * factor in predict_module
     epochs: int = 30
     lr: float = 1e-3
+    batch_size: int = 1024  # points per step
     seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
 
 

@@ -18,23 +18,23 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
-
 from rq_points.midnet import MidNet, two_fc_head
 from rq_points.octree_batch import build_octree_batch
 from rq_points.packed import ShapeDataset, collate_shapes
 from rq_points.transforms import PointAugmentation
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 __all__ = [
     "PointFeatures",
     "class_ratio_subset",
     "extract_global_features",
-    "extract_point_features",
+    "extract_features",
     "finetune_classification",
     "part_iou",
     "segmentation_probe",
+    "subset_shapes",
 ]
 
 
@@ -88,22 +88,46 @@ class PointFeatures:
 
 
 @torch.no_grad()
-def extract_point_features(net: MidNet, cache, indices, *, max_points: int | None = None, batch_size: int = 16,
-                           device="cpu", progress: bool = True) -> PointFeatures:
+def extract_features(net: MidNet, cache, indices, *, keep_points: int | None = None, batch_size: int = 16,
+                     device="cpu", progress: bool = True) -> tuple[np.ndarray, np.ndarray, PointFeatures]:
+    """Global features (S, G), class ids (S,) and per-point features from one backbone pass
+    over whole shapes; ``keep_points`` keeps that many random points per shape (seeded by
+    the shape's position) to bound the memory of probe training sets."""
     net.eval().to(device)
     evaluate = PointAugmentation(train=False)
-    feats, labels, shape, classes, offset = [], [], [], [], 0
-    for batch in tqdm(_loader(cache, indices, batch_size, max_points), desc="point features", disable=not progress):
+    gfeats, feats, labels, shape, classes, offset = [], [], [], [], [], 0
+    for batch in tqdm(_loader(cache, indices, batch_size), desc="features", disable=not progress):
         batch = evaluate(batch.to(device))
         ob = build_octree_batch(batch.points, batch.normals, batch.batch_ids, batch.batch_size,
                                 depth=net.config.depth, full_depth=net.config.full_depth)
-        feats.append(net.point_features(ob.octree, batch.points, batch.batch_ids, ob.point_leaf).cpu().numpy())
-        labels.append(batch.labels.cpu().numpy())
-        shape.append(batch.batch_ids.cpu().numpy() + offset)
+        g, f = net.features(ob.octree, batch.points, batch.batch_ids, ob.point_leaf)
+        ids = batch.batch_ids.cpu().numpy()
+        keep = np.ones(len(ids), bool)
+        if keep_points is not None:
+            keep[:] = False
+            for b in range(batch.batch_size):
+                rows = np.flatnonzero(ids == b)
+                rng = np.random.default_rng(offset + b)
+                keep[rng.permutation(rows)[:keep_points]] = True
+        gfeats.append(g.cpu().numpy())
+        feats.append(f.cpu().numpy()[keep])
+        labels.append(batch.labels.cpu().numpy()[keep])
+        shape.append(ids[keep] + offset)
         classes.append(batch.class_ids.cpu().numpy())
         offset += batch.batch_size
-    return PointFeatures(np.concatenate(feats).astype(np.float32), np.concatenate(labels),
-                         np.concatenate(shape), np.concatenate(classes))
+    class_ids = np.concatenate(classes)
+    points = PointFeatures(np.concatenate(feats).astype(np.float32), np.concatenate(labels),
+                           np.concatenate(shape), class_ids)
+    return np.concatenate(gfeats), class_ids, points
+
+
+def subset_shapes(features: PointFeatures, shapes: np.ndarray) -> PointFeatures:
+    """The point features of the shapes ``shapes`` (rows of ``features.class_ids``), renumbered."""
+    keep = np.isin(features.shape, shapes)
+    remap = np.full(len(features.class_ids), -1)
+    remap[shapes] = np.arange(len(shapes))
+    return PointFeatures(features.features[keep], features.labels[keep], remap[features.shape[keep]],
+                         features.class_ids[shapes])
 
 
 def part_iou(pred: np.ndarray, labels: np.ndarray, shape: np.ndarray, class_ids: np.ndarray,

@@ -219,10 +219,17 @@ class MidNet(nn.Module):
         ``points`` (N, 3) in [-1, 1] is not modified: OctreeInterp rescales its query in
         place, so it gets a clone.
         """
+        return self.features(octree, points, batch_ids, point_leaf)[1]
+
+    def features(
+        self, octree: Octree, points: Tensor, batch_ids: Tensor, point_leaf: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """The global feature (B, global_channels) and :meth:`point_features` from one
+        backbone pass."""
         skip, branches = self.backbone(octree)
         D = self.config.depth
         query = torch.cat([points, batch_ids.to(points.dtype).unsqueeze(1)], dim=1).clone()
         interp = ocnn.nn.OctreeInterp("linear", nempty=False)
         coarse = interp(self._top_features(octree, branches), octree, D - 1, query)
         fine = skip[octree.nempty_mask(D)][point_leaf]
-        return torch.cat([coarse, fine], dim=1)
+        return self.global_feature(octree, branches), torch.cat([coarse, fine], dim=1)

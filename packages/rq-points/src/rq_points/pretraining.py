@@ -14,7 +14,6 @@ from dataclasses import asdict
 import lightning as L
 import torch
 from rq_core import distributed
-
 from rq_points.losses import MidNetLoss
 from rq_points.midnet import MidNet, MidNetConfig
 from rq_points.octree_batch import OctreeBatch, build_octree_batch, leaf_majority_label

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
 from rq_points.readers import Shape, check_shape
 
 __all__ = [

@@ -318,6 +318,8 @@ def read_point_file(path: str | os.PathLike) -> Shape:
         if "label" in props:
             labels = props["label"].astype(np.int64)
     elif suffix in (".xyz", ".txt", ".pts"):
+        if not path.read_text(errors="replace").strip():
+            raise ShapeReadError(f"{path}: empty shape (0 points)")
         try:
             table = np.loadtxt(path, dtype=np.float64, ndmin=2)
         except ValueError as err:

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from tqdm.auto import tqdm
-
 from rq_points.kmeans import kmeans_cluster_ids
 from rq_points.readers import Shape, ShapeReadError, check_shape
+from tqdm.auto import tqdm
 
 __all__ = ["CacheSummary", "ShapeCache", "ShapeSource", "write_shape_cache"]
 

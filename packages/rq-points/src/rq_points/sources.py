@@ -16,7 +16,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-
 from rq_points import procedural
 from rq_points.readers import ShapeReadError, load_shape, parse_obj, sample_mesh
 from rq_points.shape_cache import SPLITS, ShapeSource

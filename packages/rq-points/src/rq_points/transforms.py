@@ -15,10 +15,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
-
 from rq_core import randomized_quantize
 from rq_points.packed import PackedShapes
+from torch import Tensor
 
 __all__ = [
     "PointAugmentation",
