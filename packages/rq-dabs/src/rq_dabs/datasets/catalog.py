@@ -12,6 +12,8 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from rq_dabs.datasets.embedded import EMBEDDED_DOMAINS, build_embedded_domain, cache_root
+from rq_dabs.datasets.image_folder import CIFAR10Small
+from rq_dabs.datasets.pamap2 import PAMAP2
 
 __all__ = ["DOMAINS", "DomainInfo", "open_domain"]
 
@@ -40,6 +42,9 @@ DOMAINS: dict[str, DomainInfo] = {
     "digits_images": _embedded("digits_images", "scikit-learn digits (real), natural-images stand-in"),
     "basic_motions_sensor": _embedded("basic_motions_sensor", "BasicMotions smartwatch IMU (real), sensor stand-in"),
     "synthetic_markov_text": _embedded("synthetic_markov_text", "synthetic Markov token sequences, text stand-in"),
+    # Real DABS sets, prepared under data_root by data_scripts/dabs/*.py.
+    "cifar10_small": DomainInfo("cifar10_small", CIFAR10Small, CIFAR10Small, description="CIFAR-10, 32 px / patch 4"),
+    "pamap2": DomainInfo("pamap2", PAMAP2, PAMAP2, description="PAMAP2, 320 x 52 in segments of 5"),
 }
 
 

@@ -1,0 +1,71 @@
+"""Text of DABS: WikiText-103 (pretraining) and the GLUE tasks (transfer).
+
+DABS tokenizes with the ``bert-base-uncased`` WordPiece vocabulary (ids of length 128); no hub
+is reached at run time: pass ``--vocab PATH`` to a local ``vocab.txt`` (from any copy of
+bert-base-uncased) and it is copied to ROOT/text/vocab.txt, where rq-dabs looks for it. GLUE
+files are the ones of the GLUE benchmark's download script; none of these archives publishes a
+checksum, so the first download's SHA-256 is recorded and later runs verify against it.
+
+Note: rq-dabs has no text reader for these files yet (the embedded demo uses a synthetic
+token domain); this script gets and checks the data.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dabs_script import PublicSet, run  # noqa: E402
+from rq_dabs.download import Source  # noqa: E402
+
+GLUE_BASE = "https://dl.fbaipublicfiles.com/glue/data/"
+GLUE_TASKS = ("CoLA", "SST-2", "MRPC", "QQP", "STS-B", "MNLI", "QNLI", "RTE", "WNLI")
+
+PUBLIC = {
+    "wikitext103": PublicSet(
+        [Source("https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip", "wikitext-103-v1.zip")],
+        note="pretraining corpus (103M tokens)",
+    ),
+    **{
+        f"glue_{task.lower().replace('-', '')}": PublicSet(
+            [Source(GLUE_BASE + f"{task}.zip", f"{task}.zip")], note=f"GLUE {task} (transfer)"
+        )
+        for task in GLUE_TASKS
+    },
+}
+REGISTRATION: dict[str, str] = {}
+
+
+def install_vocab(vocab: Path, root: Path) -> Path:
+    """Copy a local BERT ``vocab.txt`` (one WordPiece per line, 30,522 lines for
+    bert-base-uncased) to ROOT/text/vocab.txt after a sanity check."""
+    lines = vocab.read_text(encoding="utf-8").splitlines()
+    if "[CLS]" not in lines or "[SEP]" not in lines or "[PAD]" not in lines:
+        raise ValueError(f"{vocab} does not look like a BERT vocab.txt (no [CLS]/[SEP]/[PAD])")
+    target = root / "text" / "vocab.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(vocab, target)
+    print(f"[text] vocabulary of {len(lines)} pieces -> {target}")
+    return target
+
+
+def main(argv=None, public=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    vocab = None
+    if "--vocab" in argv:
+        i = argv.index("--vocab")
+        vocab = Path(argv[i + 1])
+        del argv[i : i + 2]
+    done = run("text", public if public is not None else PUBLIC, REGISTRATION, argv)
+    if vocab is not None:
+        from dabs_script import default_root
+
+        root = Path(argv[argv.index("--root") + 1]) if "--root" in argv else default_root()
+        install_vocab(vocab, root)
+    return done
+
+
+if __name__ == "__main__":
+    main()
