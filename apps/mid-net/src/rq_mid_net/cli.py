@@ -22,6 +22,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from rq_core.config import cli_main, save_config
 from rq_core.linear_probe import ProbeSettings, linear_probe
+from rq_core.seeding import process_rank
 from rq_core.training import TrainerConfig, fit
 from rq_points.evaluation import (
     class_ratio_subset,
@@ -64,6 +65,13 @@ def cache_path(cfg: DictConfig, data: DictConfig) -> Path:
 def prepare_data(cfg: DictConfig, data: DictConfig) -> ShapeCache:
     """Build the cache of ``data`` unless it exists; return its reader."""
     path = cache_path(cfg, data)
+    if not path.is_file() and data.source != "cache" and process_rank() != 0:
+        # Under DDP only rank 0 writes the cache (atomically); the others wait for it.
+        deadline = time.time() + 6 * 3600
+        while not path.is_file():
+            if time.time() > deadline:
+                raise TimeoutError(f"rank {process_rank()}: waited 6 h for rank 0 to write {path}")
+            time.sleep(2)
     if not path.is_file():
         if data.source == "procedural":
             sources, meta = procedural_sources(data.shapes_per_class, data.num_points, data.seed)
