@@ -7,8 +7,8 @@ clipped to the canvas) is picked at a random position, and resized back to (F, T
 bicubic interpolation (align_corners=True) -- byol_a/augmentations.py.
 
 Difference to the per-sample reference: bicubic taps that fall outside the chosen rectangle
-read the neighbouring canvas values (the reference repeats the rectangle's edge); it only
-touches the outermost row/column of each view.
+read the neighbouring canvas values (the reference repeats the rectangle's edge); only output
+pixels within one source pixel of the rectangle's edge are affected (tested).
 
 >>> import torch
 >>> RandomResizeCrop()(torch.randn(4, 1, 64, 96)).shape

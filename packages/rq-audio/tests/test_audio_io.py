@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import soundfile
+
+from rq_audio.audio_io import AudioReadError, crop_or_pad, load_audio
+from rq_audio.testing import tone
+
+
+def _dominant_freq(wav, sr):
+    spectrum = np.abs(np.fft.rfft(wav))
+    return np.fft.rfftfreq(len(wav), 1 / sr)[spectrum.argmax()]
+
+
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("FLAC", "PCM_24"), ("OGG", "VORBIS")])
+def test_reads_stereo_44k_as_mono_16k_keeping_pitch(tmp_path, fmt, subtype):
+    sr = 44100
+    left = tone(1000.0, 0.5, sr)
+    stereo = np.stack([left, left], axis=1)
+    path = tmp_path / f"a.{fmt.lower()}"
+    soundfile.write(path, stereo, sr, format=fmt, subtype=subtype)
+    wav = load_audio(path, 16000)
+    assert wav.dtype == np.float32 and wav.ndim == 1
+    assert abs(len(wav) - 8000) <= 2
+    assert abs(_dominant_freq(wav, 16000) - 1000.0) < 5.0
+
+
+def test_channels_are_averaged(tmp_path):
+    data = np.stack([np.full(1600, 0.5, np.float32), np.full(1600, -0.1, np.float32)], axis=1)
+    soundfile.write(tmp_path / "s.wav", data, 16000, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(tmp_path / "s.wav"), 0.2, atol=1e-6)
+
+
+def test_bad_files_raise_naming_the_problem(tmp_path):
+    (tmp_path / "garbage.wav").write_bytes(b"this is not audio at all" * 10)
+    with pytest.raises(AudioReadError, match="cannot read"):
+        load_audio(tmp_path / "garbage.wav")
+    soundfile.write(tmp_path / "empty.wav", np.zeros((0,), np.float32), 16000)
+    with pytest.raises(AudioReadError, match="empty"):
+        load_audio(tmp_path / "empty.wav")
+    soundfile.write(tmp_path / "short.wav", np.zeros(100, np.float32), 16000)
+    with pytest.raises(AudioReadError, match="too short"):
+        load_audio(tmp_path / "short.wav", min_samples=1600)
+    with pytest.raises(AudioReadError, match="no such file"):
+        load_audio(tmp_path / "missing.wav")
+
+
+def test_pad_is_centred_and_crops_stay_inside():
+    wav = np.arange(1, 11, dtype=np.float32)
+    padded = crop_or_pad(wav, 14, random_crop=True)
+    np.testing.assert_array_equal(padded, np.r_[0, 0, wav, 0, 0])
+    assert np.array_equal(crop_or_pad(wav, 4, random_crop=False), wav[:4])
+    rng = np.random.default_rng(0)
+    starts = set()
+    for _ in range(50):
+        crop = crop_or_pad(wav, 4, random_crop=True, rng=rng)
+        assert np.array_equal(np.diff(crop), np.ones(3))  # contiguous window of the clip
+        starts.add(int(crop[0]))
+    assert starts == set(range(1, 8))  # every start 0..6 occurs
+    with pytest.raises(ValueError, match="num_samples"):
+        crop_or_pad(wav, 0, random_crop=False)

@@ -1,0 +1,82 @@
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+import soundfile
+import torch
+from torch.utils.data import DataLoader
+
+from rq_audio.audio_io import load_audio
+from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache, read_cache_index
+from rq_audio.metadata import read_metadata
+
+
+def test_roundtrip_keeps_audio_labels_and_splits(tone_folder, tmp_path):
+    root, meta = tone_folder
+    summary = prepare_audio_cache(root, tmp_path / "c.h5", metadata=meta, progress=False)
+    rows = read_metadata(meta)
+    assert summary.num_written == len(rows) and summary.num_skipped == 0
+    index = read_cache_index(summary.path)
+    assert index.file_names == [r.file_name for r in rows]
+    assert index.labels == [r.label for r in rows] and index.splits == [r.split for r in rows]
+    ds = AudioClipDataset(summary.path, 16000)
+    for i in (0, len(rows) - 1):
+        expected = load_audio(root / rows[i].file_name)
+        np.testing.assert_allclose(ds[i].numpy(), expected, atol=1.5 / 32767)  # PCM16 storage
+
+
+def test_folder_without_metadata_and_bad_files_skipped_and_counted(tmp_path):
+    root = tmp_path / "mixed"
+    root.mkdir()
+    for i in range(4):
+        soundfile.write(root / f"ok{i}.wav", np.full(3200, 0.1 * i, np.float32), 16000)
+    (root / "broken.wav").write_bytes(b"RIFF....garbage")
+    soundfile.write(root / "tiny.flac", np.zeros(10, np.float32), 16000)
+    (root / "notes.txt").write_text("not audio: ignored")
+    with pytest.warns(UserWarning, match="skipping"):
+        summary = prepare_audio_cache(root, tmp_path / "m.h5", progress=False)
+    assert (summary.num_written, summary.num_skipped) == (4, 2)
+    assert sorted(name for name, _ in summary.skipped) == ["broken.wav", "tiny.flac"]
+    with h5py.File(summary.path) as h5:
+        assert h5.attrs["num_skipped"] == 2
+
+
+def test_mostly_broken_folder_is_an_error(tmp_path):
+    root = tmp_path / "bad"
+    root.mkdir()
+    soundfile.write(root / "ok.wav", np.zeros(3200, np.float32), 16000)
+    for i in range(3):
+        (root / f"bad{i}.wav").write_bytes(b"nope")
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="3 of 4 files"):
+        prepare_audio_cache(root, tmp_path / "b.h5", progress=False)
+    assert not (tmp_path / "b.h5").exists()
+
+
+def test_clips_are_cut_to_unit_length(tone_cache):
+    train = AudioClipDataset(tone_cache, 8000, random_crop=True, seed=0)
+    evaluation = AudioClipDataset(tone_cache, 8000)
+    full = AudioClipDataset(tone_cache, 16000)
+    assert train[0].shape == (8000,) and evaluation[0].shape == (8000,)
+    assert torch.equal(evaluation[0], full[0][:8000])  # deterministic: from the start
+    crops = {tuple(train[0][:4].tolist()) for _ in range(5)}
+    assert len(crops) > 1  # random start in training
+    padded = AudioClipDataset(tone_cache, 20000)[0]
+    assert padded.shape == (20000,) and float(padded[:1000].abs().max()) == 0.0
+
+
+def test_lazy_open_per_worker(tone_cache):
+    ds = AudioClipDataset(tone_cache, 16000, label_to_index={"class0": 0, "class1": 1, "class2": 2})
+    assert ds._h5 is None  # nothing opened at construction
+    ds[0]
+    assert ds._h5 is not None
+    clone = pickle.loads(pickle.dumps(ds))  # what DataLoader workers receive
+    assert clone._h5 is None
+    loader = DataLoader(ds, batch_size=5, num_workers=2)
+    labels = torch.cat([y for _, y in loader])
+    assert labels.tolist() == [ds[i][1] for i in range(len(ds))]
+
+
+def test_missing_cache_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="prepare"):
+        AudioClipDataset(tmp_path / "none.h5", 100)
