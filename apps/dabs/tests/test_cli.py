@@ -1,0 +1,83 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from rq_dabs.system import load_encoder
+from rq_dabs_app.cli import CONFIG_DIR as CONFIGS
+from rq_dabs_app.cli import expand_shorthands, main
+
+
+def test_shorthands_become_overrides():
+    assert expand_shorthands(["pretrain", "--domain", "pamap2", "--algorithm=emix"]) == [
+        "pretrain", "domain=pamap2", "algorithm=emix"
+    ]
+    with pytest.raises(SystemExit):
+        expand_shorthands(["pretrain", "--domain"])
+
+
+def test_pretrain_then_transfer_write_their_run_files(tmp_path, tiny):
+    pre = tmp_path / "pre"
+    main(["pretrain", "--domain", "synthetic_markov_text", "--algorithm", "rq", *tiny, f"run_dir={pre}"])
+    assert (pre / "config.yaml").is_file() and (pre / "metrics.csv").is_file()
+    assert (pre / "checkpoints" / "last.ckpt").is_file()
+    encoder = load_encoder(pre / "checkpoints" / "encoder.pt")
+    assert encoder.config.depth == 1
+    # RQ without straight-through: the token table is exactly its initialization.
+    torch.manual_seed(0)  # the trainer seed of the paper config is 0
+    from rq_dabs.specs import InputTokensSpec
+    from rq_dabs.transformer import DomainAgnosticTransformer
+
+    fresh = DomainAgnosticTransformer([InputTokensSpec(32, 64)], encoder.config)
+    assert torch.equal(fresh.embed_modules[0].embed.weight, encoder.embed_modules[0].embed.weight)
+    assert not torch.equal(fresh.pos_embedding, encoder.pos_embedding)
+
+    out = tmp_path / "transfer"
+    main(["transfer", "domain=synthetic_markov_text", f"checkpoint={pre}", *tiny, f"run_dir={out}"])
+    results = json.loads((out / "results.json").read_text())
+    r = results["synthetic_markov_text"]["rq"]
+    assert 0.0 <= r["accuracy_mean"] <= 1.0 and len(r["accuracy_per_seed"]) == 1
+    assert "| rq |" in (out / "results.md").read_text()
+    assert (out / "config.yaml").is_file() and (out / "metrics.csv").is_file() and (out / "checkpoints").is_dir()
+
+
+def test_bad_names_are_clear_errors(tmp_path, tiny):
+    with pytest.raises(SystemExit, match="unknown domain"):
+        main(["pretrain", "domain=imagenet9", *tiny, f"run_dir={tmp_path}"])
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        main(["pretrain", "algorithm=byol", "domain=synthetic_markov_text", *tiny, f"run_dir={tmp_path}"])
+    with pytest.raises(SystemExit, match="no encoder"):
+        main(["transfer", "domain=synthetic_markov_text", f"checkpoint={tmp_path / 'none'}", *tiny])
+
+
+def test_demo_quick_end_to_end_and_reuse(tmp_path, data_root, capsys):
+    run = tmp_path / "demo"
+    argv = ["demo", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}", f"data_root={data_root}",
+            "trainer.max_steps=2", "threads=1"]
+    main(argv)
+    results = json.loads((run / "results.json").read_text())
+    assert set(results) == {"digits_images", "basic_motions_sensor", "synthetic_markov_text"}
+    assert all(set(r) == {"rq", "emix", "none"} for r in results.values())
+    table = (run / "results.md").read_text()
+    assert "## basic_motions_sensor" in table and "| emix |" in table
+    capsys.readouterr()
+    main(argv)  # finished stages are reused, not run again
+    assert capsys.readouterr().out.count("reused") == 9
+
+
+@pytest.mark.ddp
+def test_pretraining_under_two_process_cpu_ddp(tmp_path, tiny):
+    run = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531",
+           "-m", "rq_dabs_app.cli", "pretrain", "domain=synthetic_markov_text", "algorithm=rq", *tiny,
+           f"run_dir={run}", "trainer.devices=2", "trainer.strategy=ddp", "trainer.max_steps=2"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == 2
+    assert (run / "checkpoints" / "encoder.pt").is_file()
+    assert "train_loss" in (run / "metrics.csv").read_text()
