@@ -68,19 +68,23 @@ def uninterrupted_run(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("kill_at_step", "checkpoint_step"),
+    ("kill_at_step", "checkpoint_step", "overrides"),
     [
-        (13, 12),  # after the step-12 checkpoint, in the middle of epoch 1 (8 batches/epoch)
-        (17, 16),  # after the epoch-1 end checkpoint, before the next step checkpoint
+        # 8 batches per epoch, checkpoints every 3 steps and at epoch ends by default.
+        (13, 12, ()),  # after the step-12 checkpoint, in the middle of epoch 1
+        (17, 16, ()),  # after the epoch-1 end checkpoint, before the next step checkpoint
+        # every 4 steps: step 8 is an epoch's last batch, killed before its epoch-end save
+        (8, 4, ("trainer.checkpoint_every_n_steps=4",)),
     ],
 )
 def test_sigkill_then_resume_auto_gives_the_uninterrupted_weights(
-    uninterrupted_run, tmp_path, kill_at_step, checkpoint_step
+    uninterrupted_run, tmp_path, kill_at_step, checkpoint_step, overrides
 ):
-    _run_toy_until_killed(tmp_path, kill_at_step)
+    # Checkpointing draws no random numbers, so its schedule does not change the result.
+    _run_toy_until_killed(tmp_path, kill_at_step, *overrides)
     assert not (tmp_path / "final_weights.pt").exists()
     assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == checkpoint_step
-    _run_toy(tmp_path)  # trainer.resume defaults to "auto"
+    _run_toy(tmp_path, *overrides)  # trainer.resume defaults to "auto"
     expected = torch.load(uninterrupted_run / "final_weights.pt", weights_only=True)
     resumed = torch.load(tmp_path / "final_weights.pt", weights_only=True)
     assert expected.keys() == resumed.keys()
@@ -104,10 +108,10 @@ def test_run_directory_layout_and_checkpoint_contents(uninterrupted_run):
         "model_ema",
     ):
         assert key in checkpoint, key
-    assert set(checkpoint["model_ema"]) == {"weight", "bias"}
-    assert torch.equal(
-        checkpoint["model_ema"]["weight"], checkpoint["state_dict"]["model_ema.weight"]
-    )
+    assert set(checkpoint["model_ema"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    ema, online = checkpoint["model_ema"]["0.weight"], checkpoint["state_dict"]["net.0.weight"]
+    assert torch.equal(ema, checkpoint["state_dict"]["model_ema.0.weight"])
+    assert not torch.equal(ema, online), "the EMA copy lags the online weights"
     assert checkpoint["optimizer_states"][0]["state"], "SGD momentum buffers are saved"
     assert checkpoint["lr_schedulers"][0]["last_epoch"] == 24
     assert len(checkpoint["rng_states"]) == 1 and {"python", "numpy", "torch"} <= set(

@@ -8,6 +8,7 @@ so a test can SIGKILL it at a known point.
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch import Callback, LightningModule
 from rq_core.config import load_config
+from rq_core.momentum import cosine_momentum, deactivate_requires_grad, update_momentum
 from rq_core.training import ResumableSampler, TrainerConfig, fit
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -47,7 +49,8 @@ class ToyModule(LightningModule):
         super().__init__()
         torch.manual_seed(0)  # same initial weights in every run and on every rank
         self.net = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.2), nn.Linear(16, 1))
-        self.model_ema = nn.Linear(4, 1)
+        # A frozen momentum copy, updated after every step (as BYOL's target network).
+        self.model_ema = deactivate_requires_grad(copy.deepcopy(self.net))
 
     def training_step(self, batch, batch_index):
         x, y = batch
@@ -55,6 +58,10 @@ class ToyModule(LightningModule):
         loss = nn.functional.mse_loss(self.net(x).squeeze(-1), y)
         self.log("train/loss", loss)
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_index) -> None:
+        max_steps = self.trainer.estimated_stepping_batches
+        update_momentum(self.net, self.model_ema, cosine_momentum(self.global_step, max_steps))
 
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9)

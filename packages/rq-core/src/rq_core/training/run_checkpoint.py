@@ -115,6 +115,8 @@ class RunCheckpoint(Callback):
         self.every_n_steps = every_n_steps
         self.config = config
         self._last_saved_step = -1
+        self._save_pending = False
+        self._saving_at_batch_start = False
         self._rng_to_restore: dict[str, Any] | None = None
 
     @property
@@ -134,14 +136,34 @@ class RunCheckpoint(Callback):
         step = trainer.global_step
         if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
             if step != self._last_saved_step:  # accumulated batches share a step
+                # Saved when the next batch starts: Lightning calls callbacks' batch-end
+                # hooks before the module's, where methods update their EMA teacher, and
+                # that update belongs in the checkpoint.
+                self._save_pending = True
+
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, *args: Any
+    ) -> None:
+        if self._save_pending:
+            self._save_pending = False
+            self._saving_at_batch_start = True
+            try:
                 self._save(trainer)
+            finally:
+                self._saving_at_batch_start = False
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._save_pending = False  # this save covers it
         self._save(trainer)
 
     def on_save_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
+        if self._saving_at_batch_start:
+            # Lightning adds 1 to this counter on restore, assuming the save happened in
+            # on_train_batch_end, before its increment; ours comes after it.
+            epoch_loop_state = checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]
+            epoch_loop_state["_batches_that_stepped"] -= 1
         states = capture_rng_states()
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             # save_checkpoint runs on every rank; only rank 0 writes, so collect all streams.
