@@ -62,16 +62,20 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def step_times(batch, cfg: MidNetConfig, rq_bins_list: list[int], repeats: int, device: str) -> dict[int, float]:
+def step_times(batch, cfg: MidNetConfig, rq_bins_list: list[int], repeats: int,
+               device: str) -> tuple[dict[int, float], dict[int, float]]:
+    """Median wall time and median process CPU time (all threads) of a training step; on a
+    shared CPU machine the CPU time is the steadier of the two."""
     torch.manual_seed(0)
     net = MidNet(cfg).to(device)
     loss = MidNetLoss(batch.batch_size, 100, cfg.shape_dim, cfg.point_dim).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.03, momentum=0.9, weight_decay=5e-4)
     times: dict[int, list[float]] = {b: [] for b in rq_bins_list}
+    cpu: dict[int, list[float]] = {b: [] for b in rq_bins_list}
     for r in range(repeats + 1):  # the first round warms up
         for bins in rq_bins_list:  # interleaved, so load changes hit both alike
             sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             b = PointAugmentation(rq_bins=bins)(batch, torch.Generator(device=device).manual_seed(r))
             ob = build_octree_batch(b.points, b.normals, b.batch_ids, b.batch_size, depth=cfg.depth)
             out = net(ob.octree)
@@ -84,7 +88,9 @@ def step_times(batch, cfg: MidNetConfig, rq_bins_list: list[int], repeats: int, 
             sync(device)
             if r > 0:
                 times[bins].append(time.perf_counter() - t0)
-    return {b: statistics.median(v) for b, v in times.items()}
+                cpu[bins].append(time.process_time() - c0)
+    med = statistics.median
+    return {b: med(v) for b, v in times.items()}, {b: med(v) for b, v in cpu.items()}
 
 
 def timeit(fn, repeats: int, device: str) -> float:
@@ -124,8 +130,10 @@ def main(argv: list[str] | None = None) -> None:
 
     cfg = MidNetConfig(depth=args.depth, **SIZES[args.size])
     print(f"\n## training step ({args.size} network, batch {args.shapes}, median of {args.repeats})")
-    t = step_times(batch, cfg, [0, 30], args.repeats, dev)
-    print(f"no RQ {t[0] * 1e3:.0f} ms, RQ-30 {t[30] * 1e3:.0f} ms -> step ratio rq/no-rq {t[30] / t[0]:.2f}")
+    t, c = step_times(batch, cfg, [0, 30], args.repeats, dev)
+    print(f"wall: no RQ {t[0] * 1e3:.0f} ms, RQ-30 {t[30] * 1e3:.0f} ms -> step ratio rq/no-rq {t[30] / t[0]:.2f}")
+    if not dev.startswith("cuda"):
+        print(f"CPU time: no RQ {c[0] * 1e3:.0f} ms, RQ-30 {c[30] * 1e3:.0f} ms -> ratio rq/no-rq {c[30] / c[0]:.2f}")
 
     print("\n## segment min/max of a packed batch (RQ's first pass)")
     x = batch.points
