@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,14 @@ def _ensure_cache(cfg: DictConfig, source: DictConfig) -> Path:
         return cache
     if not source.audio_dir:
         raise FileNotFoundError(f"cache {cache} does not exist and no audio_dir is given to make it from")
+    if int(os.environ.get("RANK", "0")) != 0:
+        # Under torchrun only rank 0 writes the cache; the others wait for it to appear.
+        deadline = time.monotonic() + 24 * 3600
+        while not cache.is_file():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"rank {os.environ['RANK']}: {cache} never appeared")
+            time.sleep(1.0)
+        return cache
     summary = prepare_audio_cache(
         Path(source.audio_dir).expanduser(), cache,
         metadata=Path(source.metadata).expanduser() if source.metadata else None,

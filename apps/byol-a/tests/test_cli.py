@@ -1,0 +1,72 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from rq_byol_a.cli import CONFIG_DIR, run
+
+
+def test_prepare_pretrain_embed_evaluate_on_a_tiny_config(tiny_config, capsys):
+    cfg = yaml.safe_load(tiny_config.read_text())
+    run_dir = Path(cfg["run_dir"])
+    caches = run(["prepare", "--config", str(tiny_config)])
+    assert [c.name for c in caches] == ["pretrain.h5", "tones.h5"] and all(c.is_file() for c in caches)
+
+    encoder = run(["pretrain", "--config", str(tiny_config)])
+    assert encoder == run_dir / "checkpoints" / "encoder.pt" and encoder.is_file()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["augmentations"][-1] == {"name": "rq", "num_bins": 5, "channel_mode": "sample"}
+    assert (run_dir / "metrics.csv").read_text().startswith("step")
+    stamp = encoder.stat().st_mtime_ns
+    run(["pretrain", "--config", str(tiny_config)])  # finished: skipped, not retrained
+    assert encoder.stat().st_mtime_ns == stamp and "skipping" in capsys.readouterr().out
+
+    out = run(["embed", "--config", str(tiny_config)])
+    data = np.load(out)
+    assert data["features"].shape == (30, 32) and set(data["splits"]) == {"train", "valid", "test"}
+
+    results = run(["evaluate", "--config", str(tiny_config)])
+    written = json.loads((run_dir / "results.json").read_text())
+    assert written["methods"]["run"]["tasks"]["tones"]["accuracy_mean"] == results["methods"]["run"]["tasks"]["tones"]["accuracy_mean"]
+    assert 0.0 <= written["methods"]["run"]["average_accuracy"] <= 1.0
+    assert "| run |" in (run_dir / "results.md").read_text()
+
+
+def test_random_init_evaluation_and_mixup_override(tiny_config, tmp_path):
+    run(["evaluate", "--config", str(tiny_config), "evaluate.checkpoint=random", f"run_dir={tmp_path / 'rnd'}"])
+    assert "random" in json.loads((tmp_path / "rnd" / "results.json").read_text())["methods"]
+    run(["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'mix'}",
+         "augmentations=[{name: mixup, ratio: 0.4, memory_size: 16}, {name: random_resize_crop}]"])
+    saved = yaml.safe_load((tmp_path / "mix" / "config.yaml").read_text())
+    assert saved["augmentations"][0]["name"] == "mixup"
+
+
+def test_errors_name_the_problem(tiny_config, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        run(["pretrain", "--config", str(tiny_config), "model.width=3"])
+    assert e.value.code == 2 and "model.width" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no cache path"):
+        run(["pretrain", "--config", str(tiny_config), "data.pretrain.cache=''"])
+    with pytest.raises(ValueError, match="unknown name"):
+        run(["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'x'}", "augmentations=[{name: specaugment}]"])
+
+
+def test_shipped_configs_load_with_the_papers_values():
+    paper = run(["pretrain", "--config", str(CONFIG_DIR / "audioset_paper.yaml"), "--print-config"])
+    assert paper is None  # printed only
+    from rq_byol_a.config_schema import ByolAConfig
+    from rq_core.config import load_config
+
+    p = load_config(ByolAConfig, CONFIG_DIR / "audioset_paper.yaml")
+    assert p.augmentations[-1] == {"name": "rq", "num_bins": 5, "channel_mode": "sample"}
+    assert (p.model.feature_dim, p.model.lr, p.data.batch_size, p.trainer.max_epochs) == (2048, 3e-4, 256, 100)
+    assert {t.name: t.unit_sec for t in p.evaluate.tasks} == {
+        "nsynth": 4.0, "us8k": 4.0, "vc1": 8.2, "voxforge": 5.8, "spcv2": 1.0, "spcv2_12": 1.0}
+    b = load_config(ByolAConfig, CONFIG_DIR / "audioset_byola.yaml")
+    assert b.augmentations[0] == {"name": "mixup", "ratio": 0.4, "memory_size": 2048, "log_mixup_exp": True}
+    for name in ("demo.yaml", "demo_quick.yaml"):
+        d = load_config(ByolAConfig, CONFIG_DIR / name)
+        assert [m.name for m in d.demo.methods] == ["rq", "mixup"]

@@ -1,0 +1,23 @@
+import json
+
+import pytest
+
+from rq_byol_a.cli import CONFIG_DIR, run
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end(tmp_path, monkeypatch):
+    """The main job's quick mode: corpus -> RQ + Mixup pretraining -> probe table (about a minute idle)."""
+    run_dir = tmp_path / "demo"
+    results = run(["demo", "--config", str(CONFIG_DIR / "demo_quick.yaml"), f"run_dir={run_dir}"])
+    written = json.loads((run_dir / "results.json").read_text())
+    assert set(written["methods"]) == {"random", "rq", "mixup"}
+    assert set(written["tasks"]) == {"instrument_family", "keyword"}
+    for method in written["methods"].values():
+        assert all(0.0 <= t["accuracy_mean"] <= 1.0 for t in method["tasks"].values())
+    assert (run_dir / "rq" / "checkpoints" / "encoder.pt").is_file()
+    assert results["methods"]["rq"]["average_accuracy"] == written["methods"]["rq"]["average_accuracy"]
+    # Re-running reuses the corpus, the caches and the finished pretrainings.
+    stamp = (run_dir / "rq" / "checkpoints" / "encoder.pt").stat().st_mtime_ns
+    run(["demo", "--config", str(CONFIG_DIR / "demo_quick.yaml"), f"run_dir={run_dir}"])
+    assert (run_dir / "rq" / "checkpoints" / "encoder.pt").stat().st_mtime_ns == stamp
