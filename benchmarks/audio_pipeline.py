@@ -28,16 +28,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import rq_core
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
-
 from rq_audio.byol_a import BYOLA, MIXUP_AUGMENTATIONS, RQ_AUGMENTATIONS
 from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache
 from rq_audio.log_mel import LogMelSpectrogram
 from rq_audio.normalization import NormalizeBatch
 from rq_audio.testing import write_tone_folder
-import rq_core
+from torch.utils.data import DataLoader, Dataset
 
 UNIT = 15200  # 0.95 s at 16 kHz (byol-a config.yaml unit_sec)
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-
 from rq_audio.archives import download, safe_extract
 from rq_audio.metadata import MetadataRow, write_metadata
 

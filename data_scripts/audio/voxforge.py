@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from rq_audio.archives import download, safe_extract
 from rq_audio.audio_io import AUDIO_EXTENSIONS
 from rq_audio.metadata import MetadataRow, write_metadata

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from rq_audio.testing import write_tone_folder
 
 

@@ -4,7 +4,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from rq_byol_a.cli import CONFIG_DIR, run
 
 

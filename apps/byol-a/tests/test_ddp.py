@@ -2,11 +2,9 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
-
 from rq_byol_a.cli import run
 
 

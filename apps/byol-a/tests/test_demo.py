@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from rq_byol_a.cli import CONFIG_DIR, run
 
 

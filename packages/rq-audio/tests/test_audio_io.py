@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import soundfile
-
 from rq_audio.audio_io import AudioReadError, crop_or_pad, load_audio
 from rq_audio.testing import tone
 

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from rq_audio.audio_ntt2020 import AudioNTT2020
 
 

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from rq_audio.byol_a import BYOLA, MIXUP_AUGMENTATIONS, RQ_AUGMENTATIONS
 
 

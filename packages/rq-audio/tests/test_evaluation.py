@@ -3,10 +3,9 @@ import json
 import numpy as np
 import pytest
 import torch
-
+from rq_audio.byol_a import BYOLA
 from rq_audio.embedding import embed_cache, load_encoder, random_encoder
 from rq_audio.evaluation import evaluate_task, results_markdown
-from rq_audio.byol_a import BYOLA
 from rq_audio.hdf5_cache import prepare_audio_cache
 from rq_audio.metadata import MetadataRow, read_metadata, write_metadata
 from rq_audio.pretraining import save_encoder

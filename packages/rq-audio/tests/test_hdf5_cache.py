@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from torch.utils.data import DataLoader
-
 from rq_audio.audio_io import load_audio
 from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache, read_cache_index
 from rq_audio.metadata import read_metadata
+from torch.utils.data import DataLoader
 
 
 def test_roundtrip_keeps_audio_labels_and_splits(tone_folder, tmp_path):

@@ -2,7 +2,6 @@ import librosa
 import numpy as np
 import pytest
 import torch
-
 from rq_audio.log_mel import LogMelSpectrogram
 from rq_audio.testing import tone
 

@@ -1,7 +1,6 @@
 import io
 
 import pytest
-
 from rq_audio.metadata import MetadataRow, read_metadata, write_metadata
 
 

@@ -1,8 +1,7 @@
 import pytest
 import torch
-from torch.utils.data import DataLoader, TensorDataset
-
 from rq_audio.normalization import NormalizeBatch, PrecomputedNorm, compute_norm_stats
+from torch.utils.data import DataLoader, TensorDataset
 
 
 def test_normalize_batch_per_channel():

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-
 from rq_audio.archives import ChecksumError, UnsafeArchiveError, file_digest, safe_extract
 from rq_audio.metadata import read_metadata
 

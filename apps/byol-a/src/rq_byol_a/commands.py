@@ -11,14 +11,13 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
-from rq_core.config import save_config
-from rq_core.linear_probe import ProbeSettings
-
 from rq_audio.byol_a import BYOLA
 from rq_audio.embedding import embed_cache, load_encoder, random_encoder
 from rq_audio.evaluation import evaluate_task, results_markdown
 from rq_audio.hdf5_cache import prepare_audio_cache
 from rq_audio.pretraining import ENCODER_FILE, pretrain_byol_a
+from rq_core.config import save_config
+from rq_core.linear_probe import ProbeSettings
 
 log = logging.getLogger("rq_byol_a")
 

@@ -15,7 +15,6 @@ torch.Size([2, 2048])
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 __all__ = ["AudioNTT2020"]

@@ -1,7 +1,11 @@
 import pytest
 import torch
-
-from rq_audio.augmentations import MixupBYOLA, RandomQuantizeAudio, RandomResizeCrop, build_augmentation_chain
+from rq_audio.augmentations import (
+    MixupBYOLA,
+    RandomQuantizeAudio,
+    RandomResizeCrop,
+    build_augmentation_chain,
+)
 
 
 def test_chain_from_config_list_in_order():

@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-
 from rq_audio.augmentations import MixupBYOLA, log_mixup_exp
 
 

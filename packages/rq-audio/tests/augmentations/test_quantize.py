@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from rq_audio.augmentations import RandomQuantizeAudio
 
 

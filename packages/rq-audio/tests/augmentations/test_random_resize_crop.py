@@ -1,7 +1,6 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from rq_audio.augmentations import CropParams, RandomResizeCrop
 
 
