@@ -113,7 +113,14 @@ def test_lightning_ddp_ends_with_identical_weights_on_both_ranks(tmp_path):
         torch.load(tmp_path / f"final_weights.rank{r}.pt", weights_only=True) for r in (0, 1)
     ]
     assert weights[0].keys() == weights[1].keys()
-    for name in weights[0]:
+    # Every parameter is identical. BatchNorm running statistics are per-rank buffers on
+    # CPU (no SyncBatchNorm there; DDP broadcasts rank 0's before each forward), so the
+    # last step leaves them slightly different: they are not weights.
+    import toy_training
+
+    parameters = [name for name, _ in toy_training.ToyModule().named_parameters()]
+    assert len(parameters) == 12  # online network and its EMA copy
+    for name in parameters:
         assert torch.equal(weights[0][name], weights[1][name]), name
     initial = ddp_workers_free_initial_weights()
     assert not torch.equal(weights[0]["net.0.weight"], initial["net.0.weight"]), "it trained"

@@ -108,7 +108,8 @@ def test_run_directory_layout_and_checkpoint_contents(uninterrupted_run):
         "model_ema",
     ):
         assert key in checkpoint, key
-    assert set(checkpoint["model_ema"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    online_keys = {k[len("net.") :] for k in checkpoint["state_dict"] if k.startswith("net.")}
+    assert set(checkpoint["model_ema"]) == online_keys and "1.running_mean" in online_keys
     ema, online = checkpoint["model_ema"]["0.weight"], checkpoint["state_dict"]["net.0.weight"]
     assert torch.equal(ema, checkpoint["state_dict"]["model_ema.0.weight"])
     assert not torch.equal(ema, online), "the EMA copy lags the online weights"

@@ -43,12 +43,15 @@ class ToyConfig:
 
 
 class ToyModule(LightningModule):
-    """Linear regression with dropout and input noise: uses the global RNG every step."""
+    """Regression MLP with dropout and input noise: uses the global RNG every step."""
 
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)  # same initial weights in every run and on every rank
-        self.net = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.2), nn.Linear(16, 1))
+        # BatchNorm: buffers in the EMA copy, and a CPU DDP run must not try SyncBatchNorm.
+        self.net = nn.Sequential(
+            nn.Linear(4, 16), nn.BatchNorm1d(16), nn.Dropout(0.2), nn.Linear(16, 1)
+        )
         # A frozen momentum copy, updated after every step (as BYOL's target network).
         self.model_ema = deactivate_requires_grad(copy.deepcopy(self.net))
 

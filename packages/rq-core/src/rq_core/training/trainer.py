@@ -59,6 +59,14 @@ def _devices(value: str) -> int | str | list[int]:
         ) from None
 
 
+def _sync_batchnorm(cfg: TrainerConfig) -> bool:
+    """SyncBatchNorm only where torch supports it: its CPU kernels do not exist, so a
+    CPU DDP run (tests, laptops) keeps per-process BatchNorm instead of failing."""
+    if not cfg.sync_batchnorm or cfg.accelerator == "cpu":
+        return False
+    return torch.cuda.is_available()
+
+
 def last_checkpoint(run_dir: str | os.PathLike) -> Path:
     """``RUN_DIR/checkpoints/last.ckpt`` (it may not exist yet)."""
     return Path(run_dir) / "checkpoints" / "last.ckpt"
@@ -128,7 +136,7 @@ def build_trainer(
         max_steps=cfg.max_steps,
         log_every_n_steps=cfg.log_every_n_steps,
         deterministic=cfg.deterministic,
-        sync_batchnorm=cfg.sync_batchnorm,
+        sync_batchnorm=_sync_batchnorm(cfg),
         gradient_clip_val=cfg.gradient_clip_val,
         accumulate_grad_batches=cfg.accumulate_grad_batches,
         check_val_every_n_epoch=cfg.check_val_every_n_epoch,

@@ -28,7 +28,7 @@ class TrainerConfig:
     resume: str = "auto"  # "auto": continue from RUN_DIR/checkpoints/last.ckpt; "never"; or a path
     seed: int = 42  # rank r seeds its RNGs with seed + r
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower)
-    sync_batchnorm: bool = True  # global BN statistics under DDP (as BYOL/SimCLR)
+    sync_batchnorm: bool = True  # global BN statistics under DDP (as BYOL/SimCLR); GPU only
     gradient_clip_val: float | None = None
     accumulate_grad_batches: int = 1
     check_val_every_n_epoch: int = 1
