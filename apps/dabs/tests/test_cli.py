@@ -81,3 +81,17 @@ def test_pretraining_under_two_process_cpu_ddp(tmp_path, tiny):
     assert ckpt["global_step"] == 2
     assert (run / "checkpoints" / "encoder.pt").is_file()
     assert "train_loss" in (run / "metrics.csv").read_text()
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "paper_pamap2.yaml"])
+def test_paper_configs_keep_the_paper_sizes(name):
+    from rq_core.config import load_config
+
+    from rq_dabs.datasets.catalog import DOMAINS
+    from rq_dabs_app.config_schema import DABSConfig
+
+    cfg = load_config(DABSConfig, CONFIGS / name)
+    assert cfg.domain in DOMAINS and not DOMAINS[cfg.domain].embedded
+    assert (cfg.model.depth, cfg.model.heads, cfg.model.dim_head, cfg.model.dim, cfg.model.mlp_dim) == (12, 8, 64, 256, 512)
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.trainer.max_steps) == (1e-4, 1e-4, 100_000)
+    assert cfg.rq.num_bins == 8 and not cfg.rq.straight_through
