@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from rq_mid_net.cli import main
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from rq_points.evaluation import PointFeatures, class_ratio_subset, part_iou, segmentation_probe
 
 
@@ -28,3 +29,29 @@ def test_segmentation_probe_learns_separable_parts():
                              np.repeat(np.arange(n_shapes), 50), np.zeros(n_shapes, int))
     r = segmentation_probe(make(20), make(5), [(0, 2)], hidden=8, epochs=10, batch_size=64, seeds=(0,))
     assert r["instance_miou_mean"] > 90
+
+
+@pytest.mark.slow  # ~20 s idle, over a minute on the loaded CI machine
+def test_finetuning_runs_and_changes_the_backbone(tmp_path):
+    import torch
+    from rq_points.evaluation import finetune_classification, finetune_segmentation
+    from rq_points.midnet import MidNet, MidNetConfig
+    from rq_points.shape_cache import ShapeCache, write_shape_cache
+    from rq_points.sources import procedural_sources
+
+    sources, meta = procedural_sources(2, 128)
+    write_shape_cache(tmp_path / "c.h5", sources, class_names=meta["class_names"], part_names=meta["part_names"],
+                      num_clusters=4, progress=False)
+    cache = ShapeCache(tmp_path / "c.h5")
+    cfg = MidNetConfig(depth=4, stages=2, channels=16, global_channels=16, shape_dim=8, point_dim=8,
+                       point_hidden=8, resblock_num=1)
+    net = MidNet(cfg)
+    before = [p.detach().clone() for p in net.parameters()]
+    idx = np.arange(len(cache))
+    r = finetune_classification(net, cache, idx[:8], idx[8:], epochs=1, batch_size=4, progress=False)
+    assert 0 <= r["accuracy"] <= 100 and r["num_test"] == 4
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    ranges = [(a, a + len(p)) for a, p in zip(cache.part_offsets, cache.part_names)]
+    s = finetune_segmentation(MidNet(cfg), cache, idx[:8], idx[8:], ranges, epochs=1, batch_size=4, hidden=8,
+                              progress=False)
+    assert 0 < s["instance_miou"] <= 100 and s["num_shapes"] == 4

@@ -2,7 +2,6 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from rq_points.shape_cache import ShapeCache, write_shape_cache
 from rq_points.sources import folder_sources, procedural_sources, sweethome3d_sources
 

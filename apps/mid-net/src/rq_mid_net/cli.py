@@ -28,6 +28,7 @@ from rq_points.evaluation import (
     class_ratio_subset,
     extract_features,
     finetune_classification,
+    finetune_segmentation,
     segmentation_probe,
     subset_shapes,
 )
@@ -218,9 +219,14 @@ def _segment_results(cfg: DictConfig, store: _FeatureStore) -> dict:
     if not cache.part_names:
         raise ValueError(f"{cache.path} has no part names: segmentation needs part-labelled data")
     ranges = [(a, a + len(p)) for a, p in zip(cache.part_offsets, cache.part_names)]
-    out = {}
+    out: dict[str, Any] = {}
+    tr, te = cache.split_indices("train"), cache.split_indices("test")
     for ratio in cfg.segment.ratios:
         sub = class_ratio_subset(train_feats.class_ids, ratio, seed=0)
+        if cfg.segment.finetune:
+            out.setdefault("finetune", {})[str(ratio)] = finetune_segmentation(
+                copy.deepcopy(store.net), cache, tr[sub], te, ranges, epochs=cfg.segment.finetune_epochs,
+                lr=cfg.segment.finetune_lr, hidden=cfg.segment.hidden, device=store.device)
         out[str(ratio)] = segmentation_probe(subset_shapes(train_feats, sub), test_feats, ranges,
                                              hidden=cfg.segment.hidden, epochs=cfg.segment.epochs,
                                              lr=cfg.segment.lr, batch_size=cfg.segment.batch_size,
@@ -235,7 +241,13 @@ def _rows(variant: str, cls: dict | None, seg: dict | None) -> list[dict]:
             value = r.get("accuracy_mean", r.get("accuracy"))
             rows.append({"variant": variant, "task": f"classify_{mode}", "ratio": ratio, "metric": "accuracy",
                          "value": value})
+    for ratio, r in (seg or {}).get("finetune", {}).items():
+        for metric in ("class_miou", "instance_miou"):
+            rows.append({"variant": variant, "task": "segment_finetune", "ratio": ratio, "metric": metric,
+                         "value": r[metric]})
     for ratio, r in (seg or {}).items():
+        if ratio == "finetune":
+            continue
         for metric in ("class_miou", "instance_miou"):
             rows.append({"variant": variant, "task": "segment", "ratio": ratio, "metric": metric,
                          "value": r[f"{metric}_mean"]})
@@ -245,7 +257,8 @@ def _rows(variant: str, cls: dict | None, seg: dict | None) -> list[dict]:
 def _markdown(results: dict[str, dict]) -> str:
     lines = []
     cls_ratios = sorted({r for v in results.values() for r in (v.get("classify") or {}).get("linear", {})}, key=float)
-    seg_ratios = sorted({r for v in results.values() for r in (v.get("segment") or {})}, key=float)
+    seg_ratios = sorted({r for v in results.values() for r in (v.get("segment") or {}) if r != "finetune"},
+                        key=float)
     head = ["backbone"] + [f"cls lin {float(r):.0%}" for r in cls_ratios]
     head += [f"seg {float(r):.0%} C.mIoU / I.mIoU" for r in seg_ratios]
     lines.append("| " + " | ".join(head) + " |")

@@ -68,6 +68,9 @@ class SegmentConfig:
     epochs: int = 30
     lr: float = 1e-3
     batch_size: int = 1024  # points per step
+    finetune: bool = False
+    finetune_epochs: int = 100
+    finetune_lr: float = 0.01
     seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
 
 
