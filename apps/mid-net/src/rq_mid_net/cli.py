@@ -300,6 +300,16 @@ def segment(cfg: DictConfig) -> dict:
 DEMO_VARIANTS = {"random": None, "midfc": 0, "rq": None}
 
 
+def _fingerprint(cfg: DictConfig, keys: tuple[str, ...]) -> str:
+    """A hash of the config sections that determine a stage's result (for reuse checks)."""
+    text = OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, list(keys)), resolve=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+PRETRAIN_KEYS = ("data", "model", "augmentation", "optim", "loss", "trainer")
+EVAL_KEYS = ("classify_data", "segment_data", "classify", "segment", "model")
+
+
 def demo(cfg: DictConfig) -> dict:
     """Pretrain with and without RQ on the procedural shapes, probe both and a random init."""
     run_dir = Path(cfg.run_dir)
@@ -320,14 +330,18 @@ def demo(cfg: DictConfig) -> dict:
             if variant == "midfc":
                 sub.augmentation.rq_bins = 0
             done = Path(sub.run_dir) / "done.json"
+            fingerprint = _fingerprint(sub, PRETRAIN_KEYS)
+            if done.is_file() and json.loads(done.read_text()).get("config") != fingerprint:
+                raise ValueError(f"{sub.run_dir} was pretrained with another config; delete it or pick another run_dir")
             if not done.is_file():
                 t0 = time.time()
                 pretrain(sub)
-                done.write_text(json.dumps({"seconds": time.time() - t0}))
+                done.write_text(json.dumps({"seconds": time.time() - t0, "config": fingerprint}))
             timings[f"pretrain_{variant}_s"] = json.loads(done.read_text())["seconds"]
             spec = str(Path(sub.run_dir) / "checkpoints" / "last.ckpt")
         cached = run_dir / f"eval_{variant}.json"
-        if cached.is_file():
+        fingerprint = _fingerprint(cfg, EVAL_KEYS) + ":" + spec
+        if cached.is_file() and json.loads(cached.read_text()).get("config") == fingerprint:
             results[variant] = json.loads(cached.read_text())
             continue
         t0 = time.time()
@@ -335,6 +349,7 @@ def demo(cfg: DictConfig) -> dict:
         store = _FeatureStore(cfg, net, device)
         res = {"pretrained": spec, "classify": _classify_results(cfg, store), "segment": _segment_results(cfg, store)}
         res["eval_seconds"] = time.time() - t0
+        res["config"] = fingerprint
         cached.write_text(json.dumps(res, indent=2))
         results[variant] = res
     rows = [row for name, r in results.items() for row in _rows(name, r["classify"], r["segment"])]
