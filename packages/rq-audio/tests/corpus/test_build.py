@@ -1,0 +1,57 @@
+import re
+import shutil
+
+import pytest
+import soundfile
+
+from rq_audio.corpus import CorpusSettings, build_offline_corpus, cache_root
+from rq_audio.corpus.soundfont import fetch_soundfont
+from rq_audio.metadata import read_metadata
+
+pytest.importorskip("tinysoundfont", reason="the corpus needs `pip install --no-deps tinysoundfont`")
+pytest.importorskip("espeakng_loader", reason="the corpus needs espeakng-loader")
+
+TINY = CorpusSettings(notes_per_family=8, speakers=5, takes_per_word=1, unlabeled_notes=4, unlabeled_words=4, seed=3)
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    """A cache dir holding the soundfont (fetched once into the user's cache, then copied)."""
+    d = tmp_path_factory.mktemp("rqcache")
+    shutil.copy(fetch_soundfont(cache_root()), d / "TimGM6mb.sf2")
+    return d
+
+
+def test_tiny_corpus_has_held_out_instruments_and_speakers(corpus_dir):
+    corpus = build_offline_corpus(TINY, cache_dir=corpus_dir, progress=False)
+    notes = read_metadata(corpus.tasks["instrument_family"])
+    assert len(notes) == 80 and len({r.label for r in notes}) == 10
+    for r in notes:  # program offset within the family decides the split: unseen instruments in test
+        offset = int(re.search(r"_p(\d+)_", r.file_name).group(1)) % 8
+        assert r.split == ("train" if offset < 5 else "valid" if offset == 5 else "test")
+    words = read_metadata(corpus.tasks["keyword"])
+    assert len(words) == 50 and len({r.label for r in words}) == 10
+    speaker_splits = {}
+    for r in words:
+        speaker_splits.setdefault(re.search(r"_s(\d+)_", r.file_name).group(1), set()).add(r.split)
+    assert all(len(s) == 1 for s in speaker_splits.values())  # a voice never crosses splits
+    pretrain = read_metadata(corpus.pretrain_metadata)
+    held_out = {r.file_name for r in notes + words if r.split != "train"}
+    assert len(pretrain) == 8 + sum(r.split == "train" for r in notes + words)
+    assert not held_out & {r.file_name for r in pretrain}
+    info = soundfile.info(corpus.root / words[0].file_name)
+    assert (info.samplerate, info.frames, info.channels) == (16000, 16000, 1)
+
+
+def test_same_settings_same_files_and_reuse(corpus_dir, tmp_path):
+    corpus = build_offline_corpus(TINY, cache_dir=corpus_dir, progress=False)
+    first = corpus.tasks["keyword"]
+    stamp = first.stat().st_mtime_ns
+    assert build_offline_corpus(TINY, cache_dir=corpus_dir, progress=False).root == corpus.root
+    assert first.stat().st_mtime_ns == stamp  # complete corpus reused, not rebuilt
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(corpus_dir / "TimGM6mb.sf2", other / "TimGM6mb.sf2")
+    again = build_offline_corpus(TINY, cache_dir=other, progress=False)
+    name = read_metadata(again.tasks["instrument_family"])[3].file_name
+    assert (again.root / name).read_bytes() == (corpus.root / name).read_bytes()  # fixed seeds
