@@ -36,7 +36,7 @@ from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache
 from rq_audio.log_mel import LogMelSpectrogram
 from rq_audio.normalization import NormalizeBatch
 from rq_audio.testing import write_tone_folder
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 UNIT = 15200  # 0.95 s at 16 kHz (byol-a config.yaml unit_sec)
 
@@ -103,16 +103,20 @@ def make_cache(root: Path) -> Path:
     return prepare_audio_cache(root / "tones", root / "tones.h5", metadata=meta, progress=False).path
 
 
-def bench_pipeline(cache: Path, chain: str, batch: int, batches: int, workers: int, model_size: dict | None):
+def bench_pipeline(cache: Path, chain: str, batch: int, batches: int, workers: int, model_size: dict | None,
+                   backend: str = "torchaudio"):
     chain_cfg = RQ_AUGMENTATIONS if chain == "rq" else MIXUP_AUGMENTATIONS
     size = model_size or dict(feature_dim=64, projection_hidden_dim=64, projection_dim=32, encoder_channels=8)
-    ours = BYOLA(augmentations=chain_cfg, **size)
+    # Equal settings: the reference pattern computes log-mel with torchaudio per sample.
+    ours = BYOLA(augmentations=chain_cfg, log_mel={"backend": backend}, **size)
     ours.set_norm_stats(-8.0, 4.0)
     reference = BYOLA(augmentations=chain_cfg, **size)
     opt_ours, opt_ref = ours.configure_optimizers(), reference.configure_optimizers()
     post_norm = NormalizeBatch()
-    ours_loader = iter(DataLoader(AudioClipDataset(cache, UNIT, random_crop=True, seed=0), batch_size=batch,
-                                  shuffle=True, num_workers=workers, persistent_workers=workers > 0, drop_last=True))
+    clips = AudioClipDataset(cache, UNIT, random_crop=True, seed=0)
+    endless = RandomSampler(clips, replacement=True, num_samples=10**9)
+    ours_loader = iter(DataLoader(clips, batch_size=batch, sampler=endless, num_workers=workers,
+                                  persistent_workers=workers > 0, drop_last=True))
     ref_loader = iter(DataLoader(PerSampleViews(cache, chain, -8.0, 4.0), batch_size=batch, num_workers=workers,
                                  persistent_workers=workers > 0))
 
@@ -173,19 +177,19 @@ def main() -> None:
           f"{args.workers} loader workers")
     with tempfile.TemporaryDirectory() as tmp:
         cache = make_cache(Path(tmp))
-        for chain in ("rq", "mixup"):
-            ref, ours = bench_pipeline(cache, chain, args.batch, args.batches, args.workers, None)["pipeline"]
+        for chain, backend in (("rq", "torchaudio"), ("mixup", "torchaudio"), ("rq", "nnaudio")):
+            ref, ours = bench_pipeline(cache, chain, args.batch, args.batches, args.workers, None, backend)["pipeline"]
             n = args.batch * args.batches
-            print(f"pipeline [{chain:5s}]  per-sample (BYOL-A) {n / ref:8.1f} clips/s   batched (ours) {n / ours:8.1f} clips/s"
-                  f"   ours/reference {ref / ours:5.2f}x")
+            print(f"pipeline [{chain:5s}, ours on {backend:10s}]  per-sample (BYOL-A) {n / ref:8.1f} clips/s   "
+                  f"batched (ours) {n / ours:8.1f} clips/s   ours/reference {ref / ours:5.2f}x", flush=True)
         if not args.no_step:
             size = dict(feature_dim=512, projection_hidden_dim=1024, projection_dim=128, encoder_channels=32)
             ref, ours = bench_pipeline(cache, "rq", args.batch, max(2, args.batches // 2), args.workers, size)["step"]
             n = args.batch * max(2, args.batches // 2)
             print(f"full step [rq, demo encoder]  per-sample {n / ref:6.1f} clips/s   batched {n / ours:6.1f} clips/s"
-                  f"   ours/reference {ref / ours:5.2f}x")
+                  f"   ours/reference {ref / ours:5.2f}x", flush=True)
     for backend, ratio in bench_log_mel(args.batch, 3).items():
-        print(f"log-mel {backend:10s} (batch of {args.batch}) / librosa (clip by clip): {ratio:5.1f}x faster")
+        print(f"log-mel {backend:10s} (batch of {args.batch}) / librosa (clip by clip): {ratio:5.1f}x faster", flush=True)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
