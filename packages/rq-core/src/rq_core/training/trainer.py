@@ -168,9 +168,10 @@ def fit(
     so call ``fit`` after building the module (DDP broadcasts rank 0's weights anyway).
     Returns the trainer (``trainer.callback_metrics`` holds the last logged values).
 
-    >>> # doctest: +SKIP
-    >>> trainer = fit(MyModule(), "runs/exp1", TrainerConfig(max_epochs=10),
-    ...               train_dataloaders=loader, config=cfg)
+    Example (``MyModule`` and ``loader`` are yours)::
+
+        trainer = fit(MyModule(), "runs/exp1", TrainerConfig(max_epochs=10),
+                      train_dataloaders=loader, config=cfg)
     """
     trainer_cfg = _trainer_config(trainer_cfg)
     run_dir = Path(run_dir)
