@@ -13,6 +13,7 @@ import csv
 import hashlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,9 @@ from torch.utils.data import DataLoader
 
 from rq_mid_net.schema import MidNetRunConfig
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"  # the checkout's apps/mid-net/configs
+if not CONFIG_DIR.is_dir():  # installed from a wheel: data-files copy
+    CONFIG_DIR = Path(sys.prefix) / "share" / "rq-mid-net" / "configs"
 
 
 # ------------------------------------------------------------------------------ helpers
