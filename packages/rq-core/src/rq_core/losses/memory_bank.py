@@ -32,7 +32,11 @@ class MemoryBank(nn.Module):
         gather_distributed: under DDP, updates use the (features, indices) of all ranks so
             every rank's bank stays identical.
 
-    The bank is a buffer: it is saved in checkpoints and moves with ``.to(device)``.
+    The bank is a buffer: it is saved in checkpoints and moves with ``.to(device)``. Since
+    every rank applies the same updates, DDP's per-step buffer broadcast is redundant for
+    it; with a large bank, train with ``DDPStrategy(broadcast_buffers=False)`` or keep the
+    bank outside the DDP-wrapped modules. All ranks must pass batches of the same size
+    (``drop_last=True``).
     ``forward(features, indices)`` returns the instance-discrimination loss against the
     current bank and then (in training mode, ``update=True``) writes the update; the loss
     never back-propagates into the bank.

@@ -20,7 +20,8 @@ class NTXentLoss(nn.Module):
     the loss is the mean of ``l`` over all 2B anchors of this rank. With
     ``gather_distributed=True`` the embeddings of every rank join the denominators through
     :func:`rq_core.distributed.gather_with_grad`, so under DDP the loss and gradients equal
-    those of one process on the concatenated batch.
+    those of one process on the concatenated batch. All ranks must pass batches of the
+    same size (use ``drop_last=True`` under DDP).
 
     Args:
         temperature: t > 0 (SimCLR's best for batch 4096 is 0.1, Table 5; our default).

@@ -27,16 +27,23 @@ class MetricsCSVLogger(Logger):
         self.path = Path(run_dir) / "metrics.csv"
         self._columns: list[str] = ["step"]
         self._rows: list[dict[str, Any]] = []
-        if resume_step is not None and self.path.is_file():
-            with self.path.open(newline="") as stream:
-                reader = csv.DictReader(stream)
-                self._columns = list(reader.fieldnames or ["step"])
-                self._rows = [
-                    row
-                    for row in reader
-                    if row.get("step", "") != "" and int(float(row["step"])) < resume_step
-                ]
-            self._rewrite()
+        self._resume_step = resume_step
+        self._started = False
+
+    def _start(self) -> None:
+        """Read the rows a resumed run keeps; only rank 0 (the one that logs) gets here."""
+        self._started = True
+        if self._resume_step is None or not self.path.is_file():
+            return
+        with self.path.open(newline="") as stream:
+            reader = csv.DictReader(stream)
+            self._columns = list(reader.fieldnames or ["step"])
+            self._rows = [
+                row
+                for row in reader
+                if row.get("step", "") != "" and int(float(row["step"])) < self._resume_step
+            ]
+        self._rewrite()
 
     @property
     def name(self) -> str:
@@ -57,6 +64,8 @@ class MetricsCSVLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if not self._started:
+            self._start()
         row = {"step": step if step is not None else ""}
         for key, value in metrics.items():
             row[key] = float(value.item() if hasattr(value, "item") else value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Sized
 
@@ -29,7 +30,8 @@ class ResumableSampler(DistributedSampler):
     samples this rank had already consumed, and the epoch continues where it stopped.
     Lightning keeps it as it is under DDP (it is a DistributedSampler) and calls
     ``set_epoch`` every epoch. The world size and rank come from torch.distributed, or
-    torchrun/SLURM environment variables when the process group does not exist yet.
+    torchrun/SLURM environment variables when the process group does not exist yet, and are
+    read again at every iteration unless ``num_replicas``/``rank`` are given.
 
     Shapes: yields dataset indices; ``len`` is this rank's samples per epoch.
 
@@ -60,6 +62,29 @@ class ResumableSampler(DistributedSampler):
             drop_last=drop_last,
         )
         self._skip = 0
+        # Without explicit values, the world is read again when iterating: a loader built
+        # before the process group exists (Lightning's own launcher starts the other
+        # ranks after the app built its data) still gets its rank's share.
+        self._world_is_fixed = num_replicas is not None or rank is not None
+
+    def _refresh_world(self) -> None:
+        if self._world_is_fixed:
+            return
+        world_size, world_rank = _world()
+        if (world_size, world_rank) == (self.num_replicas, self.rank):
+            return
+        self.num_replicas, self.rank = world_size, world_rank
+        size = len(self.dataset)  # type: ignore[arg-type]
+        # DistributedSampler's own arithmetic.
+        if self.drop_last and size % world_size != 0:
+            self.num_samples = math.ceil((size - world_size) / world_size)
+        else:
+            self.num_samples = math.ceil(size / world_size)
+        self.total_size = self.num_samples * world_size
+
+    def __len__(self) -> int:
+        self._refresh_world()
+        return self.num_samples
 
     def skip_next(self, num_samples: int) -> None:
         """Make the next iteration start at position ``num_samples`` of this rank's order."""
@@ -68,6 +93,7 @@ class ResumableSampler(DistributedSampler):
         self._skip = num_samples
 
     def __iter__(self) -> Iterator[int]:
+        self._refresh_world()
         indices = list(super().__iter__())
         skip, self._skip = self._skip, 0
         return iter(indices[skip:])
