@@ -72,7 +72,12 @@ def test_demo_quick_end_to_end_and_reuse(tmp_path, data_root, capsys):
 def test_pretraining_under_two_process_cpu_ddp(tmp_path, tiny):
     run = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531",
+    import socket
+
+    with socket.socket() as sock:  # a free port: other test runs may hold a fixed one
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
            "-m", "rq_dabs_app.cli", "pretrain", "domain=synthetic_markov_text", "algorithm=rq", *tiny,
            f"run_dir={run}", "trainer.devices=2", "trainer.strategy=ddp", "trainer.max_steps=2"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)

@@ -68,9 +68,16 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: i
 
 def _save(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)  # atomic: a killed build leaves no half file behind
+    # A temporary name of this process's own: DDP ranks may build the same file at once
+    # (same seed, same content); os.replace is atomic, so readers never see a half file.
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
