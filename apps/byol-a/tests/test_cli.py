@@ -26,17 +26,22 @@ def test_prepare_pretrain_embed_evaluate_on_a_tiny_config(tiny_config, capsys):
     out = run(["embed", "--config", str(tiny_config)])
     data = np.load(out)
     assert data["features"].shape == (30, 32) and set(data["splits"]) == {"train", "valid", "test"}
+    assert (run_dir / "embedding.csv").read_text().splitlines()[1] == "30,32"
+    assert (run_dir / "metrics.csv").read_text().startswith("step")  # the training log is kept
 
     results = run(["evaluate", "--config", str(tiny_config)])
     written = json.loads((run_dir / "results.json").read_text())
     assert written["methods"]["run"]["tasks"]["tones"]["accuracy_mean"] == results["methods"]["run"]["tasks"]["tones"]["accuracy_mean"]
     assert 0.0 <= written["methods"]["run"]["average_accuracy"] <= 1.0
     assert "| run |" in (run_dir / "results.md").read_text()
+    assert (run_dir / "evaluation.csv").read_text().startswith("method,task,accuracy_mean")
+    assert (run_dir / "metrics.csv").read_text().startswith("step")
 
 
 def test_random_init_evaluation_and_mixup_override(tiny_config, tmp_path):
     run(["evaluate", "--config", str(tiny_config), "evaluate.checkpoint=random", f"run_dir={tmp_path / 'rnd'}"])
     assert "random" in json.loads((tmp_path / "rnd" / "results.json").read_text())["methods"]
+    assert (tmp_path / "rnd" / "metrics.csv").read_text().startswith("method,task")  # an evaluation-only run
     run(["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'mix'}",
          "augmentations=[{name: mixup, ratio: 0.4, memory_size: 16}, {name: random_resize_crop}]"])
     saved = yaml.safe_load((tmp_path / "mix" / "config.yaml").read_text())

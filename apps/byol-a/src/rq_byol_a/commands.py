@@ -56,6 +56,14 @@ def _ensure_cache(cfg: DictConfig, source: DictConfig) -> Path:
     return cache
 
 
+def _write_metrics(run_dir: Path, name: str, text: str) -> None:
+    """Write ``name``; also ``metrics.csv`` unless the run dir has one (a pretraining's log)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / name).write_text(text)
+    if not (run_dir / "metrics.csv").exists():
+        (run_dir / "metrics.csv").write_text(text)
+
+
 def prepare(cfg: DictConfig) -> list[Path]:
     """Make the HDF5 caches of the pretraining folder and every task that lacks one."""
     sources = []
@@ -126,6 +134,8 @@ def embed(cfg: DictConfig) -> Path:
     np.savez(out, features=features, file_names=np.asarray(index.file_names),
              labels=np.asarray(index.labels), splits=np.asarray(index.splits), folds=index.folds)
     save_config(cfg, cfg.run_dir)
+    (Path(cfg.run_dir) / "checkpoints").mkdir(parents=True, exist_ok=True)
+    _write_metrics(Path(cfg.run_dir), "embedding.csv", f"num_clips,feature_dim\n{features.shape[0]},{features.shape[1]}\n")
     print(f"[embed] {features.shape} -> {out}")
     return out
 
@@ -153,11 +163,11 @@ def _evaluate_methods(cfg: DictConfig, run_dir: Path, checkpoints: dict[str, str
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     (run_dir / "results.md").write_text("Linear-probe accuracy (%), mean over seeds " + str(list(ev.seeds)) + "\n\n" + table + "\n")
-    with open(run_dir / "metrics.csv", "w") as f:
-        f.write("method,task,accuracy_mean,accuracy_std\n")
-        for m, v in results["methods"].items():
-            for t, r in v["tasks"].items():
-                f.write(f"{m},{t},{r['accuracy_mean']:.6f},{r['accuracy_std']:.6f}\n")
+    rows = ["method,task,accuracy_mean,accuracy_std"] + [
+        f"{m},{t},{r['accuracy_mean']:.6f},{r['accuracy_std']:.6f}"
+        for m, v in results["methods"].items() for t, r in v["tasks"].items()
+    ]
+    _write_metrics(run_dir, "evaluation.csv", "\n".join(rows) + "\n")
     print(table)
     return results
 
