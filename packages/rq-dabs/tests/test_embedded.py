@@ -3,7 +3,6 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-
 from rq_dabs.datasets import embedded
 from rq_dabs.datasets.base import SPLITS, check_dabs_item
 from rq_dabs.datasets.embedded import (
