@@ -81,6 +81,7 @@ class MidNetRunConfig:
     run_dir: str = "runs/mid-net"
     cache_dir: str = ""  # "" -> $RQ_CACHE or ~/.cache/rq
     device: str = "auto"  # evaluation device: auto | cpu | cuda
+    num_threads: int = 0  # torch CPU threads; 0 = torch's default (one per core)
     pretrained: str = ""  # classify/segment: a checkpoint, "random", or "" (RUN_DIR's last.ckpt)
     data: DataConfig = field(default_factory=DataConfig)
     classify_data: DataConfig = field(default_factory=lambda: DataConfig(splits=["train", "valid", "test"]))
