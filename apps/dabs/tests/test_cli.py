@@ -5,7 +5,6 @@ import sys
 
 import pytest
 import torch
-
 from rq_dabs.system import load_encoder
 from rq_dabs_app.cli import CONFIG_DIR as CONFIGS
 from rq_dabs_app.cli import expand_shorthands, main
@@ -41,7 +40,9 @@ def test_pretrain_then_transfer_write_their_run_files(tmp_path, tiny):
     r = results["synthetic_markov_text"]["rq"]
     assert 0.0 <= r["accuracy_mean"] <= 1.0 and len(r["accuracy_per_seed"]) == 1
     assert "| rq |" in (out / "results.md").read_text()
-    assert (out / "config.yaml").is_file() and (out / "metrics.csv").is_file() and (out / "checkpoints").is_dir()
+    assert (out / "config.yaml").is_file() and (out / "metrics.csv").is_file()
+    heads = torch.load(out / "checkpoints" / "linear_heads.pt", weights_only=True)["heads"]
+    assert heads[0]["weight"].shape == (4, 32)  # 4 classes from the pooled feature (model.dim=32)
 
 
 def test_bad_names_are_clear_errors(tmp_path, tiny):
@@ -91,7 +92,6 @@ def test_pretraining_under_two_process_cpu_ddp(tmp_path, tiny):
 @pytest.mark.parametrize("name", ["paper.yaml", "paper_pamap2.yaml"])
 def test_paper_configs_keep_the_paper_sizes(name):
     from rq_core.config import load_config
-
     from rq_dabs.datasets.catalog import DOMAINS
     from rq_dabs_app.config_schema import DABSConfig
 

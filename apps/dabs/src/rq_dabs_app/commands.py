@@ -93,6 +93,7 @@ def _transfer_one(cfg: DictConfig, domain: str, encoder_file: Path, run_dir: Pat
         )
     else:
         num_classes = splits["train"].num_classes()
+        heads: list = []
         result = dabs_linear_transfer(
             features["train"],
             features["test"],
@@ -107,7 +108,10 @@ def _transfer_one(cfg: DictConfig, domain: str, encoder_file: Path, run_dir: Pat
                 seeds=tuple(cfg.transfer.seeds),
                 standardize=cfg.transfer.standardize,
             ),
+            heads=heads,
         )
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        torch.save({"seeds": list(cfg.transfer.seeds), "heads": heads}, run_dir / "checkpoints" / "linear_heads.pt")
     result["encoder"] = str(encoder_file)
     return result
 

@@ -120,8 +120,12 @@ def dabs_linear_transfer(
     loss: str = "cross_entropy",
     metric: str = "accuracy",
     settings: TransferSettings | None = None,
+    heads: list[dict[str, Tensor]] | None = None,
 ) -> dict[str, Any]:
     """Train ``Linear(D, num_outputs)`` on frozen ``train`` features; score ``test``.
+
+    ``heads``: if a list is given, each seed's trained head (state dict, plus the
+    standardization's ``mean``/``std`` when used) is appended to it.
 
     Returns ``{"<metric>_mean", "<metric>_std", "<metric>_per_seed", "metric", "protocol"}``.
 
@@ -142,6 +146,7 @@ def dabs_linear_transfer(
         raise ValueError("transfer needs non-empty train and test features")
     loss_fn, metric_fn = _LOSSES[loss], METRICS[metric]
     x_train, x_test = x_train.float(), x_test.float()
+    mean = std = None
     if settings.standardize:
         mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
@@ -160,6 +165,11 @@ def dabs_linear_transfer(
                 opt.step()
         with torch.no_grad():
             scores.append(metric_fn(head(x_test), y_test))
+        if heads is not None:
+            state = dict(head.state_dict())
+            if mean is not None:
+                state.update(mean=mean, std=std)
+            heads.append(state)
     values = np.array(scores)
     return {
         "protocol": "dabs",
