@@ -23,6 +23,7 @@ __all__ = [
 class TokenEmbedding(nn.Module):
     """Token ids ``(B, L)`` -> ``(B, L, D)`` through a learned table.
 
+    >>> import torch
     >>> TokenEmbedding(InputTokensSpec(128, 30522), 256)(torch.zeros(2, 128, dtype=torch.long)).shape
     torch.Size([2, 128, 256])
     """
@@ -48,6 +49,7 @@ class SegmentEmbedding1d(nn.Module):
     """Time-major series ``(B, T, C)`` -> ``(B, T / s, D)``: each run of ``s`` steps (all
     channels) is flattened and projected.
 
+    >>> import torch
     >>> SegmentEmbedding1d(Input1dSpec(320, 5, 52), 256)(torch.zeros(2, 320, 52)).shape
     torch.Size([2, 64, 256])
     """
@@ -76,6 +78,7 @@ class PatchEmbedding2d(nn.Module):
     """Channel-first ``(B, C, H, W)`` -> ``(B, (H/p1)(W/p2), D)``: non-overlapping patches,
     flattened as (p1, p2, c), projected.
 
+    >>> import torch
     >>> PatchEmbedding2d(Input2dSpec(224, 16, 3), 256)(torch.zeros(2, 3, 224, 224)).shape
     torch.Size([2, 196, 256])
     """
