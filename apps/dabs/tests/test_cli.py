@@ -67,6 +67,9 @@ def test_demo_quick_end_to_end_and_reuse(tmp_path, data_root, capsys):
     capsys.readouterr()
     main(argv)  # finished stages are reused, not run again
     assert capsys.readouterr().out.count("reused") == 9
+    main([*argv, "trainer.max_steps=3"])  # other settings: every stage is redone
+    out = capsys.readouterr().out
+    assert out.count("settings changed") == 9 and "reused" not in out
 
 
 @pytest.mark.ddp

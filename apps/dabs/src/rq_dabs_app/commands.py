@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,16 @@ def _write_run_outputs(run_dir: Path, results: dict[str, dict[str, dict[str, Any
                 writer.writerow([domain, algorithm, m, r[f"{m}_mean"], r[f"{m}_std"]])
 
 
+def _stage_fingerprint(cfg: DictConfig, domain: str, algorithm: str) -> str:
+    """What a demo stage's result depends on; a stage made with other settings is redone."""
+    import hashlib
+
+    keep = {k: cfg[k] for k in ("batch_size", "model", "optim", "transfer", "trainer")}
+    keep.update(domain=domain, algorithm=algorithm, options=cfg[algorithm] if algorithm in cfg else None)
+    text = json.dumps(OmegaConf.to_container(OmegaConf.create(keep), resolve=True), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def demo(cfg: DictConfig) -> dict[str, Any]:
     """Pretrain rq, emix and none on each embedded domain and print the transfer table."""
     if cfg.threads > 0:
@@ -170,10 +181,15 @@ def demo(cfg: DictConfig) -> dict[str, Any]:
         for algorithm in cfg.demo.algorithms:
             stage = run_dir / domain / algorithm
             done = stage / "transfer.json"
+            fingerprint = _stage_fingerprint(cfg, domain, algorithm)
             if done.is_file():
-                results[domain][algorithm] = json.loads(done.read_text())
-                print(f"[demo] {domain}/{algorithm}: reused {done}")
-                continue
+                previous = json.loads(done.read_text())
+                if previous.get("fingerprint") == fingerprint:
+                    results[domain][algorithm] = previous
+                    print(f"[demo] {domain}/{algorithm}: reused {done}")
+                    continue
+                print(f"[demo] {domain}/{algorithm}: settings changed since {done} was made; redoing it")
+                shutil.rmtree(stage)
             t0, c0 = time.time(), time.process_time()
             encoder_file = _pretrain_one(cfg, domain, algorithm, stage)
             t1, c1 = time.time(), time.process_time()
@@ -183,6 +199,7 @@ def demo(cfg: DictConfig) -> dict[str, Any]:
             result["pretrain_cpu_seconds"] = round(c1 - c0, 1)
             result["transfer_seconds"] = round(time.time() - t1, 1)
             result["transfer_cpu_seconds"] = round(time.process_time() - c1, 1)
+            result["fingerprint"] = fingerprint
             done.write_text(json.dumps(result, indent=2) + "\n")
             results[domain][algorithm] = result
             m = result["metric"]
