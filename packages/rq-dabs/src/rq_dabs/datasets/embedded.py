@@ -74,6 +74,7 @@ def _save(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     try:
         with os.fdopen(handle, "wb") as f:
             np.savez_compressed(f, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is readable like any file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
