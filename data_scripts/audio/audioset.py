@@ -19,9 +19,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from rq_audio.archives import safe_extract
 from rq_audio.audio_io import AUDIO_EXTENSIONS
 from rq_audio.metadata import MetadataRow, write_metadata
+from rq_core.archives import safe_extract
 
 
 def read_segments(path: Path) -> dict[str, str]:

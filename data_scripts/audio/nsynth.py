@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from rq_audio.archives import download, safe_extract
 from rq_audio.metadata import MetadataRow, write_metadata
+from rq_core.archives import download, safe_extract
 
 URL = "http://download.magenta.tensorflow.org/datasets/nsynth/nsynth-{split}.jsonwav.tar.gz"
 SPLITS = ("train", "valid", "test")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from rq_audio.archives import download, safe_extract
 from rq_audio.metadata import MetadataRow, write_metadata
+from rq_core.archives import download, safe_extract
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from spcv2 import extract_and_list  # noqa: E402

@@ -13,8 +13,8 @@ import csv
 import sys
 from pathlib import Path
 
-from rq_audio.archives import download, safe_extract, verify_checksum
 from rq_audio.metadata import MetadataRow, write_metadata
+from rq_core.archives import download, safe_extract, verify_checksum
 
 URL = "https://zenodo.org/records/1203745/files/UrbanSound8K.tar.gz"
 MD5 = "9aa69802bbf37fb986f71ec1483a196e"  # published on Zenodo
@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None, *, expected_md5: str | None = MD5) -> Pa
     p.add_argument("--download", action="store_true")
     args = p.parse_args(argv)
     if args.download:
-        download(URL, args.archive, expected=expected_md5)
-    verify_checksum(args.archive, expected_md5)
+        download(URL, args.archive, expected=expected_md5, algorithm="md5")
+    verify_checksum(args.archive, expected_md5, "md5")
     safe_extract(args.archive, args.out)
     rows = []
     with open(args.out / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv", encoding="utf-8") as f:

@@ -15,8 +15,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from rq_audio.archives import safe_extract, verify_checksum
 from rq_audio.metadata import MetadataRow, write_metadata
+from rq_core.archives import safe_extract, verify_checksum
 
 MD5 = {  # published with the archives
     "vox1_dev_wav.zip": "ae63e55b951748cc486645f532ba230b",
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None, *, checksums: dict[str, str] | None = No
         archive = args.archives / name
         if not archive.is_file():
             raise SystemExit(f"missing {archive}")
-        verify_checksum(archive, checksums.get(name))
+        verify_checksum(archive, checksums.get(name), "md5")
         safe_extract(archive, args.out)
     rows = []
     for line in args.iden_split.read_text().split("\n"):

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from rq_audio.archives import download, safe_extract
 from rq_audio.audio_io import AUDIO_EXTENSIONS
 from rq_audio.metadata import MetadataRow, write_metadata
+from rq_core.archives import download, safe_extract
 
 
 def _language_of(url: str) -> str:

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from rq_points.archives import safe_extract, verify_sha256
+from rq_core.archives import safe_extract, verify_checksum
 
 SPLIT_FRACTION_VALID = 0.1
 
@@ -27,7 +27,7 @@ def extracted_root(archive: Path, sha256: str | None, work_dir: Path | None, out
     """A folder with the archive's content: the folder itself, or a safe extraction of it."""
     if archive.is_dir():
         return archive
-    verify_sha256(archive, sha256)
+    verify_checksum(archive, sha256, "sha256")
     dest = work_dir or out.with_name(out.stem + "_extracted")
     stamp = dest / ".extracted"
     if not stamp.is_file():

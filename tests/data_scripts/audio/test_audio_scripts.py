@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from rq_audio.archives import ChecksumError, UnsafeArchiveError, file_digest, safe_extract
 from rq_audio.metadata import read_metadata
+from rq_core.archives import ChecksumError, UnsafeArchiveError, file_digest, safe_extract
 
 SCRIPTS = Path(__file__).resolve().parents[3] / "data_scripts" / "audio"
 
@@ -127,7 +127,7 @@ def test_us8k_folds_and_checksum(tmp_path):
     us8k = load("us8k")
     with pytest.raises(ChecksumError, match="published"):
         us8k.main(["--archive", str(archive), "--out", str(tmp_path / "bad")])  # the real md5
-    meta = us8k.main(["--archive", str(archive), "--out", str(tmp_path / "out")], expected_md5=file_digest(archive))
+    meta = us8k.main(["--archive", str(archive), "--out", str(tmp_path / "out")], expected_md5=file_digest(archive, "md5"))
     assert rows_of(meta) == [
         ("UrbanSound8K/audio/fold1/1-a.wav", "dog_bark", None, 1),
         ("UrbanSound8K/audio/fold2/2-b.wav", "children_playing", None, 2),
@@ -148,7 +148,7 @@ def test_vc1_joins_parts_and_uses_iden_split(tmp_path):
     vc1 = load("vc1")
     with pytest.raises(ChecksumError):
         vc1.main(["--archives", str(archives), "--iden-split", str(split), "--out", str(tmp_path / "bad")])
-    sums = {n: file_digest(archives / n) for n in ("vox1_dev_wav.zip", "vox1_test_wav.zip")}
+    sums = {n: file_digest(archives / n, "md5") for n in ("vox1_dev_wav.zip", "vox1_test_wav.zip")}
     meta = vc1.main(["--archives", str(archives), "--iden-split", str(split), "--out", str(tmp_path / "out")], checksums=sums)
     assert rows_of(meta) == [
         ("wav/id10001/vid1/00001.wav", "id10001", "train", None),
