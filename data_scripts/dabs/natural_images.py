@@ -1,6 +1,13 @@
 """Natural images of DABS: CIFAR-10 (prepared for rq-dabs's ``cifar10_small`` reader), DTD,
 GTSRB (traffic signs), VGG Flowers, FGVC-Aircraft; ImageNet and CUB need registration.
 
+Each public set is prepared into ``ROOT/natural_images/<set>/metadata.csv``
+(``file_name,label,split[,box]``, file names relative to that folder, labels as class indices
+in DABS's order) with DABS's train/test splits (``src/datasets/natural_images/*.py``); our
+``valid`` is the official validation list where one exists (DTD val1, Aircraft val), else a
+seeded tenth of DABS's train part. The rq-dabs readers are ``dtd``, ``traffic_sign``,
+``vgg_flower``, ``aircraft`` (224 px) and their ``*_small`` variants (32 px).
+
 Checksums are the ones torchvision verifies (the same files). Run with --help.
 """
 
@@ -57,6 +64,95 @@ def prepare_cifar10(set_dir: Path, valid_fraction: float = 0.1, seed: int = 0) -
         writer.writerows(rows)
 
 
+def _write_metadata(out: Path, rows: list[tuple], box: bool = False) -> None:
+    with open(out / "metadata.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file_name", "label", "split", *(["box"] if box else [])])
+        writer.writerows(rows)
+    counts = {s: sum(r[2] == s for r in rows) for s in ("train", "valid", "test")}
+    print(f"[natural_images] {out.name}: {counts} -> {out / 'metadata.csv'}")
+
+
+def _split_80_20(paths: list[str], rs: np.random.RandomState) -> tuple[list[str], list[str], list[str]]:
+    """DABS's per-class split (``traffic_sign.py``, ``vgg_flower.py``): shuffle with the shared
+    RandomState(42), first ``int(0.8 n)`` train, rest test. Our valid: the last tenth of train."""
+    paths = np.array(sorted(paths))
+    order = np.arange(len(paths))
+    rs.shuffle(order)
+    paths = paths[order].tolist()
+    cut = int(0.8 * len(paths))
+    train, test = paths[:cut], paths[cut:]
+    n_valid = max(1, len(train) // 10) if len(train) > 1 else 0
+    return train[: len(train) - n_valid], train[len(train) - n_valid :], test
+
+
+def prepare_dtd(set_dir: Path) -> None:
+    """dtd/labels/{train1,val1,test1}.txt -> metadata.csv; classes: sorted folder names."""
+    labels = set_dir / "dtd" / "labels"
+    splits = {"train": "train1.txt", "valid": "val1.txt", "test": "test1.txt"}
+    lines = {s: [x.strip() for x in (labels / f).read_text().splitlines() if x.strip()] for s, f in splits.items()}
+    classes = sorted({x.split("/")[0] for rows in lines.values() for x in rows})
+    rows = [(f"dtd/images/{x}", classes.index(x.split("/")[0]), s) for s, xs in lines.items() for x in xs]
+    _write_metadata(set_dir, rows)
+
+
+def prepare_traffic_sign(set_dir: Path) -> None:
+    """GTSRB training images (one folder per class, 00000..00042) -> metadata.csv, 80/20 per
+    class as DABS (its test split comes from the training images too)."""
+    class_dirs = sorted(
+        d for pattern in ("GTSRB/Training/[0-9]*", "GTSRB/Final_Training/Images/[0-9]*")
+        for d in set_dir.glob(pattern) if d.is_dir()
+    )
+    if not class_dirs:
+        raise FileNotFoundError(f"no GTSRB class folders under {set_dir}/GTSRB")
+    rs = np.random.RandomState(42)
+    rows = []
+    for d in class_dirs:
+        names = [p.relative_to(set_dir).as_posix() for p in d.glob("*.ppm")]
+        for split, part in zip(("train", "valid", "test"), _split_80_20(names, rs)):
+            rows += [(name, int(d.name), split) for name in part]
+    _write_metadata(set_dir, rows)
+
+
+def prepare_vgg_flower(set_dir: Path) -> None:
+    """jpg/image_NNNNN.jpg + imagelabels.mat (labels 1..102) -> metadata.csv, 80/20 per class."""
+    from scipy.io import loadmat
+
+    mat = set_dir / "archives" / "imagelabels.mat"
+    labels = loadmat(mat)["labels"][0]
+    by_label: dict[int, list[str]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(int(label), []).append(f"jpg/image_{i + 1:05d}.jpg")
+    rs = np.random.RandomState(42)
+    rows = []
+    for label, names in by_label.items():  # first-seen order, as DABS's defaultdict
+        for split, part in zip(("train", "valid", "test"), _split_80_20(names, rs)):
+            rows += [(name, label - 1, split) for name in part]
+    _write_metadata(set_dir, rows)
+
+
+def prepare_aircraft(set_dir: Path) -> None:
+    """fgvc-aircraft-2013b/data/images_variant_{train,val,test}.txt + images_box.txt ->
+    metadata.csv with the box; classes: sorted variant names (DABS ``aircraft.py``)."""
+    data = set_dir / "fgvc-aircraft-2013b" / "data"
+    boxes = {}
+    for line in (data / "images_box.txt").read_text().splitlines():
+        if line.strip():
+            name, *coords = line.split()
+            boxes[name] = " ".join(coords)
+    splits = {"train": "train", "valid": "val", "test": "test"}
+    pairs = {}
+    for split, part in splits.items():
+        pairs[split] = [line.strip().split(" ", 1) for line in
+                        (data / f"images_variant_{part}.txt").read_text().splitlines() if line.strip()]
+    variants = sorted({v for rows in pairs.values() for _, v in rows})
+    rows = [
+        (f"fgvc-aircraft-2013b/data/images/{name}.jpg", variants.index(v), split, boxes[name])
+        for split, items in pairs.items() for name, v in sorted(items)
+    ]
+    _write_metadata(set_dir, rows, box=True)
+
+
 PUBLIC = {
     "cifar10": PublicSet(
         [Source("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-python.tar.gz",
@@ -67,7 +163,8 @@ PUBLIC = {
     "dtd": PublicSet(
         [Source("https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz", "dtd-r1.0.1.tar.gz",
                 md5="fff73e5086ae6bdbea199a49dfb8a4c1")],
-        note="transfer; splits in dtd/labels/train1.txt, val1.txt, test1.txt",
+        prepare=prepare_dtd,
+        note="transfer (readers dtd, dtd_small); splits dtd/labels/train1.txt, val1.txt, test1.txt",
     ),
     "traffic_sign": PublicSet(
         [
@@ -78,7 +175,8 @@ PUBLIC = {
             Source("https://sid.erda.dk/public/archives/daaeac0d7ce1152aea9b61d9f1e19370/GTSRB_Final_Test_GT.zip",
                    "GTSRB_Final_Test_GT.zip", md5="fe31e9c9270bbcd7b84b7f21a9d9d9e5"),
         ],
-        note="transfer (GTSRB)",
+        prepare=prepare_traffic_sign,
+        note="transfer (GTSRB; readers traffic_sign, traffic_sign_small)",
     ),
     "vgg_flower": PublicSet(
         [
@@ -89,12 +187,15 @@ PUBLIC = {
             Source("https://www.robots.ox.ac.uk/~vgg/data/flowers/102/setid.mat", "setid.mat",
                    md5="a5357ecc9cb78c4bef273ce3793fc85c"),
         ],
-        note="transfer (Oxford Flowers-102)",
+        prepare=prepare_vgg_flower,
+        note="transfer (Oxford Flowers-102; readers vgg_flower, vgg_flower_small)",
     ),
     "aircraft": PublicSet(
         [Source("https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz",
                 "fgvc-aircraft-2013b.tar.gz")],
-        note="transfer (FGVC-Aircraft); no published checksum: the first download's SHA-256 is recorded",
+        prepare=prepare_aircraft,
+        note="transfer (FGVC-Aircraft; readers aircraft, aircraft_small); no published checksum: the "
+             "first download's SHA-256 is recorded",
     ),
 }
 

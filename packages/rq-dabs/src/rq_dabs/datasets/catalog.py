@@ -11,6 +11,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from rq_dabs.datasets import image_folder as images
 from rq_dabs.datasets.embedded import EMBEDDED_DOMAINS, build_embedded_domain, cache_root
 from rq_dabs.datasets.image_folder import CIFAR10Small
 from rq_dabs.datasets.pamap2 import PAMAP2
@@ -46,6 +47,24 @@ DOMAINS: dict[str, DomainInfo] = {
     "cifar10_small": DomainInfo("cifar10_small", CIFAR10Small, CIFAR10Small, description="CIFAR-10, 32 px / patch 4"),
     "pamap2": DomainInfo("pamap2", PAMAP2, PAMAP2, description="PAMAP2, 320 x 52 in segments of 5"),
 }
+
+
+def _register(name: str, cls: type, description: str, loss: str = "cross_entropy", metric: str = "accuracy") -> None:
+    DOMAINS[name] = DomainInfo(name, cls, cls, loss=loss, metric=metric, description=description)
+
+
+_register("imagenet", images.ImageNet, "ImageNet (registration), 224 px / patch 16: pretraining")
+_register("imagenet_small", images.ImageNetSmall, "ImageNet (registration), 32 px / patch 4: pretraining")
+# Natural-image transfer sets (DABS conf/dataset/<name>.yaml: cross_entropy / accuracy).
+for _name, _cls, _what in [
+    ("dtd", images.DTD, "DTD textures"),
+    ("traffic_sign", images.TrafficSign, "GTSRB traffic signs"),
+    ("vgg_flower", images.VGGFlower, "Oxford Flowers-102"),
+    ("aircraft", images.Aircraft, "FGVC-Aircraft"),
+]:
+    _register(_name, _cls, f"{_what}, 224 px / patch 16")
+    _small = getattr(images, _cls.__name__ + "Small")
+    _register(f"{_name}_small", _small, f"{_what}, 32 px / patch 4 (transfer from cifar10_small)")
 
 
 def open_domain(name: str, split: str, data_root: str | Path | None = None) -> Dataset:
