@@ -6,8 +6,9 @@ bert-base-uncased) and it is copied to ROOT/text/vocab.txt, where rq-dabs looks 
 files are the ones of the GLUE benchmark's download script; none of these archives publishes a
 checksum, so the first download's SHA-256 is recorded and later runs verify against it.
 
-Note: rq-dabs has no text reader for these files yet (the embedded demo uses a synthetic
-token domain); this script gets and checks the data.
+rq-dabs reads what this script leaves: domains ``wikitext103`` (pretraining) and ``cola``,
+``sst2``, ``mrpc``, ``qqp``, ``stsb``, ``mnli_matched``, ``mnli_mismatched``, ``qnli``, ``rte``,
+``wnli`` (transfer), all as 128 WordPiece ids of ROOT/text/vocab.txt.
 """
 
 from __future__ import annotations

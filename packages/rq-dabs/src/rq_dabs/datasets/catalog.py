@@ -15,6 +15,7 @@ from rq_dabs.datasets import image_folder as images
 from rq_dabs.datasets.embedded import EMBEDDED_DOMAINS, build_embedded_domain, cache_root
 from rq_dabs.datasets.image_folder import CIFAR10Small
 from rq_dabs.datasets.pamap2 import PAMAP2
+from rq_dabs.datasets.text import GLUE_TASKS, WikiText103, glue_dataset_class
 
 __all__ = ["DOMAINS", "DomainInfo", "open_domain"]
 
@@ -80,3 +81,8 @@ def open_domain(name: str, split: str, data_root: str | Path | None = None) -> D
             raise RuntimeError(f"embedded domain {name!r} could not be built (see the warning above)")
         return info.opener(path, split)
     return info.opener(root, split)
+
+# Text: WikiText-103 pretraining, GLUE transfer (DABS conf/dataset/<task>.yaml loss / metric).
+_register("wikitext103", WikiText103, "WikiText-103 lines as 128 WordPiece ids: pretraining")
+for _task, _info in GLUE_TASKS.items():
+    _register(_task, glue_dataset_class(_task), f"GLUE {_task}, 128 WordPiece ids", _info.loss, _info.metric)
