@@ -3,7 +3,9 @@ dev-clean), Speech Commands v0.02 and AudioMNIST (transfer); VoxCeleb1 needs reg
 
 LibriSpeech and Speech Commands checksums are the ones torchaudio verifies. AudioMNIST is a
 GitHub repository; its archive has no published checksum (recorded at first download).
-rq-dabs has no speech reader for these yet (DABS turns them into 224 x 224 log-mel images).
+rq-dabs reads the extracted folders as they are (no prepare step): domains ``librispeech``
+(pretraining), ``librispeech_transfer``, ``google_speech``, ``audio_mnist``, each clip a
+224 x 224 log-mel image as DABS makes it (needs ``pip install "rq-dabs[speech]"``).
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ from rq_dabs.datasets import image_folder as images
 from rq_dabs.datasets.embedded import EMBEDDED_DOMAINS, build_embedded_domain, cache_root
 from rq_dabs.datasets.image_folder import CIFAR10Small
 from rq_dabs.datasets.pamap2 import PAMAP2
+from rq_dabs.datasets.speech import (
+    AudioMNIST,
+    GoogleSpeechCommands,
+    LibriSpeech,
+    LibriSpeechTransfer,
+)
 from rq_dabs.datasets.text import GLUE_TASKS, WikiText103, glue_dataset_class
 
 __all__ = ["DOMAINS", "DomainInfo", "open_domain"]
@@ -86,3 +92,9 @@ def open_domain(name: str, split: str, data_root: str | Path | None = None) -> D
 _register("wikitext103", WikiText103, "WikiText-103 lines as 128 WordPiece ids: pretraining")
 for _task, _info in GLUE_TASKS.items():
     _register(_task, glue_dataset_class(_task), f"GLUE {_task}, 128 WordPiece ids", _info.loss, _info.metric)
+
+# Speech: 224 x 224 log-mel images, patch 16 (DABS conf/dataset: cross_entropy / accuracy).
+_register("librispeech", LibriSpeech, "LibriSpeech 960 h, log-mel 224 x 224 / patch 16: pretraining")
+_register("librispeech_transfer", LibriSpeechTransfer, "LibriSpeech dev-clean speakers (40), log-mel 224 x 224")
+_register("google_speech", GoogleSpeechCommands, "Speech Commands v0.02 (35 words + noise), log-mel 224 x 224")
+_register("audio_mnist", AudioMNIST, "AudioMNIST spoken digits, log-mel 224 x 224")
