@@ -1,11 +1,18 @@
 """Chest x-rays of DABS: ChestX-ray8 (NIH, transfer; 12 image archives) is public; CheXpert
 (pretraining) needs registration. The NIH archives publish no checksum here: the first
-download's SHA-256 is recorded and later runs verify against it. rq-dabs has no x-ray reader
-yet (DABS: 224 px, patch 16, 3 channels; multi-label, AUROC).
+download's SHA-256 is recorded and later runs verify against it.
+
+The labels are a separate file, ``Data_Entry_2017.csv``, that the NIH page serves only through
+its web viewer: download it by hand from https://nihcc.app.box.com/v/ChestXray-NIHCC and pass
+``--metadata PATH/Data_Entry_2017.csv``; it is copied beside the images, where rq-dabs's
+``xray8`` reader (224 px, patch 16, 3 channels; 8 pathologies, multi-label, AUROC) looks.
+CheXpert, once extracted as below, is read by the ``chexpert`` reader.
 """
 
 from __future__ import annotations
 
+import csv
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,7 +32,8 @@ PUBLIC = {
     "xray8": PublicSet(
         [Source(f"https://nihcc.box.com/shared/static/{key}.gz", f"images_{i + 1:03d}.tar.gz")
          for i, key in enumerate(NIH_IDS)],
-        note="ChestX-ray8 images; also download Data_Entry_2017.csv from https://nihcc.app.box.com/v/ChestXray-NIHCC",
+        note="ChestX-ray8 images; also download Data_Entry_2017.csv from https://nihcc.app.box.com/v/ChestXray-NIHCC "
+             "and pass --metadata PATH",
     ),
 }
 REGISTRATION = {
@@ -38,8 +46,33 @@ REGISTRATION = {
 }
 
 
+def install_metadata(table: Path, root: Path) -> Path:
+    """Copy ``Data_Entry_2017.csv`` to ROOT/medical_images/xray8/ after checking its columns."""
+    with open(table, newline="") as f:
+        columns = next(csv.reader(f), [])
+    if "Image Index" not in columns or "Finding Labels" not in columns:
+        raise ValueError(f"{table} lacks 'Image Index' / 'Finding Labels': not ChestX-ray8's Data_Entry_2017.csv")
+    target = root / "medical_images" / "xray8" / "Data_Entry_2017.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(table, target)
+    print(f"[medical_images] labels -> {target}")
+    return target
+
+
 def main(argv=None, public=None):
-    return run("medical_images", public if public is not None else PUBLIC, REGISTRATION, argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    table = None
+    if "--metadata" in argv:
+        i = argv.index("--metadata")
+        table = Path(argv[i + 1])
+        del argv[i : i + 2]
+    done = run("medical_images", public if public is not None else PUBLIC, REGISTRATION, argv)
+    if table is not None:
+        from dabs_script import default_root
+
+        root = Path(argv[argv.index("--root") + 1]) if "--root" in argv else default_root()
+        install_metadata(table, root)
+    return done
 
 
 if __name__ == "__main__":

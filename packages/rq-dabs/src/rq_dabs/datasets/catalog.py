@@ -22,6 +22,7 @@ from rq_dabs.datasets.speech import (
     LibriSpeechTransfer,
 )
 from rq_dabs.datasets.text import GLUE_TASKS, WikiText103, glue_dataset_class
+from rq_dabs.datasets.xray import ChestXray8, CheXpert
 
 __all__ = ["DOMAINS", "DomainInfo", "open_domain"]
 
@@ -74,6 +75,22 @@ for _name, _cls, _what in [
     _register(f"{_name}_small", _small, f"{_what}, 32 px / patch 4 (transfer from cifar10_small)")
 
 
+# Text: WikiText-103 pretraining, GLUE transfer (DABS conf/dataset/<task>.yaml loss / metric).
+_register("wikitext103", WikiText103, "WikiText-103 lines as 128 WordPiece ids: pretraining")
+for _task, _info in GLUE_TASKS.items():
+    _register(_task, glue_dataset_class(_task), f"GLUE {_task}, 128 WordPiece ids", _info.loss, _info.metric)
+
+# Speech: 224 x 224 log-mel images, patch 16 (DABS conf/dataset: cross_entropy / accuracy).
+_register("librispeech", LibriSpeech, "LibriSpeech 960 h, log-mel 224 x 224 / patch 16: pretraining")
+_register("librispeech_transfer", LibriSpeechTransfer, "LibriSpeech dev-clean speakers (40), log-mel 224 x 224")
+_register("google_speech", GoogleSpeechCommands, "Speech Commands v0.02 (35 words + noise), log-mel 224 x 224")
+_register("audio_mnist", AudioMNIST, "AudioMNIST spoken digits, log-mel 224 x 224")
+
+# Chest x-rays: multi-label, binary cross-entropy / AUROC (DABS conf/dataset/{xray8,chexpert}.yaml).
+_register("chexpert", CheXpert, "CheXpert (registration), 224 px / patch 16: pretraining", "binary_cross_entropy", "auroc")
+_register("xray8", ChestXray8, "ChestX-ray8, 8 pathologies, 224 px / patch 16", "binary_cross_entropy", "auroc")
+
+
 def open_domain(name: str, split: str, data_root: str | Path | None = None) -> Dataset:
     """Open split ``split`` of domain ``name``; embedded domains are built into the cache
     (``data_root`` or ``$RQ_CACHE/dabs``) the first time."""
@@ -87,14 +104,3 @@ def open_domain(name: str, split: str, data_root: str | Path | None = None) -> D
             raise RuntimeError(f"embedded domain {name!r} could not be built (see the warning above)")
         return info.opener(path, split)
     return info.opener(root, split)
-
-# Text: WikiText-103 pretraining, GLUE transfer (DABS conf/dataset/<task>.yaml loss / metric).
-_register("wikitext103", WikiText103, "WikiText-103 lines as 128 WordPiece ids: pretraining")
-for _task, _info in GLUE_TASKS.items():
-    _register(_task, glue_dataset_class(_task), f"GLUE {_task}, 128 WordPiece ids", _info.loss, _info.metric)
-
-# Speech: 224 x 224 log-mel images, patch 16 (DABS conf/dataset: cross_entropy / accuracy).
-_register("librispeech", LibriSpeech, "LibriSpeech 960 h, log-mel 224 x 224 / patch 16: pretraining")
-_register("librispeech_transfer", LibriSpeechTransfer, "LibriSpeech dev-clean speakers (40), log-mel 224 x 224")
-_register("google_speech", GoogleSpeechCommands, "Speech Commands v0.02 (35 words + noise), log-mel 224 x 224")
-_register("audio_mnist", AudioMNIST, "AudioMNIST spoken digits, log-mel 224 x 224")
