@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 import torch
 from rq_core import randomized_quantize
-from rq_points.packed import PackedShapes
+from rq_core.quantize import segment_min_max
 from torch import Tensor
+
+from rq_points.packed import PackedShapes
 
 __all__ = [
     "PointAugmentation",
@@ -33,13 +35,6 @@ __all__ = [
 INSIDE = 1.0 - 1e-4
 
 
-def _segment_reduce(x: Tensor, batch_ids: Tensor, num_shapes: int, reduce: str) -> Tensor:
-    index = batch_ids.long().unsqueeze(1).expand_as(x)
-    init = torch.full((num_shapes, x.shape[1]), float("inf") if reduce == "amin" else float("-inf"),
-                      dtype=x.dtype, device=x.device)
-    return init.scatter_reduce(0, index, x, reduce=reduce, include_self=True)
-
-
 def normalize_unit_sphere(points: Tensor, batch_ids: Tensor, num_shapes: int) -> Tensor:
     """Centre every shape on its bounding-box centre and scale it into the unit sphere.
 
@@ -47,8 +42,10 @@ def normalize_unit_sphere(points: Tensor, batch_ids: Tensor, num_shapes: int) ->
     >>> normalize_unit_sphere(p, torch.tensor([0, 0, 1, 1]), 2).tolist()
     [[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 0.0, 1.0]]
     """
-    lo = _segment_reduce(points, batch_ids, num_shapes, "amin")
-    hi = _segment_reduce(points, batch_ids, num_shapes, "amax")
+    # RQ's own first pass (per-channel scatter_reduce, or rq_core's compiled kernel): on CPU it
+    # beats one scatter over an expanded (N, 3) index (60-100x with 2 threads, where that
+    # scatter's parallel path collapses) and torch-scatter (docs/benchmarks.md, Points).
+    lo, hi, _ = segment_min_max(points, batch_ids, num_shapes)
     centre = ((lo + hi) / 2)[batch_ids]
     centred = points - centre
     radius = torch.zeros(num_shapes, dtype=points.dtype, device=points.device)
