@@ -92,7 +92,7 @@ def test_pretraining_under_two_process_cpu_ddp(tmp_path, tiny):
     assert "train_loss" in (run / "metrics.csv").read_text()
 
 
-@pytest.mark.parametrize("name", ["paper.yaml", "paper_pamap2.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("paper*.yaml")))
 def test_paper_configs_keep_the_paper_sizes(name):
     from rq_core.config import load_config
     from rq_dabs.datasets.catalog import DOMAINS

@@ -86,6 +86,12 @@ def _transfer_one(cfg: DictConfig, domain: str, encoder_file: Path, run_dir: Pat
     info = DOMAINS[domain]
     model = load_encoder(encoder_file)
     splits = {s: open_domain(domain, s, cfg.data_root or None) for s in ("train", "valid", "test")}
+    if list(model.specs) != list(splits["train"].spec()):
+        raise SystemExit(
+            f"rq-dabs transfer: the encoder was pretrained for inputs {model.specs}, but domain {domain!r} "
+            f"gives {splits['train'].spec()}; transfer needs the same input specs (e.g. cifar10_small -> "
+            "dtd_small, imagenet -> dtd, wikitext103 -> sst2, librispeech -> audio_mnist, chexpert -> xray8)"
+        )
     features = {s: extract_features(model, d, num_workers=cfg.num_workers) for s, d in splits.items()}
     if cfg.transfer.protocol == "linear_probe":
         result = probe_linear_transfer(
