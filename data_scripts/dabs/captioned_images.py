@@ -1,7 +1,9 @@
 """Images & text of DABS: MSCOCO 2017 (pretraining; mismatched-caption transfer) and VQA v1
 (transfer, on COCO 2014 images). None of these archives publishes a checksum here: the first
-download's SHA-256 is recorded and later runs verify against it. rq-dabs has no reader for
-these yet (DABS pairs a 224 px image with 32 BERT ids of its caption).
+download's SHA-256 is recorded and later runs verify against it. rq-dabs reads the extracted
+folders as they are: domains ``mscoco`` (pretraining), ``mismatched_caption`` and ``vqa``
+(transfer), each a 224 px image with 32 WordPiece ids of ROOT/text/vocab.txt (install one with
+``python data_scripts/dabs/text.py --only --vocab PATH/vocab.txt``).
 """
 
 from __future__ import annotations

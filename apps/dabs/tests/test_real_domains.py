@@ -112,3 +112,22 @@ def test_chest_xray8_auroc(tmp_path, tiny, data_root):
     (folder / "Data_Entry_2017.csv").write_text("\n".join(lines) + "\n")
     result, _ = _run(tiny, tmp_path, "xray8", "xray8")
     assert result["metric"] == "auroc"
+
+
+def test_image_and_caption_two_inputs(tmp_path, tiny, data_root):
+    rng = np.random.default_rng(3)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "cat", "dog", "on", "the", "mat"]
+    (data_root / "text").mkdir(parents=True)
+    (data_root / "text" / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    coco = data_root / "captioned_images" / "mscoco"
+    (coco / "annotations").mkdir(parents=True)
+    for part, ids in (("train2017", range(1, 13)), ("val2017", range(100, 108))):
+        (coco / part).mkdir()
+        for i in ids:
+            (coco / part / f"{i:012d}.jpg").write_bytes(_png(rng, (64, 48)))
+        (coco / "annotations" / f"instances_{part}.json").write_text(json.dumps({
+            "categories": [{"id": 1}, {"id": 2}], "annotations": [{"image_id": i, "category_id": 1 + i % 2} for i in ids]}))
+        (coco / "annotations" / f"captions_{part}.json").write_text(json.dumps({
+            "annotations": [{"image_id": i, "caption": f"a {('dog', 'cat')[i % 2]} on the mat"} for i in ids]}))
+    result, _ = _run(tiny, tmp_path, "mscoco", "mismatched_caption")
+    assert result["metric"] == "accuracy"

@@ -12,6 +12,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from rq_dabs.datasets import image_folder as images
+from rq_dabs.datasets.captioned import MSCOCO, VQA, MismatchedCaption
 from rq_dabs.datasets.embedded import EMBEDDED_DOMAINS, build_embedded_domain, cache_root
 from rq_dabs.datasets.image_folder import CIFAR10Small
 from rq_dabs.datasets.pamap2 import PAMAP2
@@ -89,6 +90,11 @@ _register("audio_mnist", AudioMNIST, "AudioMNIST spoken digits, log-mel 224 x 22
 # Chest x-rays: multi-label, binary cross-entropy / AUROC (DABS conf/dataset/{xray8,chexpert}.yaml).
 _register("chexpert", CheXpert, "CheXpert (registration), 224 px / patch 16: pretraining", "binary_cross_entropy", "auroc")
 _register("xray8", ChestXray8, "ChestX-ray8, 8 pathologies, 224 px / patch 16", "binary_cross_entropy", "auroc")
+
+# Images & text: a 224 px image and 32 WordPiece ids (DABS conf/dataset/{mscoco,mismatched_caption,vqa}.yaml).
+_register("mscoco", MSCOCO, "MSCOCO 2017 image + caption (80 categories): pretraining")
+_register("mismatched_caption", MismatchedCaption, "MSCOCO caption matches its image?", "binary_cross_entropy")
+_register("vqa", VQA, "VQA v1 multiple choice: is the answer right?", "binary_cross_entropy")
 
 
 def open_domain(name: str, split: str, data_root: str | Path | None = None) -> Dataset:

@@ -187,9 +187,9 @@ class WordPiece:
         return ids + [pad] * (n - len(ids))
 
 
-def load_tokenizer(root: str | Path, backend: str = "auto") -> WordPiece:
+def load_tokenizer(root: str | Path, backend: str = "auto", max_length: int = SEQ_LEN) -> WordPiece:
     """The WordPiece tokenizer of ``ROOT/text/vocab.txt``; its size must fit the spec's 30522."""
-    tokenizer = WordPiece(vocab_path(root), backend=backend)
+    tokenizer = WordPiece(vocab_path(root), backend=backend, max_length=max_length)
     if len(tokenizer) > VOCAB_SIZE:
         raise ValueError(f"vocab of {len(tokenizer)} pieces exceeds DABS's VOCAB_SIZE {VOCAB_SIZE}")
     return tokenizer
