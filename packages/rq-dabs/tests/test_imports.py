@@ -5,7 +5,7 @@ CHECK = """
 import sys
 import rq_dabs.algorithms, rq_dabs.datasets.catalog, rq_dabs.download, rq_dabs.pretraining
 import rq_dabs.system, rq_dabs.transfer, rq_dabs.transformer
-optional = {'sklearn', 'rq_audio', 'rq_points', 'torchaudio'}  # lightning itself may pull PIL/scipy
+optional = {'sklearn', 'rq_audio', 'rq_points', 'torchaudio', 'soundfile', 'tokenizers'}  # lightning itself may pull PIL/scipy (and librosa via torchmetrics)
 print(sorted(optional & {name.split('.')[0] for name in sys.modules}))
 """
 
