@@ -12,16 +12,23 @@ draws a :class:`QuantizationParams` whose numbers are *fractions of each channel
 and :func:`apply_randomized_quantization` turns them into absolute bins for a given input.
 Replaying the same params on the same input gives the same output.
 
-Cost: one reduction pass for min/max and one pass that bins (binary search, O(log n)) and
-collapses, processed in chunks so the extra memory stays O(numel) -- never the
-(C, n, ...) one-hot mask of the reference module. CUDA tensors use a fused Triton kernel
-(:mod:`rq_core._triton_quantize`) when Triton is importable; both paths share the bin
-tables computed here, so they agree exactly.
+Cost: one reduction pass for min/max and one pass that bins and collapses, never the
+(C, n, ...) one-hot mask of the reference module; the extra memory is the output. Three
+implementations of the binning pass share the bin tables computed here and agree bit for bit:
+a compiled C kernel for float32/float64 CPU tensors (``rq_core._native``, built when rq-core is
+installed with a C compiler: a select chain over the sorted cuts, vectorised, rows split over
+torch's intra-op threads), a fused Triton kernel for CUDA tensors
+(:mod:`rq_core._triton_quantize`), and the torch path (chunked broadcast comparisons or a
+binary search) everywhere else -- half CPU tensors, torch.compile tracing, a missing build.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,7 +44,7 @@ __all__ = [
 
 Collapse = Literal["random", "middle"]
 Spacing = Literal["random", "uniform"]
-Backend = Literal["auto", "torch", "triton"]
+Backend = Literal["auto", "torch", "native", "triton"]
 
 # Elements per block of the torch path: small enough that the several passes of the bin
 # search over one block stay in cache, and that the temporaries (bin ids, a float32 copy of
@@ -49,6 +56,12 @@ _LINEAR_SCAN_MAX_CUTS = 16
 # Packed batches whose segments are sorted and hold at least this many rows on average are
 # quantized segment by segment (slices, no per-element table gathers).
 _MIN_MEAN_SEGMENT = 256
+# The compiled CPU kernel (rq_core/_native.c) handles these dtypes; half inputs take the torch path.
+_NATIVE_DTYPES = (torch.float32, torch.float64)
+# Calls on at least this many elements split their rows over torch.get_num_threads() threads.
+_NATIVE_PARALLEL_MIN = 1 << 20
+# The select chain of the native kernel serves up to this many cuts (LINEAR_MAX_CUTS in C).
+_NATIVE_SELECT_MAX_CUTS = 32
 
 
 @dataclass(frozen=True)
@@ -145,7 +158,11 @@ def _check_segment_ids(x: Tensor, segment_ids: Tensor, dim: int) -> int:
             f"segment_ids must have shape ({x.shape[0]},) to match x of shape {tuple(x.shape)}, "
             f"got {tuple(segment_ids.shape)}"
         )
-    if segment_ids.is_floating_point() or segment_ids.is_complex() or segment_ids.dtype == torch.bool:
+    if (
+        segment_ids.is_floating_point()
+        or segment_ids.is_complex()
+        or segment_ids.dtype == torch.bool
+    ):
         raise TypeError(f"segment_ids must be an integer tensor, got {segment_ids.dtype}")
     if segment_ids.device != x.device:
         raise ValueError(f"segment_ids is on {segment_ids.device} but x is on {x.device}")
@@ -228,11 +245,17 @@ def channel_min_max(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
     return x4.amin(dim=(1, 3)), x4.amax(dim=(1, 3))
 
 
-def segment_min_max(x: Tensor, segment_ids: Tensor, num_segments: int) -> tuple[Tensor, Tensor, Tensor]:
+def segment_min_max(
+    x: Tensor, segment_ids: Tensor, num_segments: int
+) -> tuple[Tensor, Tensor, Tensor]:
     """Per-(segment, channel) min and max of a packed ``(N, C)`` batch, and the segment sizes.
 
     Empty segments get min = max = 0 (they own no element, so their bins are never used).
+    float32/float64 CPU batches take one pass of the compiled kernel, others one
+    ``scatter_reduce`` per channel; both give the same numbers.
     """
+    if _native_usable(x):
+        return _segment_min_max_native(x, segment_ids, num_segments)
     C = x.shape[1]
     index = segment_ids.long()
     big = torch.finfo(x.dtype).max
@@ -424,6 +447,156 @@ def _quantize_segments_torch(
     return out
 
 
+# ------------------------------------------------------------------------------ native CPU kernel
+
+
+@functools.cache
+def _native_kernel():
+    """The compiled module ``rq_core._native``, or None where it was not built (no C compiler
+    when the package was installed): the torch path is then used, with the same results."""
+    try:
+        from rq_core import _native
+    except ImportError:
+        return None
+    return _native
+
+
+def _native_usable(x: Tensor) -> bool:
+    return (
+        x.device.type == "cpu"
+        and x.dtype in _NATIVE_DTYPES
+        and not torch.compiler.is_compiling()
+        and _native_kernel() is not None
+    )
+
+
+_pool_lock = threading.Lock()
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
+
+
+def _thread_pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool; made anew after a fork (a child inherits no live threads)."""
+    global _pool
+    with _pool_lock:
+        pid = os.getpid()
+        if _pool is None or _pool[0] != pid or _pool[1] != workers:
+            _pool = (pid, workers, ThreadPoolExecutor(workers, thread_name_prefix="rq_core"))
+        return _pool[2]
+
+
+def _run_rows(fn, rows: int, numel: int, *args) -> None:
+    """Call ``fn(*args, r0, r1)`` over rows [0, rows), split over torch's intra-op threads.
+
+    The kernel releases the GIL, so the threads run in parallel; small calls stay on one.
+    """
+    workers = min(torch.get_num_threads(), rows)
+    if workers <= 1 or numel < _NATIVE_PARALLEL_MIN:
+        fn(*args, 0, rows)
+        return
+    bounds = [rows * i // workers for i in range(workers + 1)]
+    pool = _thread_pool(workers)
+    for f in [pool.submit(fn, *args, bounds[i], bounds[i + 1]) for i in range(workers)]:
+        f.result()
+
+
+def _gate_bytes(gate: Tensor | None) -> Tensor | None:
+    return None if gate is None else gate.to(torch.uint8).contiguous()
+
+
+def _quantize_regular_native(
+    x: Tensor, dim: int, cuts: Tensor, values: Tensor, gate: Tensor | None
+) -> Tensor:
+    """The compiled kernel on a (S, A, C, B) view; bit-identical to _quantize_regular_torch."""
+    native = _native_kernel()
+    S, A, C, B = _layout(x, dim)
+    xc = x.contiguous()
+    out = torch.empty(x.shape, dtype=x.dtype)
+    n1 = cuts.shape[1]
+    g = _gate_bytes(gate)
+    gptr = 0 if g is None else g.data_ptr()
+    is_double = x.dtype == torch.float64
+    if B == 1 and n1 <= _NATIVE_SELECT_MAX_CUTS:
+        # Channels last: tables transposed to (S, k, C) so each select runs along the channels.
+        ct = cuts.view(S, C, n1).transpose(1, 2).contiguous()
+        vt = values.view(S, C, n1 + 1).transpose(1, 2).contiguous()
+        args = (
+            xc.data_ptr(),
+            out.data_ptr(),
+            A,
+            C,
+            ct.data_ptr(),
+            vt.data_ptr(),
+            n1,
+            gptr,
+            is_double,
+        )
+        _run_rows(native.bin_channels_last, S * A, x.numel(), *args)
+    else:
+        args = (
+            xc.data_ptr(),
+            out.data_ptr(),
+            A,
+            C,
+            B,
+            cuts.data_ptr(),
+            values.data_ptr(),
+            n1,
+            gptr,
+            is_double,
+        )
+        _run_rows(native.bin_regular, S * A, x.numel(), *args)
+    return out
+
+
+def _segment_min_max_native(
+    x: Tensor, segment_ids: Tensor, num_segments: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    N, C = x.shape
+    xc = x.contiguous()
+    seg = segment_ids.to(torch.int64).contiguous()
+    mn = torch.full((num_segments, C), math.inf, dtype=x.dtype)
+    mx = torch.full((num_segments, C), -math.inf, dtype=x.dtype)
+    counts = torch.zeros(num_segments, dtype=torch.int64)
+    _native_kernel().segment_min_max(
+        xc.data_ptr(),
+        N,
+        C,
+        seg.data_ptr(),
+        mn.data_ptr(),
+        mx.data_ptr(),
+        counts.data_ptr(),
+        x.dtype == torch.float64,
+    )
+    empty = (counts == 0).unsqueeze(1)
+    return mn.masked_fill_(empty, 0), mx.masked_fill_(empty, 0), counts
+
+
+def _quantize_segments_native(
+    x: Tensor, segment_ids: Tensor, cuts: Tensor, values: Tensor, gate: Tensor | None
+) -> Tensor:
+    """The compiled kernel on a packed (N, C) batch; bit-identical to _quantize_segments_torch."""
+    native = _native_kernel()
+    N, C = x.shape
+    xc = x.contiguous()
+    seg = segment_ids.to(torch.int64).contiguous()
+    out = torch.empty((N, C), dtype=x.dtype)
+    g = _gate_bytes(gate)
+    gptr = 0 if g is None else g.data_ptr()
+    args = (
+        xc.data_ptr(),
+        out.data_ptr(),
+        C,
+        seg.data_ptr(),
+        cuts.data_ptr(),
+        values.data_ptr(),
+        cuts.shape[1],
+        gptr,
+        x.dtype == torch.float64,
+    )
+    _run_rows(native.bin_segments, N, x.numel(), *args)
+    return out
+
+
 class _QuantizedGradient(torch.autograd.Function):
     """Returns the quantized tensor; the gradient w.r.t. x is ``grad * scale``.
 
@@ -473,14 +646,25 @@ def apply_randomized_quantization(
 ) -> Tensor:
     """Quantize ``x`` with already-sampled ``params`` (see :func:`randomized_quantize`).
 
-    ``backend="auto"`` uses the fused Triton kernel for CUDA tensors when Triton imports and
-    the torch path elsewhere; ``"torch"``/``"triton"`` force one (``"triton"`` on CPU needs
-    ``TRITON_INTERPRET=1``, which is how the kernel is tested).
+    ``backend="auto"`` uses the fused Triton kernel for CUDA tensors when Triton imports, the
+    compiled CPU kernel (``rq_core._native``) for float32/float64 CPU tensors when it was built,
+    and the torch path elsewhere (and while torch.compile traces). ``"torch"``, ``"native"`` and
+    ``"triton"`` force one (``"triton"`` on CPU needs ``TRITON_INTERPRET=1``, which is how that
+    kernel is tested). All paths bin against the same tables and agree bit for bit.
     """
     _check_input(x)
     dim = _normalize_channel_dim(x, channel_dim)
-    if backend not in ("auto", "torch", "triton"):
-        raise ValueError(f"backend must be 'auto', 'torch' or 'triton', got {backend!r}")
+    if backend not in ("auto", "torch", "native", "triton"):
+        raise ValueError(f"backend must be 'auto', 'torch', 'native' or 'triton', got {backend!r}")
+    if backend == "native" and not _native_usable(x):
+        if _native_kernel() is None:
+            raise ValueError(
+                "backend='native' but rq_core._native was not built (no C compiler when rq-core "
+                "was installed); reinstall with a compiler, or use backend='auto'"
+            )
+        raise ValueError(
+            f"backend='native' needs a float32/float64 CPU tensor, got {x.dtype} on {x.device}"
+        )
     if segment_ids is not None:
         S = _check_segment_ids(x, segment_ids, dim)
         S = max(S, params.num_samples) if x.shape[0] else S
@@ -497,6 +681,7 @@ def apply_randomized_quantization(
     if params.cut_fractions.device != x.device:
         params = params.to(x.device)
     use_triton = backend == "triton" or (backend == "auto" and _triton_usable(x))
+    use_native = backend == "native" or (backend == "auto" and not use_triton and _native_usable(x))
 
     with torch.no_grad():
         xd = x.detach()
@@ -520,6 +705,10 @@ def apply_randomized_quantization(
             q = _triton_quantize.bucketize_collapse(
                 xd, dim, cuts, values, gate, segment_ids=segment_ids
             )
+        elif use_native and segment_ids is None:
+            q = _quantize_regular_native(xd, dim, cuts, values, gate)
+        elif use_native:
+            q = _quantize_segments_native(xd, segment_ids, cuts, values, gate)
         elif segment_ids is None:
             q = _quantize_regular_torch(xd, dim, cuts, values, gate)
         else:
@@ -543,7 +732,9 @@ def apply_randomized_quantization(
 def _take_samples(params: QuantizationParams, S: int) -> QuantizationParams:
     if params.num_samples == S:
         return params
-    return QuantizationParams(params.cut_fractions[:S], params.value_fractions[:S], params.apply[:S])
+    return QuantizationParams(
+        params.cut_fractions[:S], params.value_fractions[:S], params.apply[:S]
+    )
 
 
 def randomized_quantize(
@@ -574,7 +765,8 @@ def randomized_quantize(
             each segment is one sample (its own min/max and bins).
         straight_through: give the gradient of the identity instead of zero.
         generator: a ``torch.Generator`` on x's device; same state, same output.
-        backend: ``"auto"`` (Triton on CUDA), ``"torch"`` or ``"triton"``.
+        backend: ``"auto"`` (Triton on CUDA, the compiled kernel on CPU), ``"torch"``,
+            ``"native"`` or ``"triton"``; see :func:`apply_randomized_quantization`.
 
     Returns:
         A tensor of x's shape and dtype. Each output value lies in the bin of its input,
