@@ -31,6 +31,7 @@ from rq_core import randomized_quantize
 
 TARGET_SPEEDUP = 20.0  # issue 2: at least 20x the dense algorithm on CPU at every shape
 TARGET_MEMORY = 2.0  # issue 2: extra memory at most 2x the input
+BACKEND = "auto"  # --backend: which implementation "ours" is (auto: the C kernel on CPU)
 
 
 def dense_reference(x: torch.Tensor, num_bins: int) -> torch.Tensor:
@@ -84,28 +85,28 @@ def cases(quick: bool) -> list[Case]:
             "images (64, 3, 224, 224) n=8",
             8,
             lambda d: (torch.rand(64 // k, 3, 224, 224, device=d), None),
-            lambda x, _: randomized_quantize(x, 8),
+            lambda x, _: randomized_quantize(x, 8, backend=BACKEND),
             lambda x, _: dense_reference(x, 8),
         ),
         Case(
             "audio log-mel (256, 1, 64, 96) n=5",
             5,
             lambda d: (torch.randn(256 // k, 1, 64, 96, device=d), None),
-            lambda x, _: randomized_quantize(x, 5),
+            lambda x, _: randomized_quantize(x, 5, backend=BACKEND),
             lambda x, _: dense_reference(x, 5),
         ),
         Case(
             "points 32 x 10,000 x 3 packed n=30",
             30,
             pts_make,
-            lambda x, seg: randomized_quantize(x, 30, channel_dim=-1, segment_ids=seg),
+            lambda x, seg: randomized_quantize(x, 30, channel_dim=-1, segment_ids=seg, backend=BACKEND),
             pts_dense,
         ),
         Case(
             "DABS tokens (64, 196, 256) n=8, channel_dim=-1",
             8,
             lambda d: (torch.randn(64 // k, 196, 256, device=d), None),
-            lambda x, _: randomized_quantize(x, 8, channel_dim=-1),
+            lambda x, _: randomized_quantize(x, 8, channel_dim=-1, backend=BACKEND),
             # the reference wants channels on dim 1: (B, D, L, 1)
             lambda x, _: dense_reference(x.transpose(1, 2).unsqueeze(-1), 8).squeeze(-1).transpose(1, 2),
         ),
@@ -210,8 +211,16 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="CPU threads for both sides (default 1: ratios that do not depend on machine load)",
     )
+    ap.add_argument(
+        "--backend",
+        choices=["auto", "torch", "native"],
+        default="auto",
+        help="our implementation on CPU: auto (the compiled kernel where built), torch, native",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    global BACKEND
+    BACKEND = args.backend
 
     # A fixed mmap threshold makes glibc hand big freed buffers back at once, so the resident
     # high-water mark measures what a call really needs. It must be set before start-up.
@@ -224,7 +233,15 @@ def main(argv: list[str] | None = None) -> int:
         devices.append(torch.device("cpu"))
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads" + (
+    from rq_core import quantize
+
+    built = quantize._native_kernel() is not None
+    cpu_impl = {
+        "auto": "compiled kernel rq_core._native" if built else "torch path (rq_core._native not built)",
+        "native": "compiled kernel rq_core._native",
+        "torch": "torch path",
+    }[BACKEND]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ours on CPU: {cpu_impl}" + (
         f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     ))
     rows = []
