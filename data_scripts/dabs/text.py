@@ -22,7 +22,36 @@ from dabs_script import PublicSet, run  # noqa: E402
 from rq_dabs.download import Source  # noqa: E402
 
 GLUE_BASE = "https://dl.fbaipublicfiles.com/glue/data/"
+SENTEVAL_BASE = "https://dl.fbaipublicfiles.com/senteval/senteval_data/"
 GLUE_TASKS = ("CoLA", "SST-2", "MRPC", "QQP", "STS-B", "MNLI", "QNLI", "RTE", "WNLI")
+
+
+def prepare_mrpc(set_dir: Path) -> None:
+    """MSR paraphrase train/test + GLUE's dev ids -> MRPC/{train,dev,test}.tsv (header
+    ``Quality, #1 ID, #2 ID, #1 String, #2 String``): train rows whose id pair is a dev id go to
+    dev.tsv, as GLUE's download script splits them."""
+    archives = set_dir / "archives"
+    dev_ids = {tuple(line.strip().split("\t")) for line in
+               (archives / "mrpc_dev_ids.tsv").read_text(encoding="utf-8").splitlines() if line.strip()}
+    out = set_dir / "MRPC"
+    out.mkdir(parents=True, exist_ok=True)
+    header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+    lines = (archives / "msr_paraphrase_train.txt").read_text(encoding="utf-8-sig").splitlines()[1:]
+    with open(out / "train.tsv", "w", encoding="utf-8") as train, open(out / "dev.tsv", "w", encoding="utf-8") as dev:
+        train.write(header)
+        dev.write(header)
+        for line in lines:
+            fields = line.strip().split("\t")
+            if len(fields) != 5:
+                continue
+            (dev if (fields[1], fields[2]) in dev_ids else train).write("\t".join(fields) + "\n")
+    test = (archives / "msr_paraphrase_test.txt").read_text(encoding="utf-8-sig").splitlines()[1:]
+    with open(out / "test.tsv", "w", encoding="utf-8") as f:
+        f.write("index\t#1 ID\t#2 ID\t#1 String\t#2 String\n")
+        for i, line in enumerate(x for x in test if len(x.strip().split("\t")) == 5):
+            _, id1, id2, s1, s2 = line.strip().split("\t")
+            f.write(f"{i}\t{id1}\t{id2}\t{s1}\t{s2}\n")
+
 
 PUBLIC = {
     "wikitext103": PublicSet(
@@ -34,7 +63,18 @@ PUBLIC = {
             [Source(GLUE_BASE + f"{task}.zip", f"{task}.zip")], note=f"GLUE {task} (transfer)"
         )
         for task in GLUE_TASKS
+        if task not in ("MRPC", "QNLI")
     },
+    # GLUE's download script (nyu-mll/GLUE-baselines download_glue_data.py) gets QNLI as QNLIv2.zip
+    # (folder QNLI/) and builds MRPC from the MSR paraphrase files plus GLUE's dev ids.
+    "glue_qnli": PublicSet([Source(GLUE_BASE + "QNLIv2.zip", "QNLIv2.zip")], note="GLUE QNLI (transfer)"),
+    "glue_mrpc": PublicSet(
+        [Source(SENTEVAL_BASE + "msr_paraphrase_train.txt", "msr_paraphrase_train.txt"),
+         Source(SENTEVAL_BASE + "msr_paraphrase_test.txt", "msr_paraphrase_test.txt"),
+         Source(GLUE_BASE + "mrpc_dev_ids.tsv", "mrpc_dev_ids.tsv")],
+        prepare=prepare_mrpc,
+        note="GLUE MRPC (transfer), built into MRPC/{train,dev,test}.tsv as GLUE's script does",
+    ),
 }
 REGISTRATION: dict[str, str] = {}
 

@@ -135,3 +135,26 @@ def test_a_missing_vocabulary_says_how_to_install_one(tmp_path):
     corpus.write_text(" the cat \n")
     with pytest.raises(FileNotFoundError, match="--vocab"):
         WikiText103(tmp_path, "train")
+
+
+def test_mrpc_is_built_from_the_msr_files_as_glue_does(tmp_path, dabs_data, vocab):
+    text = dabs_data.script("text")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    head = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+    rows = "".join(f"{i % 2}\t{100 + i}\t{200 + i}\tthe cat sat .\tthe {'cat' if i % 2 else 'dog'} sat .\n"
+                   for i in range(10))
+    (mirror / "msr_paraphrase_train.txt").write_text(head + rows, encoding="utf-8")
+    (mirror / "msr_paraphrase_test.txt").write_text(head + rows[:200], encoding="utf-8")
+    (mirror / "mrpc_dev_ids.tsv").write_text("101\t201\n104\t204\n")
+    archives = {name: mirror / name for name in ("msr_paraphrase_train.txt", "msr_paraphrase_test.txt",
+                                                 "mrpc_dev_ids.tsv")}
+    root = tmp_path / "root"
+    dabs_data.run_pinned(text, "glue_mrpc", archives, root, mirror)
+    text.install_vocab(vocab, root)
+    mrpc = glue_dataset_class("mrpc")
+    assert len(mrpc(root, "test", backend="python")) == 2  # dev.tsv: the two dev ids
+    assert len(mrpc(root, "train", backend="python")) + len(mrpc(root, "valid", backend="python")) == 8
+    item = mrpc(root, "test", backend="python")[0]
+    assert item[2] == 1 and item[1][:5].tolist() == [2, 5, 6, 7, 16]
+    assert text.PUBLIC["glue_qnli"].sources[0].filename == "QNLIv2.zip"
