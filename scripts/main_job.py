@@ -19,12 +19,16 @@ import csv
 import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,7 +127,9 @@ def build_stages(run_dir: Path, quick: bool) -> list[Stage]:
         if quick and quick_cfg.exists():
             cmd += ["--config", str(quick_cfg)]
         cmd += [f"run_dir={app_dir}"]
-        st = Stage(app, f"{modality}: RQ vs {baseline} vs random init", [app_dir / "results.json"], cmd)
+        st = Stage(
+            app, f"{modality}: RQ vs {baseline} vs random init", [app_dir / "results.json"], cmd
+        )
         if exe is None:
             st.status = "unavailable"
         stages.append(st)
@@ -135,44 +141,164 @@ def _fmt(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+# A line an app's own progress bar (tqdm / Lightning) wrote: "42%|####  | 50/120 [00:31<...]".
+PROGRESS_LINE = re.compile(r"\d+%\||\|\s*\d+/\d+\s*\[|\d+/\d+ \[\d|it/s\]|s/it\]")
+
+
+def whole_run_eta(expected: float, elapsed: float, rest_expected: float, scale: float) -> float:
+    """Seconds left in the whole run: what the current stage still needs (at least a tenth of
+    its expected time once it overruns) plus the stages after it, each scaled by how this
+    machine compares with the measured times so far (actual / expected of finished stages)."""
+    current = max(expected - elapsed, 0.1 * expected)
+    return (current + rest_expected) * scale
+
+
+class StageBar:
+    """The progress of one stage: a bar of its elapsed time against the time it took on the
+    reference machine, labelled with the app's latest progress line, and the whole-run ETA.
+
+    App output goes to the stage log in full; on the console its ordinary lines are printed
+    (indented) and its own progress-bar updates only relabel this bar. Without a terminal there
+    is no bar: a status line is printed every ``heartbeat`` seconds instead.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        expected: float,
+        rest_expected: float,
+        scale: float,
+        tty: bool | None = None,
+        heartbeat: float = 30.0,
+    ):
+        self.label, self.expected, self.rest, self.scale = label, expected, rest_expected, scale
+        self.tty = sys.stdout.isatty() if tty is None else tty
+        self.heartbeat = heartbeat
+        self.status = ""
+        self.t0 = time.time()
+        self._last_beat = self.t0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.bar = None
+        if self.tty:
+            self.bar = tqdm(
+                total=round(expected),
+                desc=label,
+                unit="s",
+                file=sys.stdout,
+                bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/~{total_fmt} s{postfix}",
+                dynamic_ncols=True,
+            )
+        self._ticker = threading.Thread(target=self._tick_loop, daemon=True)
+        self._ticker.start()
+
+    def eta(self) -> float:
+        return whole_run_eta(self.expected, time.time() - self.t0, self.rest, self.scale)
+
+    def line(self, text: str) -> None:
+        text = text.rstrip("\n")
+        if PROGRESS_LINE.search(text):
+            self.status = " ".join(text.split())[:60]
+            return
+        if not text.strip():
+            return
+        with self._lock:
+            if self.bar is not None:
+                self.bar.write("    " + text, file=sys.stdout)
+            else:
+                print("    " + text, flush=True)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self._tick()
+
+    def _tick(self) -> None:
+        elapsed = time.time() - self.t0
+        with self._lock:
+            if self.bar is not None:
+                self.bar.n = min(round(elapsed), max(round(self.expected) - 1, 0))
+                self.bar.set_postfix_str(
+                    f"whole run ETA {_fmt(self.eta())}  {self.status}", refresh=False
+                )
+                self.bar.refresh()
+            elif time.time() - self._last_beat >= self.heartbeat:
+                self._last_beat = time.time()
+                print(
+                    f"    .. {self.label}: {_fmt(elapsed)} of ~{_fmt(self.expected)}, "
+                    f"whole run ETA {_fmt(self.eta())}  {self.status}",
+                    flush=True,
+                )
+
+    def close(self) -> None:
+        self._stop.set()
+        self._ticker.join()
+        if self.bar is not None:
+            self.bar.n = self.bar.total
+            self.bar.set_postfix_str("", refresh=False)
+            self.bar.close()
+
+
 def run_stages(stages: list[Stage], run_dir: Path, quick: bool, force: bool) -> None:
     col = 0 if quick else 1
-    remaining = sum(EXPECTED_S[s.name][col] for s in stages if s.status == "pending")
     t_start = time.time()
+    spent = expected_done = 0.0  # actual and expected seconds of the stages run so far
+    todo = [
+        st
+        for st in stages
+        if st.status == "pending" and (force or not all(p.exists() for p in st.outputs))
+    ]
     for i, st in enumerate(stages, 1):
         if st.status == "unavailable":
             print(f"[{i}/{len(stages)}] {st.title}: skipped ({st.command[0]} is not installed)")
             continue
         expected = EXPECTED_S[st.name][col]
-        if not force and all(p.exists() for p in st.outputs):
+        if st not in todo:
             st.status = "reused"
-            remaining -= expected
             print(f"[{i}/{len(stages)}] {st.title}: reused ({st.outputs[0].relative_to(run_dir)})")
             continue
-        eta = _fmt(remaining)
-        print(f"\n[{i}/{len(stages)}] {st.title} -- about {_fmt(expected)}; whole run ETA {eta}", flush=True)
+        todo.remove(st)
+        rest = sum(EXPECTED_S[t.name][col] for t in todo)
+        scale = spent / expected_done if expected_done else 1.0
+        print(
+            f"\n[{i}/{len(stages)}] {st.title} -- about {_fmt(expected * scale)}; "
+            f"whole run ETA {_fmt(whole_run_eta(expected, 0, rest, scale))}",
+            flush=True,
+        )
         st.log = run_dir / "logs" / f"{st.name}.log"
         st.log.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(st.log, "w") as log:
             proc = subprocess.Popen(
-                st.command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                st.command,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                # keep the console readable: stage output indented, progress bars passed through
-                sys.stdout.write("    " + line)
-                sys.stdout.flush()
-            rc = proc.wait()
+            bar = StageBar(f"[{i}/{len(stages)}] {st.name}", expected, rest, scale)
+            try:
+                for line in proc.stdout:  # universal newlines: a bar's \r updates arrive as lines
+                    log.write(line)
+                    bar.line(line)
+                rc = proc.wait()
+            finally:
+                bar.close()
         st.seconds = time.time() - t0
-        remaining -= expected
+        spent += st.seconds
+        expected_done += expected
         if st.name == "benchmark" and rc == 0:
             shutil.copyfile(st.log, st.outputs[0])
-        st.status = "done" if rc == 0 and all(p.exists() for p in st.outputs) else f"failed (exit {rc})"
-        print(f"[{i}/{len(stages)}] {st.title}: {st.status} in {_fmt(st.seconds)} "
-              f"(total {_fmt(time.time() - t_start)})", flush=True)
+        st.status = (
+            "done" if rc == 0 and all(p.exists() for p in st.outputs) else f"failed (exit {rc})"
+        )
+        print(
+            f"[{i}/{len(stages)}] {st.title}: {st.status} in {_fmt(st.seconds)} "
+            f"(total {_fmt(time.time() - t_start)})",
+            flush=True,
+        )
 
 
 # ----------------------------------------------------------------------------- report
@@ -210,8 +336,11 @@ def _plot_curves(run_dir: Path, app: str) -> Path | None:
         step_key = "step" if "step" in rows[0] else None
         if loss_key is None:
             continue
-        pts = [(float(r[step_key]) if step_key else i, float(r[loss_key]))
-               for i, r in enumerate(rows) if r.get(loss_key) not in (None, "")]
+        pts = [
+            (float(r[step_key]) if step_key else i, float(r[loss_key]))
+            for i, r in enumerate(rows)
+            if r.get(loss_key) not in (None, "")
+        ]
         if not pts:
             continue
         xs, ys = zip(*pts)
@@ -231,7 +360,9 @@ def _plot_curves(run_dir: Path, app: str) -> Path | None:
     return out
 
 
-def write_report(stages: list[Stage], run_dir: Path, quick: bool, total_s: float) -> tuple[Path, Path]:
+def write_report(
+    stages: list[Stage], run_dir: Path, quick: bool, total_s: float
+) -> tuple[Path, Path]:
     lines = [
         f"# Randomized quantization suite: demo report{' (quick)' if quick else ''}",
         "",
@@ -250,7 +381,14 @@ def write_report(stages: list[Stage], run_dir: Path, quick: bool, total_s: float
         lines.append("![randomized quantization views](rq_figure.png)")
     bench = run_dir / "benchmark_quantize.txt"
     if bench.exists():
-        lines += ["", "## Quantizer benchmark (ours / dense reference)", "", "```", bench.read_text().strip(), "```"]
+        lines += [
+            "",
+            "## Quantizer benchmark (ours / dense reference)",
+            "",
+            "```",
+            bench.read_text().strip(),
+            "```",
+        ]
     for app, _, modality, baseline, paper_cmds in APPS:
         res = run_dir / app / "results.json"
         lines += ["", f"## {modality}: RQ vs {baseline} vs random init", ""]
@@ -261,7 +399,12 @@ def write_report(stages: list[Stage], run_dir: Path, quick: bool, total_s: float
                 lines += ["", f"![{app} curves]({curves.name})"]
         else:
             lines.append("_not run (see the stages table)_")
-        lines += ["", "Paper-scale runs (with the real data prepared by `data_scripts/`):", "", "```bash"]
+        lines += [
+            "",
+            "Paper-scale runs (with the real data prepared by `data_scripts/`):",
+            "",
+            "```bash",
+        ]
         lines += paper_cmds + ["```"]
     md_path = run_dir / "report.md"
     md_path.write_text("\n".join(lines) + "\n")
@@ -272,10 +415,12 @@ def write_report(stages: list[Stage], run_dir: Path, quick: bool, total_s: float
 
 def _markdown_to_html(md: str) -> str:
     """Just enough Markdown for this report: headings, tables, code blocks, images, paragraphs."""
-    out = ["<!doctype html><html><head><meta charset='utf-8'><title>RQ demo report</title>",
-           "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-           "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px}"
-           "pre{background:#f4f4f4;padding:8px;overflow-x:auto}img{max-width:100%}</style></head><body>"]
+    out = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>RQ demo report</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px}"
+        "pre{background:#f4f4f4;padding:8px;overflow-x:auto}img{max-width:100%}</style></head><body>",
+    ]
     lines = md.split("\n")
     i = 0
     while i < len(lines):
@@ -299,7 +444,9 @@ def _markdown_to_html(md: str) -> str:
             out.append("<table>")
             for k, cells in enumerate(rows):
                 tag = "th" if k == 0 else "td"
-                out.append("<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>")
+                out.append(
+                    "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
+                )
             out.append("</table>")
             continue
         if line.startswith("#"):
@@ -317,11 +464,20 @@ def _markdown_to_html(md: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="a ~3 minute smoke version")
     ap.add_argument("--force", action="store_true", help="redo finished stages")
-    ap.add_argument("--run-dir", type=Path, default=None, help="default runs/demo (runs/demo-quick with --quick)")
-    ap.add_argument("--only", nargs="*", help="stage names to run (figure, benchmark, byol-a, mid-net, dabs)")
+    ap.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="default runs/demo (runs/demo-quick with --quick)",
+    )
+    ap.add_argument(
+        "--only", nargs="*", help="stage names to run (figure, benchmark, byol-a, mid-net, dabs)"
+    )
     args = ap.parse_args(argv)
     run_dir = (args.run_dir or ROOT / "runs" / ("demo-quick" if args.quick else "demo")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -334,8 +490,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     run_stages(stages, run_dir, args.quick, args.force)
     total = time.time() - t0
-    (run_dir / "stages.json").write_text(json.dumps(
-        [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 1)} for s in stages], indent=2))
+    (run_dir / "stages.json").write_text(
+        json.dumps(
+            [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 1)} for s in stages],
+            indent=2,
+        )
+    )
     md, page = write_report(stages, run_dir, args.quick, total)
     print(f"\nreport: {md}\n        {page}")
     failed = [s.name for s in stages if s.status.startswith("failed")]
