@@ -19,6 +19,7 @@ seeded 5 % of ``train.tsv`` held out of ``train``.
 from __future__ import annotations
 
 import csv
+import os
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -236,7 +237,7 @@ class WikiText103(_TextDataset):
                 position += len(line)
         self.offsets = np.array(offsets, dtype=np.int64)
         self.skipped = 0
-        self._file = None
+        self._file, self._pid = None, None
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -247,8 +248,10 @@ class WikiText103(_TextDataset):
         return state
 
     def __getitem__(self, index: int) -> tuple:
-        if self._file is None:
+        if self._file is None or self._pid != os.getpid():
+            # One handle per process: a handle inherited through fork shares its offset.
             self._file = open(self.path, "rb")  # noqa: SIM115 - kept open for the dataset's life
+            self._pid = os.getpid()
         self._file.seek(int(self.offsets[index]))
         raw = self._file.readline()
         try:
