@@ -8,6 +8,7 @@ app's ``configs/demo.yaml`` (the offline CPU demo) when it is there, else the sc
 from __future__ import annotations
 
 import logging
+from importlib.resources import files
 from pathlib import Path
 
 from rq_core.config import cli_main
@@ -15,7 +16,17 @@ from rq_core.config import cli_main
 from rq_byol_a import commands
 from rq_byol_a.config_schema import ByolAConfig
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+def _config_dir() -> Path:
+    """The app's configs: package data when installed from a wheel (rq_byol_a/configs, see
+    pyproject.toml), else the checkout's apps/byol-a/configs (editable install)."""
+    packaged = files("rq_byol_a") / "configs"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+CONFIG_DIR = _config_dir()
 
 COMMANDS = {
     "prepare": commands.prepare,

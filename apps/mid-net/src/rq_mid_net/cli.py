@@ -14,8 +14,8 @@ import csv
 import hashlib
 import json
 import os
-import sys
 import time
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,17 @@ from torch.utils.data import DataLoader
 
 from rq_mid_net.schema import MidNetRunConfig
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"  # the checkout's apps/mid-net/configs
-if not CONFIG_DIR.is_dir():  # installed from a wheel: data-files copy
-    CONFIG_DIR = Path(sys.prefix) / "share" / "rq-mid-net" / "configs"
+
+def _config_dir() -> Path:
+    """The app's configs: package data when installed from a wheel (rq_mid_net/configs, see
+    pyproject.toml), else the checkout's apps/mid-net/configs (editable install)."""
+    packaged = files("rq_mid_net") / "configs"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+CONFIG_DIR = _config_dir()
 
 
 # ------------------------------------------------------------------------------ helpers
