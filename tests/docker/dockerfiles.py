@@ -1,25 +1,30 @@
-"""Read docker/*/Dockerfile without a Docker engine: instructions, stages, pip/apt steps.
+"""Read docker/Dockerfile without a Docker engine: build args, stages, pip/apt steps.
 
-Shared by test_dockerfiles.py (lint rules, requirement sets; fast) and
-test_docker_replay.py (replays the pip steps in fresh virtual environments; slow).
+One Dockerfile serves every app; docker/compose.yaml passes each service's build args. Shared
+by test_dockerfiles.py (lint rules, requirement sets; fast), test_app_wheels.py (the wheels
+carry their configs) and test_docker_replay.py (replays the pip steps in fresh virtual
+environments; slow).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
+DOCKERFILE = DOCKER / "Dockerfile"
 
-# app folder -> (modality package folder, console script)
+# app folder -> (modality package folder, console script, import package)
 APPS = {
-    "byol-a": ("rq-audio", "rq-byol-a"),
-    "mid-net": ("rq-points", "rq-mid-net"),
-    "dabs": ("rq-dabs", "rq-dabs"),
+    "byol-a": ("rq-audio", "rq-byol-a", "rq_byol_a"),
+    "mid-net": ("rq-points", "rq-mid-net", "rq_mid_net"),
+    "dabs": ("rq-dabs", "rq-dabs", "rq_dabs_app"),
 }
 
 # Distributions that only one modality brings (PEP 503 normalized names).
@@ -29,6 +34,25 @@ MODALITY_MARKERS = {
     "rq-dabs": {"rq-dabs"},
 }
 
+# What each app's `demo` imports beyond its CLI (the image must be able to run the demo).
+DEMO_IMPORTS = {
+    "byol-a": ["tinysoundfont", "espeakng_loader", "rq_audio.corpus.build"],
+    "mid-net": ["ocnn", "rq_points.sources"],
+    "dabs": ["sklearn.datasets", "PIL", "rq_dabs.datasets.embedded"],
+}
+
+
+def compose() -> dict:
+    import yaml
+
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+def build_args(app: str) -> dict[str, str]:
+    """The build args docker/compose.yaml passes for ``app``'s image."""
+    args = compose()["services"][app]["build"].get("args") or {}
+    return {key: "" if value is None else str(value) for key, value in args.items()}
+
 
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -37,8 +61,9 @@ def normalize(name: str) -> str:
 @dataclass
 class Instruction:
     keyword: str  # upper case: FROM, RUN, COPY, ...
-    args: str  # the rest of the (joined) line
+    args: str  # the rest of the (joined) line, build args substituted
     line: int  # 1-based line of the instruction's first line
+    raw: str = ""  # the rest of the line as written (what a RUN's shell gets)
 
 
 @dataclass
@@ -46,14 +71,32 @@ class Stage:
     base: str
     name: str | None
     instructions: list[Instruction] = field(default_factory=list)
+    args: dict[str, str] = field(default_factory=dict)  # build args in scope at the end
 
     def all(self, keyword: str) -> list[Instruction]:
         return [i for i in self.instructions if i.keyword == keyword]
 
 
-def parse(path: Path) -> list[Stage]:
-    """Stages of a Dockerfile (continuation lines joined, comments and blanks dropped)."""
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """``$NAME`` / ``${NAME}`` of the build args in scope replaced; anything else (``$PATH``)
+    kept, as Docker does for instructions (and the shell does for RUN with ARGs as env)."""
+
+    def replace(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        return values[name] if name in values else match.group(0)
+
+    return _VARIABLE.sub(replace, text)
+
+
+def parse(path: Path = DOCKERFILE, args: dict[str, str] | None = None) -> list[Stage]:
+    """Stages of a Dockerfile built with build ``args`` (continuation lines joined, comments
+    and blanks dropped; ARGs scoped per stage as Docker scopes them)."""
+    args = dict(args or {})
     stages: list[Stage] = []
+    global_args: dict[str, str] = {}
     pending, start = "", 0
     for number, raw in enumerate(path.read_text().splitlines(), start=1):
         stripped = raw.strip()
@@ -68,22 +111,36 @@ def parse(path: Path) -> list[Stage]:
             continue
         text = (pending + stripped).strip()
         pending = ""
-        keyword, _, args = text.partition(" ")
-        instruction = Instruction(keyword.upper(), args.strip(), start)
-        if instruction.keyword == "FROM":
+        keyword, _, rest = text.partition(" ")
+        keyword, rest = keyword.upper(), rest.strip()
+        scope = stages[-1].args if stages else global_args
+        if keyword == "ARG":
+            name, has_default, default = rest.partition("=")
+            if name in args:
+                value = args[name]
+            elif has_default:
+                value = substitute(default.strip().strip('"'), scope)
+            else:
+                value = global_args.get(name, "")
+            scope[name] = value
+        instruction = Instruction(keyword, substitute(rest, scope), start, rest)
+        if keyword == "FROM":
             words = instruction.args.split()
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
             stages.append(Stage(words[0], name))
         elif stages:
             stages[-1].instructions.append(instruction)
-        elif instruction.keyword not in ("ARG",):
-            raise ValueError(f"{path}:{start}: {instruction.keyword} before the first FROM")
+        elif keyword != "ARG":
+            raise ValueError(f"{path}:{start}: {keyword} before the first FROM")
     return stages
 
 
 def shell_commands(run_args: str) -> list[list[str]]:
-    """The simple commands of a RUN (split on && and ;), each as argv; RUN flags dropped."""
-    words = shlex.split(run_args)
+    """The simple commands of a RUN (split on && ; ||), each as argv; RUN flags and the shell
+    keywords that open a command (``if``, ``then``, ...) dropped."""
+    lexer = shlex.shlex(run_args, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True  # words as the shell splits them; `;` `&&` `||` apart
+    words = list(lexer)
     while words and words[0].startswith("--"):  # --mount=..., --network=...
         words.pop(0)
     commands, current = [], []
@@ -92,6 +149,8 @@ def shell_commands(run_args: str) -> list[list[str]]:
             if current:
                 commands.append(current)
             current = []
+        elif not current and word in ("if", "then", "else", "elif", "do", "fi", "done"):
+            continue
         else:
             current.append(word)
     if current:
@@ -110,22 +169,25 @@ def pip_commands(stage: Stage, subcommand: str) -> list[list[str]]:
     return found
 
 
+_OPTIONS_WITH_VALUE = ("--wheel-dir", "-w", "-c", "--constraint", "--find-links", "-f", "-r")
+
+
+def pip_targets(argv: list[str], subcommand: str) -> list[str]:
+    """The positional arguments of ``pip <subcommand>`` (paths, wheel files, requirements)."""
+    targets, skip_next = [], False
+    for word in argv[argv.index(subcommand) + 1 :]:
+        if skip_next:
+            skip_next = False
+        elif word in _OPTIONS_WITH_VALUE:
+            skip_next = True
+        elif not word.startswith("-"):
+            targets.append(word)
+    return targets
+
+
 def wheel_sources(stage: Stage) -> list[str]:
     """Local paths the builder stage turns into wheels (``pip wheel ... PATH...``)."""
-    sources = []
-    for argv in pip_commands(stage, "wheel"):
-        tail = argv[argv.index("wheel") + 1 :]
-        skip_next = False
-        for word in tail:
-            if skip_next:
-                skip_next = False
-                continue
-            if word in ("--wheel-dir", "-w", "-c", "--constraint", "--find-links", "-f"):
-                skip_next = True
-                continue
-            if not word.startswith("-"):
-                sources.append(word)
-    return sources
+    return [t for argv in pip_commands(stage, "wheel") for t in pip_targets(argv, "wheel")]
 
 
 def pyproject(folder: Path) -> dict:
@@ -139,3 +201,38 @@ def env_value(stage: Stage, key: str) -> str | None:
             if sep and name == key:
                 return value
     return None
+
+
+# ------------------------------------------------------------------ fresh environments
+
+
+def run_checked(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=3000, **kwargs)
+    assert result.returncode == 0, f"{argv}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def installed_distributions(python: Path) -> set[str]:
+    """Normalized names of every distribution ``python``'s environment holds."""
+    listed = run_checked(
+        [str(python), "-c",
+         "import importlib.metadata as m; print('\\n'.join(d.metadata['Name'] for d in m.distributions()))"],
+    ).stdout  # fmt: skip
+    return {normalize(line.strip()) for line in listed.splitlines() if line.strip()}
+
+
+def copy_sources(stage: Stage, workdir: Path) -> Path:
+    """Replay the stage's ``COPY src dst`` from the checkout into ``workdir`` (its WORKDIR),
+    leaving out the build leftovers .dockerignore keeps out of the context."""
+    ignore = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", ".*cache", "runs")
+    for copy in stage.all("COPY"):
+        words = copy.args.split()
+        if any(w.startswith("--") for w in words):
+            continue
+        source, target = ROOT / words[0], workdir / words[-1]
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=ignore)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return workdir

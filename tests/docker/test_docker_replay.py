@@ -1,82 +1,124 @@
-"""Replay each Dockerfile's install steps in fresh virtual environments (slow: ~5 GB of
-torch/CUDA wheels per image from the package index).
+"""Replay docker/Dockerfile's install steps for each app in fresh virtual environments (slow:
+~5 GB of torch/CUDA wheels per image from the package index, about 2 minutes per app).
 
-The builder's ``pip wheel`` and the runtime's ``pip install`` are taken from the Dockerfile
-itself (paths mapped: /src -> the checkout, /wheels and /opt/venv -> tmp, the copied
-constraints.txt -> the workspace's), run with this machine's Python, then the test proves that
-``rq-<app> --help`` starts, that the container entry point runs, and that the other
-modalities' distributions are absent. What it cannot replay without an engine: the CUDA base
-image and Ubuntu's Python 3.12 (the venv uses the interpreter running the tests).
+Every RUN of the builder and runtime stages that calls pip runs as written under ``sh -c``,
+with compose's build args in the environment (as Docker passes ARGs to RUN) and the image's
+paths mapped: /src -> a copy of what the builder COPYs, /opt/build, /opt/venv and /wheels -> tmp, the copied
+constraints.txt -> the workspace's, ``python3`` -> the interpreter running the tests. Then the
+test proves that ``rq-<app> --help`` and the container entry point start, that the app finds
+its configs in the installed wheel (package data, not the checkout), that the demo's imports
+work, and that the other modalities' distributions are absent. What it cannot replay without
+an engine: the CUDA base image and Ubuntu's Python 3.12. The temporary environments are
+deleted at the end of each test.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import subprocess
+import re
 import sys
-import venv
+import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dockerfiles import APPS, DOCKER, MODALITY_MARKERS, ROOT, parse, pip_commands  # noqa: E402
+from dockerfiles import (  # noqa: E402
+    APPS,
+    DEMO_IMPORTS,
+    DOCKER,
+    DOCKERFILE,
+    MODALITY_MARKERS,
+    ROOT,
+    build_args,
+    copy_sources,
+    installed_distributions,
+    parse,
+    run_checked,
+    shell_commands,
+)
 
 
-def _mapped(argv: list[str], mapping: dict[str, str]) -> list[str]:
-    out = []
-    for word in argv:
-        for src, dst in mapping.items():
-            if word == src or word.startswith(src + "/"):
-                word = dst + word[len(src) :]
-                break
-        out.extend(sorted(glob.glob(word)) if "*" in word else [word])
-    return out
+def mapped(script: str, mapping: dict[str, str]) -> str:
+    """``script`` with every absolute image path of ``mapping`` (a whole path component)
+    replaced by its stand-in on this machine."""
+    names = "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True))
+    return re.sub(rf"(?<![\w./-])({names})(?![\w.-])", lambda m: mapping[m.group(1)], script)
 
 
-def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=3000, **kwargs)
-    assert result.returncode == 0, f"{argv}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result
+def replay_pip_steps(stage, mapping: dict[str, str], path: list[str], cwd: Path) -> int:
+    """Run every RUN of ``stage`` that calls pip, as written, under ``sh -c``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(stage.args)  # build args are environment variables of RUN
+    env["PATH"] = os.pathsep.join([*path, os.environ["PATH"]])
+    replayed = 0
+    for run in stage.all("RUN"):
+        if not any("pip" in map(os.path.basename, argv) for argv in shell_commands(run.args)):
+            continue
+        script = re.sub(r"^(--\S+\s+)+", "", run.raw)  # RUN flags (--mount=...)
+        run_checked(["sh", "-c", mapped(script, mapping)], env=env, cwd=cwd)
+        replayed += 1
+    return replayed
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("app", sorted(APPS))
-def test_replayed_install_starts_the_app_and_holds_no_other_modality(app, tmp_path):
-    stages = parse(DOCKER / app / "Dockerfile")
-    builder, runtime = stages[0], stages[-1]
-    build_env, runtime_env, wheels = tmp_path / "build", tmp_path / "venv", tmp_path / "wheels"
+def test_replayed_install_starts_the_app_and_holds_no_other_modality(app, scratch):
+    started_at = time.monotonic()
+    builder, runtime = (stages := parse(DOCKERFILE, build_args(app)))[0], stages[-1]
+    build_env, runtime_env, wheels = scratch / "build", scratch / "venv", scratch / "wheels"
+    shim = scratch / "shim"  # `python3` of the image's RUN lines: this interpreter's base
+    shim.mkdir()
+    (shim / "python3").symlink_to(os.path.realpath(sys.executable))
     mapping = {
         "/opt/build": str(build_env),
         "/opt/venv": str(runtime_env),
         "/wheels": str(wheels),
         "/opt/rq/constraints.txt": str(ROOT / "constraints.txt"),
     }
-    for env_dir in (build_env, runtime_env):
-        venv.EnvBuilder(with_pip=True).create(env_dir)
-    (wheel_cmd,) = pip_commands(builder, "wheel")
-    wheel_cmd = _mapped(wheel_cmd, mapping)
-    _run(wheel_cmd, cwd=ROOT)  # WORKDIR /src holds the same relative paths as the checkout
+    src = copy_sources(builder, scratch / "src")  # COPY ... into WORKDIR /src
+    assert replay_pip_steps(builder, mapping, [str(shim)], cwd=src) == 1
     assert len(list(wheels.glob("*.whl"))) == 3
-    (install_cmd,) = pip_commands(runtime, "install")
-    install_cmd = [str(runtime_env / "bin/pip"), *_mapped(install_cmd, mapping)[1:]]
-    _run(install_cmd, cwd=tmp_path)
+    # ENV PATH=/opt/venv/bin:$PATH in the runtime stage
+    steps = replay_pip_steps(runtime, mapping, [str(runtime_env / "bin"), str(shim)], scratch)
+    assert steps == 2  # the venv with the wheels and DIST[EXTRAS]; the NO_DEPS step
+    assert (runtime_env / "pyvenv.cfg").is_file()
+    install_s = time.monotonic() - started_at
 
-    cli = APPS[app][1]
+    cli, package = APPS[app][1], APPS[app][2]
+    python = runtime_env / "bin" / "python"
     env = {**os.environ, "PATH": f"{runtime_env / 'bin'}:{os.environ['PATH']}", "RQ_APP": cli}
     env.pop("PYTHONPATH", None)
-    assert "usage" in _run([str(runtime_env / "bin" / cli), "--help"], env=env, cwd=tmp_path).stdout
-    started = _run(["sh", str(DOCKER / "entrypoint.sh"), "--help"], env=env, cwd=tmp_path)
+    env["COLUMNS"] = "1000"  # argparse prints the default config path on one line
+    assert "usage" in run_checked([str(runtime_env / "bin" / cli), "--help"], env=env).stdout
+    started = run_checked(["sh", str(DOCKER / "entrypoint.sh"), "--help"], env=env, cwd=scratch)
     assert "[devices] torch 2.11.0" in started.stdout
-    listed = _run(
-        [str(runtime_env / "bin/python"), "-c",
-         "import importlib.metadata as m; print('\\n'.join(d.metadata['Name'] for d in m.distributions()))"],
-        env=env,
-    ).stdout  # fmt: skip
-    installed = {line.strip().lower().replace("_", "-") for line in listed.splitlines()}
+
+    # The configs come from the wheel (package data), whatever the working directory.
+    found = run_checked(
+        [str(python), "-c", f"from {package}.cli import CONFIG_DIR; print(CONFIG_DIR)"],
+        env=env, cwd=scratch,
+    ).stdout.strip()  # fmt: skip
+    site_packages = run_checked(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], env=env
+    ).stdout.strip()
+    assert Path(found) == Path(site_packages) / package / "configs"
+    shipped = {p.name for p in Path(found).glob("*.yaml")}
+    assert shipped == {p.name for p in (ROOT / "apps" / app / "configs").glob("*.yaml")}
+    demo_help = run_checked([cli, "demo", "--help"], env=env, cwd=scratch).stdout
+    assert str(Path(found) / "demo.yaml") in " ".join(demo_help.split()), demo_help
+    run_checked([cli, "demo", "--print-config"], env=env, cwd=scratch)
+    run_checked([str(python), "-c", "import " + ", ".join(DEMO_IMPORTS[app])], env=env)
+
+    installed = installed_distributions(python)
     own = APPS[app][0]
     assert MODALITY_MARKERS[own] <= installed
     for other, markers in MODALITY_MARKERS.items():
         if other != own:
             assert not (markers & installed), f"{app}: {sorted(markers & installed)} installed"
+    others = sorted(set().union(*(m for o, m in MODALITY_MARKERS.items() if o != own)))
+    print(
+        f"\n[replay {app}] {len(installed)} distributions in {install_s:.0f} s "
+        f"(wheels + pip install); absent: {', '.join(others)}; "
+        f"installed: {' '.join(sorted(installed))}"
+    )

@@ -1,4 +1,5 @@
-"""docker/: every image is lint-clean, holds exactly its app, and starts with a device check.
+"""docker/: one Dockerfile, built once per app with compose's build args; every image is
+lint-clean, holds exactly its app (with its demo extra), and starts with a device check.
 
 No Docker engine is needed. The lint rules below are the ones hadolint enforces that matter
 here, plus this project's own (constraints, volumes, entry point); hadolint itself also runs
@@ -27,18 +28,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dockerfiles import (  # noqa: E402
     APPS,
     DOCKER,
+    DOCKERFILE,
     MODALITY_MARKERS,
     ROOT,
+    build_args,
+    compose,
     env_value,
     normalize,
     parse,
     pip_commands,
+    pip_targets,
     pyproject,
     shell_commands,
     wheel_sources,
 )
-
-DOCKERFILES = {app: DOCKER / app / "Dockerfile" for app in APPS}
 
 
 @pytest.fixture(scope="module", params=sorted(APPS))
@@ -46,16 +49,44 @@ def app(request):
     return request.param
 
 
-def test_every_app_has_a_dockerfile_and_every_dockerfile_is_an_app():
-    found = {p.parent.name for p in DOCKER.glob("*/Dockerfile")}
-    assert found == set(APPS)
-    assert {p.name for p in (ROOT / "apps").iterdir() if (p / "pyproject.toml").is_file()} <= set(
-        APPS
-    )
+def stages_of(app: str):
+    """docker/Dockerfile as compose builds it for ``app``."""
+    return parse(DOCKERFILE, build_args(app))
+
+
+def test_one_dockerfile_and_one_service_per_app():
+    assert sorted(DOCKER.rglob("Dockerfile*")) == [DOCKERFILE], "one Dockerfile for every app"
+    apps = {p.name for p in (ROOT / "apps").iterdir() if (p / "pyproject.toml").is_file()}
+    assert apps == set(APPS) == set(compose()["services"])
+
+
+def test_compose_build_args_name_the_app_its_modality_and_its_demo(app):
+    args = build_args(app)
+    project = pyproject(ROOT / "apps" / app)["project"]
+    assert args["APP"] == app
+    assert args["PACKAGE"] == APPS[app][0] and (ROOT / "packages" / args["PACKAGE"]).is_dir()
+    assert normalize(args["DIST"]) == normalize(project["name"])
+    assert args["COMMAND"] == APPS[app][1] and args["COMMAND"] in project["scripts"]
+    assert "demo" in args["EXTRAS"].split(","), "the image can run the app's demo"
+    assert "demo" in project.get("optional-dependencies", {}), f"apps/{app} declares a demo extra"
+    # Only byol-a needs a --no-deps install (tinysoundfont declares pyaudio, which cannot build).
+    assert bool(args.get("NO_DEPS")) == (app == "byol-a")
+
+
+def test_the_build_stops_at_once_without_its_build_args():
+    """Without APP, `COPY apps/ apps/` would copy every app: the first RUN of each stage checks."""
+    for stage in parse(DOCKERFILE, {}):
+        first = stage.all("RUN")[0]
+        assert first.args.startswith('test -n ""'), f"line {first.line}"
+        used = set(re.findall(r"\$\{?(\w+)", " ".join(i.raw for i in stage.instructions)))
+        required = {name for name, value in stage.args.items() if not value} & used
+        assert required, "the stage uses build args"
+        for name in required - {"NO_DEPS"}:  # NO_DEPS may be empty
+            assert f'test -n "${name}"' in first.raw, f"line {first.line}: {name} unchecked"
 
 
 def test_base_images_are_pinned_cuda13_and_the_build_is_multi_stage(app):
-    stages = parse(DOCKERFILES[app])
+    stages = stages_of(app)
     assert len(stages) >= 2, "multi-stage: a builder and a runtime stage"
     assert stages[0].name, "the builder stage is named (FROM ... AS builder)"
     for stage in stages:
@@ -74,7 +105,7 @@ def test_base_images_are_pinned_cuda13_and_the_build_is_multi_stage(app):
 
 
 def test_runtime_stage_user_entrypoint_volumes(app):
-    final = parse(DOCKERFILES[app])[-1]
+    final = stages_of(app)[-1]
     keywords = [i.keyword for i in final.instructions]
     users = final.all("USER")
     assert users, "the runtime stage sets USER"
@@ -87,12 +118,13 @@ def test_runtime_stage_user_entrypoint_volumes(app):
     volumes = " ".join(v.args for v in final.all("VOLUME"))
     assert '"/data"' in volumes and '"/runs"' in volumes
     assert env_value(final, "RQ_APP") == APPS[app][1]
+    assert env_value(final, "PATH").startswith("/opt/venv/bin:"), "the venv's pip and app first"
     scripts = pyproject(ROOT / "apps" / app)["project"]["scripts"]
     assert APPS[app][1] in scripts, "RQ_APP is the app's console script"
 
 
 def test_pip_and_apt_steps_follow_the_rules(app):
-    for stage in parse(DOCKERFILES[app]):
+    for stage in stages_of(app):
         for run in stage.all("RUN"):
             commands = shell_commands(run.args)
             for argv in commands:
@@ -105,11 +137,11 @@ def test_pip_and_apt_steps_follow_the_rules(app):
                     )
                     assert "rm -rf /var/lib/apt/lists/*" in run.args, f"line {run.line}: lists kept"
                 assert argv[0] not in ("sudo", "apt"), f"line {run.line}: {argv[0]}"
-    final = parse(DOCKERFILES[app])[-1]
-    (install,) = pip_commands(final, "install")
-    constraint = install[install.index("-c") + 1]
+    final = stages_of(app)[-1]
     copied = [c.args.split() for c in final.all("COPY")]
-    assert ["constraints.txt", constraint] in copied, "the pins are the workspace's constraints.txt"
+    for install in pip_commands(final, "install"):
+        constraint = install[install.index("-c") + 1]
+        assert ["constraints.txt", constraint] in copied, "pins: the workspace's constraints.txt"
 
 
 def _dockerignore_patterns() -> list[str]:
@@ -140,7 +172,7 @@ def test_dockerignore_keeps_the_sources_and_drops_the_heavy_folders(app):
         ".ruff_cache",
     ):
         assert _ignored(heavy, patterns), heavy
-    for stage in parse(DOCKERFILES[app]):
+    for stage in stages_of(app):
         for copy in stage.all("COPY"):
             words = copy.args.split()
             if any(w.startswith("--from") for w in words):
@@ -162,13 +194,10 @@ def test_entrypoint_script_is_executable_posix_sh():
 
 
 def test_compose_has_one_gpu_service_per_app():
-    import yaml
-
-    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
-    services = compose["services"]
+    services = compose()["services"]
     assert set(services) == set(APPS)
-    for app, service in services.items():
-        assert service["build"]["dockerfile"] == f"docker/{app}/Dockerfile"
+    for service in services.values():
+        assert service["build"]["dockerfile"] == "docker/Dockerfile"
         assert (DOCKER / service["build"]["context"]).resolve() == ROOT
         (device,) = service["deploy"]["resources"]["reservations"]["devices"]
         assert device == {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}
@@ -182,7 +211,7 @@ def test_compose_has_one_gpu_service_per_app():
 )
 def test_hadolint_finds_nothing():
     exe = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    result = subprocess.run([exe, *map(str, DOCKERFILES.values())], capture_output=True, text=True)
+    result = subprocess.run([exe, str(DOCKERFILE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -221,7 +250,7 @@ def _closure(roots: list[Requirement], local: dict[str, tuple[list[str], dict]])
 
 def _local_projects(app: str) -> dict[str, tuple[list[str], dict]]:
     local = {}
-    for source in wheel_sources(parse(DOCKERFILES[app])[0]):
+    for source in wheel_sources(stages_of(app)[0]):
         project = pyproject(ROOT / source)["project"]
         local[normalize(project["name"])] = (
             list(project.get("dependencies", [])),
@@ -231,17 +260,30 @@ def _local_projects(app: str) -> dict[str, tuple[list[str], dict]]:
 
 
 def image_requirements(app: str, local: dict | None = None) -> set[str]:
-    """Every distribution the runtime ``pip install`` of ``app``'s image installs."""
+    """Every distribution the runtime stage's ``pip install`` steps of ``app``'s image install:
+    the builder's wheels and the named requirements (``DIST[EXTRAS]``) with their closure,
+    plus the ``--no-deps`` names alone."""
     local = _local_projects(app) if local is None else local
-    return _closure([Requirement(name) for name in local], local)
+    roots = [Requirement(name) for name in local]
+    alone = set()
+    for argv in pip_commands(stages_of(app)[-1], "install"):
+        named = [t for t in pip_targets(argv, "install") if not t.endswith(".whl")]
+        if "--no-deps" in argv:
+            alone |= {normalize(Requirement(t).name) for t in named}
+        else:
+            roots += [Requirement(t) for t in named]
+    return _closure(roots, local) | alone
 
 
 def test_builder_wheels_exactly_core_modality_and_app(app):
-    builder = parse(DOCKERFILES[app])[0]
+    builder = stages_of(app)[0]
     modality = APPS[app][0]
     assert wheel_sources(builder) == ["packages/rq-core", f"packages/{modality}", f"apps/{app}"]
     copied = {c.args.split()[0] for c in builder.all("COPY")}
     assert copied == {"packages/rq-core", f"packages/{modality}", f"apps/{app}"}
+    (install, *_) = pip_commands(stages_of(app)[-1], "install")
+    targets = pip_targets(install, "install")
+    assert "/wheels/*.whl" in targets and f"{build_args(app)['DIST']}[demo]" in targets
 
 
 def test_each_image_holds_its_modality_and_no_other(app):
@@ -252,6 +294,19 @@ def test_each_image_holds_its_modality_and_no_other(app):
     for other, markers in MODALITY_MARKERS.items():
         if other != own:
             assert not (markers & names), f"{app} image would install {sorted(markers & names)}"
+
+
+def test_each_image_holds_its_demo_requirements(app):
+    """The image runs the app's demo: the byol-a corpus needs espeakng-loader (rq-audio[corpus])
+    and tinysoundfont (--no-deps); the others' demos need only their base dependencies."""
+    names = image_requirements(app)
+    demo = pyproject(ROOT / "apps" / app)["project"]["optional-dependencies"]["demo"]
+    assert {normalize(Requirement(r).name) for r in demo} <= names
+    if app == "byol-a":
+        assert {"espeakng-loader", "tinysoundfont"} <= names
+        assert "pyaudio" not in names
+    if app == "dabs":
+        assert {"scikit-learn", "pillow"} <= names
 
 
 def test_the_check_catches_a_wrong_dependency():
