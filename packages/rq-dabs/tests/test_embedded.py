@@ -87,3 +87,22 @@ def test_missing_file_and_bad_split_raise(tmp_path):
     path = SyntheticMarkovText.build(tmp_path)
     with pytest.raises(ValueError, match="split"):
         SyntheticMarkovText(path, "val")
+
+
+def test_spoken_digits_are_split_by_voice(tmp_path):
+    pytest.importorskip("espeakng_loader")
+    from rq_dabs.datasets.embedded import SpokenDigitsSpeech
+
+    class FewVoices(SpokenDigitsSpeech):  # 4 voices instead of 40: quick
+        VOICES, SPLIT_VOICES = 4, {"train": 2, "valid": 1, "test": 1}
+
+    voices = FewVoices.voices()
+    assert len({v for v, _, _ in voices}) == 4 and voices == FewVoices.voices()  # seeded
+    path = FewVoices.build(tmp_path)
+    sizes = {s: len(SpokenDigitsSpeech(path, s)) for s in ("train", "valid", "test")}
+    assert sizes == {"train": 20, "valid": 10, "test": 10}
+    train = SpokenDigitsSpeech(path, "train")
+    check_dabs_item(train[3], SpokenDigitsSpeech.spec())
+    assert sorted({train[i][2] for i in range(len(train))}) == list(range(10))
+    x = train.inputs[0]
+    assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-2  # standardized with train stats

@@ -52,6 +52,9 @@ DOMAINS: dict[str, DomainInfo] = {
     "digits_images": _embedded("digits_images", "scikit-learn digits (real), natural-images stand-in"),
     "basic_motions_sensor": _embedded("basic_motions_sensor", "BasicMotions smartwatch IMU (real), sensor stand-in"),
     "synthetic_markov_text": _embedded("synthetic_markov_text", "synthetic Markov token sequences, text stand-in"),
+    "spoken_digits_speech": _embedded(
+        "spoken_digits_speech", "espeak-ng spoken digits (synthetic speech), 32 x 32 log-mel, speech stand-in"
+    ),
     # Real DABS sets, prepared under data_root by data_scripts/dabs/*.py.
     "cifar10_small": DomainInfo("cifar10_small", CIFAR10Small, CIFAR10Small, description="CIFAR-10, 32 px / patch 4"),
     "pamap2": DomainInfo("pamap2", PAMAP2, PAMAP2, description="PAMAP2, 320 x 52 in segments of 5"),

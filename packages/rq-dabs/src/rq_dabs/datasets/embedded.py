@@ -6,6 +6,10 @@
   accelerometer + 3-D gyroscope at 10 Hz, 4 activities, 80 recordings of 10 s), read out of
   the ``aeon`` wheel on PyPI (the file only; aeon is not installed or imported). Windows of
   50 steps (stride 10) in segments of 5 -- the PAMAP2 layout of DABS, smaller.
+- ``spoken_digits_speech``: the digits "zero" .. "nine" spoken by libespeak-ng (the
+  ``espeakng-loader`` wheel) in 40 voices -- accents, voice variants, rates and pitches --
+  split by voice; 1 s at 22,050 Hz as a 32 x 32 log-mel image (DABS's recipe, smaller) in
+  patches of 8 (16 tokens). Synthetic speech, a stand-in for AudioMNIST / Speech Commands.
 - ``synthetic_markov_text``: synthetic, and named so: token sequences from 4 random Markov
   chains over 64 tokens; the class is the chain. Text-like ids for the token embedding.
 
@@ -32,6 +36,7 @@ from rq_dabs.specs import Input1dSpec, Input2dSpec, InputTokensSpec
 __all__ = [
     "EMBEDDED_DOMAINS",
     "BasicMotionsSensor",
+    "SpokenDigitsSpeech",
     "DigitsImages",
     "SyntheticMarkovText",
     "build_embedded_domain",
@@ -207,9 +212,71 @@ class SyntheticMarkovText(ArraysDataset):
         return _save(Path(root) / cls.FILE_NAME, arrays)
 
 
+class SpokenDigitsSpeech(ArraysDataset):
+    """Ten spoken digits by 40 espeak-ng voices; train / valid / test = 28 / 4 / 8 voices.
+
+    Each clip is cut or zero-padded to 1 s, turned into DABS's log-mel (``power_to_db`` of
+    the squared mel power, top 80 dB) with n_fft 1024, hop 690, 32 mels (32 frames: 1 s), and
+    standardized with the train split's mean and std.
+    """
+
+    WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    ACCENTS = ("en-us", "en", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-rp", "en-gb-x-gbclan",
+               "en-gb-x-gbcwmd")
+    VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+    VOICES, SPLIT_VOICES = 40, {"train": 28, "valid": 4, "test": 8}
+    SPECS = [Input2dSpec(32, 8, 1)]
+    NUM_CLASSES = 10
+    FILE_NAME = "spoken_digits_speech.npz"
+
+    @classmethod
+    def voices(cls, seed: int = 0) -> list[tuple[str, int, int]]:
+        """``(voice, words per minute, pitch)`` of each of the 40 speakers."""
+        rng = np.random.default_rng(seed)
+        out: list[tuple[str, int, int]] = []
+        while len(out) < cls.VOICES:
+            voice = f"{cls.ACCENTS[rng.integers(len(cls.ACCENTS))]}+{cls.VARIANTS[rng.integers(len(cls.VARIANTS))]}"
+            speaker = (voice, int(rng.integers(130, 221)), int(rng.integers(20, 81)))
+            if all(v != voice for v, _, _ in out):
+                out.append(speaker)
+        return out
+
+    @classmethod
+    def build(cls, root: Path, seed: int = 0) -> Path:
+        from rq_dabs.datasets.espeak import Espeak
+        from rq_dabs.datasets.speech import dabs_log_mel
+
+        synth = Espeak()
+        rate = synth.sample_rate
+        images, labels, voice_ids = [], [], []
+        for v, (voice, wpm, pitch) in enumerate(cls.voices(seed)):
+            for label, word in enumerate(cls.WORDS):
+                wave = synth.say(word, voice, wpm, pitch)[:rate]
+                padded = np.zeros(rate, dtype=np.float32)
+                padded[: len(wave)] = wave
+                image = dabs_log_mel(padded, rate, 0.0, 1.0, n_fft=1024, hop_length=-(-rate // 32), n_mels=32)
+                images.append(image.numpy())
+                labels.append(label)
+                voice_ids.append(v)
+        X, y, voice_of = np.stack(images), np.array(labels, dtype=np.int64), np.array(voice_ids)
+        order = np.random.default_rng(seed).permutation(cls.VOICES)
+        n_train, n_valid = cls.SPLIT_VOICES["train"], cls.SPLIT_VOICES["valid"]
+        groups = {"train": order[:n_train], "valid": order[n_train : n_train + n_valid],
+                  "test": order[n_train + n_valid :]}
+        train = np.isin(voice_of, groups["train"])
+        mean, std = float(X[train].mean()), float(X[train].std())
+        arrays = {}
+        for name, voices in groups.items():
+            idx = np.flatnonzero(np.isin(voice_of, voices))
+            arrays[f"x0_{name}"] = ((X[idx] - mean) / std).astype(np.float32)
+            arrays[f"y_{name}"] = y[idx]
+        return _save(Path(root) / cls.FILE_NAME, arrays)
+
+
 EMBEDDED_DOMAINS: dict[str, type[ArraysDataset]] = {
     "digits_images": DigitsImages,
     "basic_motions_sensor": BasicMotionsSensor,
+    "spoken_digits_speech": SpokenDigitsSpeech,
     "synthetic_markov_text": SyntheticMarkovText,
 }
 

@@ -76,13 +76,17 @@ def mel_filters(sample_rate: int, n_fft: int = N_FFT, n_mels: int = N_MELS) -> t
     return torch.from_numpy(weights)
 
 
-def dabs_log_mel(wave: np.ndarray, sample_rate: int, mean: float, std: float) -> torch.Tensor:
-    """DABS's ``(1, 224, 224)`` normalized log-mel image of a (padded) waveform."""
+def dabs_log_mel(
+    wave: np.ndarray, sample_rate: int, mean: float, std: float, *,
+    n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, n_mels: int = N_MELS,
+) -> torch.Tensor:
+    """DABS's ``(1, n_mels, frames)`` normalized log-mel image of a (padded) waveform
+    (``(1, 224, 224)`` with the defaults and 150526 samples)."""
     x = torch.as_tensor(np.asarray(wave, dtype=np.float64))
-    window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
-    spec = torch.stft(x, N_FFT, HOP_LENGTH, window=window, center=True, pad_mode="reflect", return_complex=True)
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    spec = torch.stft(x, n_fft, hop_length, window=window, center=True, pad_mode="reflect", return_complex=True)
     power = spec.abs() ** 2
-    mel = mel_filters(int(sample_rate)) @ power
+    mel = mel_filters(int(sample_rate), n_fft, n_mels) @ power
     db = 10.0 * torch.log10(torch.clamp(mel**2, min=1e-10))  # power_to_db(spectrum ** 2)
     db = torch.maximum(db, db.max() - 80.0)
     return ((db - mean) / std).float().unsqueeze(0)
