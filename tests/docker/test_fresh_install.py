@@ -7,6 +7,7 @@ afterwards). The images' replay (test_docker_replay.py) checks the same with the
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 import venv
@@ -23,12 +24,19 @@ IMPORTS = {"rq-audio": "rq_audio", "rq-points": "rq_points", "rq-dabs": "rq_dabs
 @pytest.mark.slow
 @pytest.mark.parametrize("modality", sorted(MODALITY_MARKERS))
 def test_core_and_one_modality_install_alone(modality, scratch):
+    # A copy of the two folders and the pins: setuptools builds in the source tree (build/),
+    # and stale files there could slip into later wheels of the checkout.
+    checkout = scratch / "checkout"
+    ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests", ".*cache")
+    for folder in ("packages/rq-core", f"packages/{modality}"):
+        shutil.copytree(ROOT / folder, checkout / folder, ignore=ignore)
+    shutil.copy2(ROOT / "constraints.txt", checkout / "constraints.txt")
     env_dir = scratch / "venv"
     started_at = time.monotonic()
     venv.EnvBuilder(with_pip=True).create(env_dir)
     pip, python = env_dir / "bin" / "pip", env_dir / "bin" / "python"
     command = f"{pip} install -c constraints.txt ./packages/rq-core ./packages/{modality}"
-    run_checked(command.split(), cwd=ROOT)
+    run_checked(command.split(), cwd=checkout)
     install_s = time.monotonic() - started_at
     run_checked([str(python), "-c", f"import rq_core, {IMPORTS[modality]}"], cwd=scratch)
     installed = installed_distributions(python)
