@@ -42,9 +42,10 @@ def normalize_unit_sphere(points: Tensor, batch_ids: Tensor, num_shapes: int) ->
     >>> normalize_unit_sphere(p, torch.tensor([0, 0, 1, 1]), 2).tolist()
     [[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 0.0, 1.0]]
     """
-    # RQ's own first pass (per-channel scatter_reduce, or rq_core's compiled kernel): on CPU it
-    # beats one scatter over an expanded (N, 3) index (60-100x with 2 threads, where that
-    # scatter's parallel path collapses) and torch-scatter (docs/benchmarks.md, Points).
+    # RQ's own first pass (rq_core's compiled CPU kernel, else a scatter_reduce per channel).
+    # On CPU it beat one scatter over an expanded (N, 3) index (2-3x on 1 thread; 15-23x on
+    # 2 threads at 32 x 10,000 points, where that scatter's parallel path collapses) and
+    # torch-scatter's best, segment_csr, by 1.3-1.5x (docs/benchmarks.md, Points pipeline).
     lo, hi, _ = segment_min_max(points, batch_ids, num_shapes)
     centre = ((lo + hi) / 2)[batch_ids]
     centred = points - centre
