@@ -38,7 +38,7 @@ MODALITY_MARKERS = {
 DEMO_IMPORTS = {
     "byol-a": ["tinysoundfont", "espeakng_loader", "rq_audio.corpus.build"],
     "mid-net": ["ocnn", "rq_points.sources"],
-    "dabs": ["sklearn.datasets", "PIL", "rq_dabs.datasets.embedded"],
+    "dabs": ["sklearn.datasets", "PIL", "espeakng_loader", "rq_dabs.datasets.embedded"],
 }
 
 
