@@ -8,25 +8,16 @@ app's ``configs/demo.yaml`` (the offline CPU demo) when it is there, else the sc
 from __future__ import annotations
 
 import logging
-from importlib.resources import files
 from pathlib import Path
 
-from rq_core.config import cli_main
+from rq_core.config import app_config_dir, cli_main
 
 from rq_byol_a import commands
 from rq_byol_a.config_schema import ByolAConfig
 
 
-def _config_dir() -> Path:
-    """The app's configs: package data when installed from a wheel (rq_byol_a/configs, see
-    pyproject.toml), else the checkout's apps/byol-a/configs (editable install)."""
-    packaged = files("rq_byol_a") / "configs"
-    if isinstance(packaged, Path) and packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "configs"
-
-
-CONFIG_DIR = _config_dir()
+# Package data when installed from a wheel (see pyproject.toml), else the checkout's configs/.
+CONFIG_DIR = app_config_dir("rq_byol_a", Path(__file__).resolve().parents[2] / "configs")
 
 COMMANDS = {
     "prepare": commands.prepare,

@@ -8,25 +8,16 @@ the paper's setting (``configs/paper.yaml``) and demo uses ``configs/demo.yaml``
 from __future__ import annotations
 
 import logging
-from importlib.resources import files
 from pathlib import Path
 
-from rq_core.config import cli_main
+from rq_core.config import app_config_dir, cli_main
 
 from rq_dabs_app import commands
 from rq_dabs_app.config_schema import DABSConfig
 
 
-def _config_dir() -> Path:
-    """The app's configs: package data when installed from a wheel (rq_dabs_app/configs, see
-    pyproject.toml), else the checkout's apps/dabs/configs (editable install)."""
-    packaged = files("rq_dabs_app") / "configs"
-    if isinstance(packaged, Path) and packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "configs"
-
-
-CONFIG_DIR = _config_dir()
+# Package data when installed from a wheel (see pyproject.toml), else the checkout's configs/.
+CONFIG_DIR = app_config_dir("rq_dabs_app", Path(__file__).resolve().parents[2] / "configs")
 
 COMMANDS = {"pretrain": commands.pretrain, "transfer": commands.transfer, "demo": commands.demo}
 SHORTHANDS = ("--domain", "--algorithm")

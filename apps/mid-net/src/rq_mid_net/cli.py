@@ -15,14 +15,13 @@ import hashlib
 import json
 import os
 import time
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from rq_core.config import cli_main, save_config
+from rq_core.config import app_config_dir, cli_main, save_config
 from rq_core.linear_probe import ProbeSettings, linear_probe
 from rq_core.seeding import process_rank
 from rq_core.training import TrainerConfig, fit
@@ -45,16 +44,8 @@ from torch.utils.data import DataLoader
 from rq_mid_net.schema import MidNetRunConfig
 
 
-def _config_dir() -> Path:
-    """The app's configs: package data when installed from a wheel (rq_mid_net/configs, see
-    pyproject.toml), else the checkout's apps/mid-net/configs (editable install)."""
-    packaged = files("rq_mid_net") / "configs"
-    if isinstance(packaged, Path) and packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "configs"
-
-
-CONFIG_DIR = _config_dir()
+# Package data when installed from a wheel (see pyproject.toml), else the checkout's configs/.
+CONFIG_DIR = app_config_dir("rq_mid_net", Path(__file__).resolve().parents[2] / "configs")
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -72,6 +72,17 @@ def _check_overrides(overrides: Iterable[str]) -> list[str]:
     return checked
 
 
+def app_config_dir(package: str, checkout_dir: str | os.PathLike) -> Path:
+    """Where an app's config files are: the package data ``<package>/configs`` when the app was
+    installed from a wheel, else ``checkout_dir`` (an editable install reads the checkout)."""
+    from importlib.resources import files
+
+    packaged = files(package) / "configs"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return Path(checkout_dir)
+
+
 def load_config(
     schema: Any, config_path: str | os.PathLike | None = None, overrides: Iterable[str] = ()
 ) -> DictConfig:
