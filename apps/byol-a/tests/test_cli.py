@@ -74,3 +74,30 @@ def test_shipped_configs_load_with_the_papers_values():
     for name in ("demo.yaml", "demo_quick.yaml"):
         d = load_config(ByolAConfig, CONFIG_DIR / name)
         assert [m.name for m in d.demo.methods] == ["rq", "mixup"]
+
+
+def test_a_run_dir_is_reused_only_with_the_same_settings(tiny_config, tmp_path, capsys):
+    from omegaconf import OmegaConf
+    from rq_byol_a import commands
+    from rq_byol_a.config_schema import ByolAConfig
+    from rq_core.config import load_config
+
+    cfg = yaml.safe_load(tiny_config.read_text())
+    run_dir = Path(cfg["run_dir"])
+    encoder = run(["pretrain", "--config", str(tiny_config)])
+    stamp = encoder.stat().st_mtime_ns
+    # logging cadence does not change what is learned: the finished run is reused
+    run(["pretrain", "--config", str(tiny_config), "trainer.log_every_n_steps=2"])
+    assert encoder.stat().st_mtime_ns == stamp and "skipping" in capsys.readouterr().out
+    # a setting that does: refused, naming it, and the old run is untouched
+    with pytest.raises(ValueError, match="other settings.*model.encoder_channels"):
+        run(["pretrain", "--config", str(tiny_config), "model.encoder_channels=4"])
+    assert encoder.stat().st_mtime_ns == stamp
+    # the demo supersedes instead: the old run is moved aside (kept) and training starts anew
+    changed = load_config(ByolAConfig, tiny_config, ["trainer.max_steps=2"])
+    new = commands._pretrain(changed, run_dir, supersede=True)
+    assert new.is_file() and new.stat().st_mtime_ns != stamp
+    aside = [p for p in run_dir.parent.iterdir() if p.name.startswith("run.superseded-")]
+    assert len(aside) == 1 and (aside[0] / "checkpoints" / "encoder.pt").is_file()
+    saved = json.loads((run_dir / "pretrain_settings.json").read_text())
+    assert saved["trainer"]["max_steps"] == 2 and OmegaConf.to_container(changed.model) == saved["model"]

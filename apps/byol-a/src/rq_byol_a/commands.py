@@ -85,11 +85,69 @@ def build_module(cfg: DictConfig, augmentations: list[Any] | None = None) -> BYO
     )
 
 
-def _pretrain(cfg: DictConfig, run_dir: Path, augmentations: list[Any] | None = None) -> Path:
+SETTINGS_FILE = "pretrain_settings.json"
+# Config keys that do not change what a pretraining learns (logging, checkpoint cadence, loaders).
+_NEUTRAL_KEYS = {
+    "data": {"num_workers"},
+    "trainer": {"log_every_n_steps", "checkpoint_every_n_steps", "tensorboard", "progress_bar", "resume"},
+}
+
+
+def _pretrain_settings(cfg: DictConfig, augmentations: list[Any] | None) -> dict[str, Any]:
+    """Everything in the config that shapes a pretraining's result."""
+    c = OmegaConf.to_container(cfg, resolve=True)
+    chain = augmentations if augmentations is not None else c.get("augmentations")
+    if not isinstance(chain, list):
+        chain = OmegaConf.to_container(chain, resolve=True)
+    settings = {"audio": c.get("audio"), "model": c.get("model"), "augmentations": chain}
+    for section, neutral in _NEUTRAL_KEYS.items():
+        settings[section] = {k: v for k, v in (c.get(section) or {}).items() if k not in neutral}
+    return settings
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _changed_keys(a, b, f"{prefix}{k}.")
+        elif a != b:
+            keys.append(f"{prefix}{k}")
+    return keys
+
+
+def _check_previous_run(run_dir: Path, settings: dict[str, Any], supersede: bool) -> None:
+    """A run dir that holds a pretraining (finished or resumable) made with other settings is
+    never reused: ``supersede`` moves it aside (the demo), else it is an error."""
+    has_run = (run_dir / "checkpoints" / ENCODER_FILE).is_file() or (run_dir / "checkpoints" / "last.ckpt").is_file()
+    if not has_run:
+        return
+    saved = run_dir / SETTINGS_FILE
+    previous = json.loads(saved.read_text()) if saved.is_file() else None
+    if previous == json.loads(json.dumps(settings)):
+        return
+    what = (f"settings changed ({', '.join(_changed_keys(previous, settings)[:6])})" if previous
+            else f"no {SETTINGS_FILE} says how it was made")
+    if not supersede:
+        raise ValueError(f"{run_dir} holds a pretraining made with other settings: {what}; "
+                         "use another run_dir, or move that one away to train again")
+    aside = run_dir.with_name(f"{run_dir.name}.superseded-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir.rename(aside)
+    print(f"[pretrain] {run_dir}: {what}; the old run is kept at {aside}, training anew")
+
+
+def _pretrain(
+    cfg: DictConfig, run_dir: Path, augmentations: list[Any] | None = None, *, supersede: bool = False
+) -> Path:
+    settings = _pretrain_settings(cfg, augmentations)
+    _check_previous_run(run_dir, settings, supersede)
     encoder_path = run_dir / "checkpoints" / ENCODER_FILE
     if encoder_path.is_file():
         print(f"[pretrain] {encoder_path} exists: skipping (delete it to train again)")
         return encoder_path
+    if int(os.environ.get("RANK", "0")) == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, sort_keys=True))
     cache = _ensure_cache(cfg, cfg.data.pretrain)
     module = build_module(cfg, augmentations)
     run_cfg = cfg.copy()
@@ -207,7 +265,9 @@ def demo(cfg: DictConfig) -> dict[str, Any]:
     for method in run_cfg.demo.methods:
         if method.name in checkpoints:
             raise ValueError(f"demo.methods: duplicate or reserved name {method.name!r}")
-        checkpoints[method.name] = str(_pretrain(run_cfg, run_dir / method.name, method.augmentations))
+        checkpoints[method.name] = str(
+            _pretrain(run_cfg, run_dir / method.name, method.augmentations, supersede=True)
+        )
     results = _evaluate_methods(run_cfg, run_dir, checkpoints)
     print(f"[demo] finished in {time.perf_counter() - start:.0f} s; results in {run_dir / 'results.json'}")
     return results
