@@ -1,6 +1,6 @@
 """The main job: build the embedded data, pretrain and evaluate every modality, write a report.
 
-    ./dev demo            # the full demo (about 13 min on an idle 2-core machine)
+    ./dev demo            # the full demo (about 20 min on an idle 2-core machine)
     ./dev demo --quick    # a ~3 minute smoke version
     ./dev demo --force    # redo every stage instead of reusing finished ones
 
@@ -72,14 +72,15 @@ APPS = [
     ),
 ]
 
-# Stage durations in seconds (quick, full) measured on an idle 2-core VM on 2026-11-25
-# (full run 12m37s, quick run 54 s with the data already cached), for the whole-run ETA.
+# Stage durations in seconds (quick, full) measured on an idle 2-core VM on 2026-11-25 with the
+# data already cached (quick run 54 s; full run 22m12s with the DABS demo on 1 thread, whose
+# default of 2 threads then took 9m42s alone), for the stage bars and the whole-run ETA.
 EXPECTED_S = {
     "figure": (5, 5),
-    "benchmark": (5, 15),
-    "byol-a": (30, 125),
-    "mid-net": (30, 245),
-    "dabs": (20, 380),
+    "benchmark": (5, 10),
+    "byol-a": (30, 255),
+    "mid-net": (30, 365),
+    "dabs": (20, 582),
 }
 
 
