@@ -93,11 +93,19 @@ def test_a_run_dir_is_reused_only_with_the_same_settings(tiny_config, tmp_path, 
     with pytest.raises(ValueError, match="other settings.*model.encoder_channels"):
         run(["pretrain", "--config", str(tiny_config), "model.encoder_channels=4"])
     assert encoder.stat().st_mtime_ns == stamp
+    # a larger budget continues the run from its last checkpoint
+    run(["pretrain", "--config", str(tiny_config), "trainer.max_steps=5"])
+    import torch
+
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 5
+    stamp = encoder.stat().st_mtime_ns
     # the demo supersedes instead: the old run is moved aside (kept) and training starts anew
     changed = load_config(ByolAConfig, tiny_config, ["trainer.max_steps=2"])
     new = commands._pretrain(changed, run_dir, supersede=True)
     assert new.is_file() and new.stat().st_mtime_ns != stamp
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
     aside = [p for p in run_dir.parent.iterdir() if p.name.startswith("run.superseded-")]
     assert len(aside) == 1 and (aside[0] / "checkpoints" / "encoder.pt").is_file()
     saved = json.loads((run_dir / "pretrain_settings.json").read_text())
-    assert saved["trainer"]["max_steps"] == 2 and OmegaConf.to_container(changed.model) == saved["model"]
+    assert saved["budget"]["max_steps"] == 2
+    assert OmegaConf.to_container(changed.model) == saved["settings"]["model"]

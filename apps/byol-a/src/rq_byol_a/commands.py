@@ -91,18 +91,22 @@ _NEUTRAL_KEYS = {
     "data": {"num_workers"},
     "trainer": {"log_every_n_steps", "checkpoint_every_n_steps", "tensorboard", "progress_bar", "resume"},
 }
+# The training budget: a larger one continues a run from its last checkpoint.
+_BUDGET_KEYS = ("max_steps", "max_epochs")
 
 
 def _pretrain_settings(cfg: DictConfig, augmentations: list[Any] | None) -> dict[str, Any]:
-    """Everything in the config that shapes a pretraining's result."""
+    """Everything in the config that shapes a pretraining's result: ``settings`` and ``budget``."""
     c = OmegaConf.to_container(cfg, resolve=True)
     chain = augmentations if augmentations is not None else c.get("augmentations")
     if not isinstance(chain, list):
         chain = OmegaConf.to_container(chain, resolve=True)
     settings = {"audio": c.get("audio"), "model": c.get("model"), "augmentations": chain}
-    for section, neutral in _NEUTRAL_KEYS.items():
-        settings[section] = {k: v for k, v in (c.get(section) or {}).items() if k not in neutral}
-    return settings
+    neutral = dict(_NEUTRAL_KEYS, trainer=_NEUTRAL_KEYS["trainer"] | set(_BUDGET_KEYS))
+    for section, keys in neutral.items():
+        settings[section] = {k: v for k, v in (c.get(section) or {}).items() if k not in keys}
+    budget = {k: (c.get("trainer") or {}).get(k) for k in _BUDGET_KEYS}
+    return json.loads(json.dumps({"settings": settings, "budget": budget}))
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -116,17 +120,22 @@ def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") ->
     return keys
 
 
-def _check_previous_run(run_dir: Path, settings: dict[str, Any], supersede: bool) -> None:
-    """A run dir that holds a pretraining (finished or resumable) made with other settings is
-    never reused: ``supersede`` moves it aside (the demo), else it is an error."""
-    has_run = (run_dir / "checkpoints" / ENCODER_FILE).is_file() or (run_dir / "checkpoints" / "last.ckpt").is_file()
-    if not has_run:
-        return
+def _finished_before(run_dir: Path, record: dict[str, Any], supersede: bool) -> bool:
+    """Whether ``run_dir`` already holds this pretraining, finished. A run made with other
+    settings is never reused: ``supersede`` moves it aside (the demo, which also wants an exact
+    budget), else it is an error. Same settings with another budget continue from the last
+    checkpoint (a preempted or extended run)."""
+    encoder = run_dir / "checkpoints" / ENCODER_FILE
+    if not (encoder.is_file() or (run_dir / "checkpoints" / "last.ckpt").is_file()):
+        return False
     saved = run_dir / SETTINGS_FILE
     previous = json.loads(saved.read_text()) if saved.is_file() else None
-    if previous == json.loads(json.dumps(settings)):
-        return
-    what = (f"settings changed ({', '.join(_changed_keys(previous, settings)[:6])})" if previous
+    if previous is not None and previous.get("settings") == record["settings"]:
+        if previous.get("budget") == record["budget"]:
+            return encoder.is_file()
+        if not supersede:
+            return False
+    what = (f"settings changed ({', '.join(_changed_keys(previous, record)[:6])})" if previous
             else f"no {SETTINGS_FILE} says how it was made")
     if not supersede:
         raise ValueError(f"{run_dir} holds a pretraining made with other settings: {what}; "
@@ -134,20 +143,20 @@ def _check_previous_run(run_dir: Path, settings: dict[str, Any], supersede: bool
     aside = run_dir.with_name(f"{run_dir.name}.superseded-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir.rename(aside)
     print(f"[pretrain] {run_dir}: {what}; the old run is kept at {aside}, training anew")
+    return False
 
 
 def _pretrain(
     cfg: DictConfig, run_dir: Path, augmentations: list[Any] | None = None, *, supersede: bool = False
 ) -> Path:
-    settings = _pretrain_settings(cfg, augmentations)
-    _check_previous_run(run_dir, settings, supersede)
+    record = _pretrain_settings(cfg, augmentations)
     encoder_path = run_dir / "checkpoints" / ENCODER_FILE
-    if encoder_path.is_file():
+    if _finished_before(run_dir, record, supersede):
         print(f"[pretrain] {encoder_path} exists: skipping (delete it to train again)")
         return encoder_path
     if int(os.environ.get("RANK", "0")) == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, sort_keys=True))
+        (run_dir / SETTINGS_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
     cache = _ensure_cache(cfg, cfg.data.pretrain)
     module = build_module(cfg, augmentations)
     run_cfg = cfg.copy()
