@@ -39,16 +39,34 @@ def check_dabs_item(item: tuple, specs: list[InputSpec]) -> None:
             raise ValueError(f"input of spec {spec} has shape {tuple(x.shape)}, expected {expected}")
 
 
-class ArraysDataset(Dataset):
+class DomainDataset(Dataset):
+    """The class-level half of the DABS contract, shared by every domain: its input specs,
+    class count and label kind (subclasses set ``SPECS``, ``NUM_CLASSES``, ``MULTILABEL``)."""
+
+    SPECS: ClassVar[list[InputSpec]] = []
+    NUM_CLASSES: ClassVar[int] = 0
+    MULTILABEL: ClassVar[bool] = False
+
+    @classmethod
+    def spec(cls) -> list[InputSpec]:
+        return list(cls.SPECS)
+
+    @classmethod
+    def num_classes(cls) -> int:
+        return cls.NUM_CLASSES
+
+    @classmethod
+    def multilabel(cls) -> bool:
+        return cls.MULTILABEL
+
+
+class ArraysDataset(DomainDataset):
     """A domain stored as arrays in one ``.npz``: ``x{i}_{split}`` per input i, ``y_{split}``.
 
     Subclasses set ``SPECS``, ``NUM_CLASSES`` (and ``MULTILABEL``) and know how to build the
     file; this class serves the DABS contract from it.
     """
 
-    SPECS: ClassVar[list[InputSpec]] = []
-    NUM_CLASSES: ClassVar[int] = 0
-    MULTILABEL: ClassVar[bool] = False
     FILE_NAME: ClassVar[str] = "domain.npz"
 
     def __init__(self, path: str | Path, split: str = "train") -> None:
@@ -74,15 +92,3 @@ class ArraysDataset(Dataset):
     def __getitem__(self, index: int) -> tuple:
         label = self.labels[index]
         return (int(index), *[x[index] for x in self.inputs], label if self.MULTILABEL else int(label))
-
-    @classmethod
-    def spec(cls) -> list[InputSpec]:
-        return list(cls.SPECS)
-
-    @classmethod
-    def num_classes(cls) -> int:
-        return cls.NUM_CLASSES
-
-    @classmethod
-    def multilabel(cls) -> bool:
-        return cls.MULTILABEL

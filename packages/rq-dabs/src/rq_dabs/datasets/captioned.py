@@ -23,9 +23,8 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from rq_dabs.datasets.base import SPLITS
+from rq_dabs.datasets.base import SPLITS, DomainDataset
 from rq_dabs.datasets.text import VOCAB_SIZE, load_tokenizer
 from rq_dabs.specs import Input2dSpec, InputTokensSpec
 
@@ -54,7 +53,7 @@ def _holdout(items: list, split: str, fraction: float = 0.05, seed: int = 0) -> 
     return [items[i] for i in keep]
 
 
-class _Captioned(Dataset):
+class _Captioned(DomainDataset):
     """Items ``(image path, texts, label)``; returns ``(index, image, ids, label)``."""
 
     SPECS: ClassVar[list] = [Input2dSpec(224, 16, 3), InputTokensSpec(SEQ_LEN, VOCAB_SIZE)]
@@ -100,18 +99,6 @@ class _Captioned(Dataset):
             ids = torch.tensor(self.tokenizer.encode(*texts), dtype=torch.long)
             return (int(index), image, ids, label)
         raise RuntimeError(f"no readable image in {self.folder}")
-
-    @classmethod
-    def spec(cls) -> list:
-        return list(cls.SPECS)
-
-    @classmethod
-    def num_classes(cls) -> int:
-        return cls.NUM_CLASSES
-
-    @classmethod
-    def multilabel(cls) -> bool:
-        return False
 
 
 class MSCOCO(_Captioned):

@@ -16,9 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from rq_dabs.datasets.base import SPLITS
+from rq_dabs.datasets.base import SPLITS, DomainDataset
 from rq_dabs.specs import Input2dSpec
 
 __all__ = [
@@ -53,7 +52,7 @@ def read_metadata(path: Path, split: str, extra: tuple[str, ...] = ()) -> list[t
         ]
 
 
-class ImageFolderDomain(Dataset):
+class ImageFolderDomain(DomainDataset):
     """Base of image domains read from ``ROOT / FOLDER / metadata.csv``.
 
     Labels are the class names listed in ``CLASSES`` or, when ``CLASSES`` is empty, class
@@ -119,16 +118,8 @@ class ImageFolderDomain(Dataset):
         raise RuntimeError(f"no readable image in {self.folder}")
 
     @classmethod
-    def spec(cls) -> list[Input2dSpec]:
-        return list(cls.SPECS)
-
-    @classmethod
     def num_classes(cls) -> int:
         return len(cls.CLASSES) or cls.NUM_CLASSES
-
-    @classmethod
-    def multilabel(cls) -> bool:
-        return False
 
 
 class CIFAR10Small(ImageFolderDomain):

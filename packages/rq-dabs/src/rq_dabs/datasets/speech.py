@@ -25,9 +25,8 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from rq_dabs.datasets.base import SPLITS
+from rq_dabs.datasets.base import SPLITS, DomainDataset
 from rq_dabs.specs import Input2dSpec
 
 __all__ = [
@@ -104,7 +103,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     return data[:, 0], int(rate)
 
 
-class SpeechDomain(Dataset):
+class SpeechDomain(DomainDataset):
     """Base of the speech sets: ``self.items`` is a list of ``(path, label)``."""
 
     SPECS: ClassVar[list[Input2dSpec]] = [Input2dSpec(224, 16, 1)]
@@ -154,18 +153,6 @@ class SpeechDomain(Dataset):
                 continue
             return (int(index), dabs_log_mel(self._fix_length(wave, index), rate, self.MEAN, self.STD), label)
         raise RuntimeError(f"no readable audio in {type(self).__name__}")
-
-    @classmethod
-    def spec(cls) -> list[Input2dSpec]:
-        return list(cls.SPECS)
-
-    @classmethod
-    def num_classes(cls) -> int:
-        return cls.NUM_CLASSES
-
-    @classmethod
-    def multilabel(cls) -> bool:
-        return False
 
 
 def _librispeech_files(part_dir: Path) -> list[tuple[str, int]]:

@@ -28,9 +28,8 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from rq_dabs.datasets.base import SPLITS
+from rq_dabs.datasets.base import SPLITS, DomainDataset
 from rq_dabs.specs import InputTokensSpec
 
 __all__ = [
@@ -203,16 +202,9 @@ def _holdout(n: int, split: str, fraction: float = 0.05, seed: int = 0) -> np.nd
     return np.sort(order[:k] if split == "valid" else order[k:])
 
 
-class _TextDataset(Dataset):
+class _TextDataset(DomainDataset):
     SPECS: ClassVar[list[InputTokensSpec]] = SPECS
 
-    @classmethod
-    def spec(cls) -> list[InputTokensSpec]:
-        return list(cls.SPECS)
-
-    @classmethod
-    def multilabel(cls) -> bool:
-        return False
 
 
 class WikiText103(_TextDataset):

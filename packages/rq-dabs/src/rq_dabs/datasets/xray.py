@@ -17,6 +17,7 @@ import csv
 import os
 import warnings
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -57,9 +58,7 @@ class MultiLabelImages(ImageFolderDomain):
     def _labelled(self, split: str) -> list[tuple[str, np.ndarray]]:
         raise NotImplementedError
 
-    @classmethod
-    def multilabel(cls) -> bool:
-        return True
+    MULTILABEL: ClassVar[bool] = True
 
 
 class ChestXray8(MultiLabelImages):
