@@ -109,3 +109,18 @@ def test_a_run_dir_is_reused_only_with_the_same_settings(tiny_config, tmp_path, 
     saved = json.loads((run_dir / "pretrain_settings.json").read_text())
     assert saved["budget"]["max_steps"] == 2
     assert OmegaConf.to_container(changed.model) == saved["settings"]["model"]
+
+
+def test_the_same_settings_give_the_same_encoder_whatever_ran_before(tiny_config, tmp_path):
+    # The demo pretrains its first method after building caches, the others after a training:
+    # the initial weights must come from trainer.seed, not from the process's RNG state.
+    import torch
+
+    first = run(["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'a'}"])
+    torch.rand(1000)  # the process's global stream is now elsewhere
+    second = run(["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'b'}"])
+    other_seed = run(["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'c'}", "trainer.seed=7"])
+    a, b, c = (torch.load(p, weights_only=False)["encoder"] for p in (first, second, other_seed))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from omegaconf import DictConfig, OmegaConf
 from rq_audio.byol_a import BYOLA
 from rq_audio.embedding import embed_cache, load_encoder, random_encoder
@@ -158,6 +159,9 @@ def _pretrain(
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / SETTINGS_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
     cache = _ensure_cache(cfg, cfg.data.pretrain)
+    # The initial weights come from the run's seed, not from whatever the process drew before
+    # (building caches, an earlier method in the demo): the same settings give the same run.
+    torch.manual_seed(cfg.trainer.seed)
     module = build_module(cfg, augmentations)
     run_cfg = cfg.copy()
     OmegaConf.set_struct(run_cfg, False)
