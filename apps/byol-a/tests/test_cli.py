@@ -124,3 +124,15 @@ def test_the_same_settings_give_the_same_encoder_whatever_ran_before(tiny_config
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_the_random_init_baseline_is_the_pretrainings_starting_point(tiny_config, tmp_path):
+    def features(*overrides):
+        out = tmp_path / f"f{len(list(tmp_path.glob('f*.npz')))}.npz"
+        run(["embed", "--config", str(tiny_config), "embed.checkpoint=random", f"embed.output={out}",
+             f"run_dir={tmp_path / 'e'}", *overrides])
+        return np.load(out)["features"]
+
+    by_trainer_seed = features("trainer.seed=5")
+    assert np.array_equal(by_trainer_seed, features("trainer.seed=9", "demo.random_init_seed=5"))
+    assert not np.array_equal(by_trainer_seed, features("trainer.seed=9"))

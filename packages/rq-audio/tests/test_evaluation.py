@@ -61,3 +61,15 @@ def test_markdown_table():
     table = results_markdown({"rq": {"a": 0.5, "b": 1.0}})
     assert table.splitlines()[2] == "| rq | 50.0 | 100.0 | 75.0 |"
     json.dumps({"ok": table})
+
+
+@pytest.mark.parametrize("augmentations", [None, [{"name": "mixup", "ratio": 0.4, "memory_size": 16}]])
+def test_random_encoder_is_the_initial_encoder_of_a_pretraining_with_that_seed(augmentations):
+    # The demo's random-init row is a paired baseline: the weights its pretrainings start from.
+    encoder, _ = random_encoder(feature_dim=32, channels=8, seed=5)
+    torch.manual_seed(5)
+    start = BYOLA(feature_dim=32, projection_hidden_dim=16, projection_dim=8, encoder_channels=8,
+                  augmentations=augmentations).encoder.state_dict()
+    assert all(torch.equal(v, start[k]) for k, v in encoder.state_dict().items())
+    other, _ = random_encoder(feature_dim=32, channels=8, seed=6)
+    assert not all(torch.equal(v, start[k]) for k, v in other.state_dict().items())

@@ -15,7 +15,6 @@ from rq_core.config import app_config_dir, cli_main
 from rq_byol_a import commands
 from rq_byol_a.config_schema import ByolAConfig
 
-
 # Package data when installed from a wheel (see pyproject.toml), else the checkout's configs/.
 CONFIG_DIR = app_config_dir("rq_byol_a", Path(__file__).resolve().parents[2] / "configs")
 

@@ -183,8 +183,10 @@ def pretrain(cfg: DictConfig) -> Path:
     return _pretrain(cfg, Path(cfg.run_dir))
 
 
-def _encoder(cfg: DictConfig, checkpoint: str, seed: int = 0):
+def _encoder(cfg: DictConfig, checkpoint: str):
     if checkpoint == "random":
+        # The initial weights of this config's pretrainings (see DemoSettings.random_init_seed).
+        seed = cfg.trainer.seed if cfg.demo.random_init_seed is None else cfg.demo.random_init_seed
         m = cfg.model
         return random_encoder(cfg.audio.n_mels, m.feature_dim, m.encoder_channels, seed, _log_mel_kwargs(cfg))
     encoder, log_mel, _ = load_encoder(Path(checkpoint).expanduser())
@@ -219,7 +221,7 @@ def _evaluate_methods(cfg: DictConfig, run_dir: Path, checkpoints: dict[str, str
     caches = {t.name: (_ensure_cache(cfg, t), t.unit_sec) for t in ev.tasks}
     results: dict[str, Any] = {"tasks": {n: {"unit_sec": u} for n, (_, u) in caches.items()}, "methods": {}}
     for method, checkpoint in checkpoints.items():
-        encoder, log_mel = _encoder(cfg, checkpoint, cfg.demo.random_init_seed)
+        encoder, log_mel = _encoder(cfg, checkpoint)
         per_task = {}
         for name, (cache, unit_sec) in caches.items():
             r = evaluate_task(encoder, log_mel, cache, unit_sec=unit_sec, seeds=tuple(ev.seeds),

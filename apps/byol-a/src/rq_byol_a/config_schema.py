@@ -119,7 +119,10 @@ class DemoSettings:
     corpus: CorpusSettingsConfig = field(default_factory=CorpusSettingsConfig)
     # [{name: rq, augmentations: [...]}, ...]: each method is pretrained with its chain
     methods: list[Any] = field(default_factory=list)
-    random_init_seed: int = 0
+    # Seed of the random-init baseline's weights. None: trainer.seed, i.e. the very weights every
+    # pretraining of this config starts from, so the table shows what pretraining added (a paired
+    # comparison; mid-net's `pretrained=random` does the same).
+    random_init_seed: int | None = None
 
 
 @dataclass

@@ -41,7 +41,9 @@ def load_encoder(path: str | Path) -> tuple[AudioNTT2020, LogMelSpectrogram, tup
 def random_encoder(
     n_mels: int = 64, feature_dim: int = 2048, channels: int = 64, seed: int = 0, log_mel: dict | None = None
 ) -> tuple[AudioNTT2020, LogMelSpectrogram]:
-    """A randomly initialised encoder (the baseline every pretraining must beat)."""
+    """A randomly initialised encoder (the baseline every pretraining must beat): the same
+    weights as the encoder of a :class:`~rq_audio.byol_a.BYOLA` of that shape built right after
+    ``torch.manual_seed(seed)``, i.e. the start of a pretraining seeded with ``seed``."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         encoder = AudioNTT2020(n_mels, feature_dim, channels=channels)
