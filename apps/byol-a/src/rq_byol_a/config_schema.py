@@ -112,6 +112,7 @@ class CorpusSettingsConfig:
     unlabeled_notes: int = 400
     unlabeled_words: int = 400
     seed: int = 0
+    word_snr_db: list[float] | None = None  # [low, high] dB of background noise on spoken words
 
 
 @dataclass

@@ -55,3 +55,35 @@ def test_same_settings_same_files_and_reuse(corpus_dir, tmp_path):
     again = build_offline_corpus(TINY, cache_dir=other, progress=False)
     name = read_metadata(again.tasks["instrument_family"])[3].file_name
     assert (again.root / name).read_bytes() == (corpus.root / name).read_bytes()  # fixed seeds
+
+
+def test_background_noise_meets_the_requested_snr_and_keeps_the_peak_below_one():
+    import numpy as np
+    from rq_audio.corpus.build import add_background_noise
+
+    rng = np.random.default_rng(0)
+    clip = np.zeros(16000, np.float32)
+    clip[4000:12000] = 0.05 * np.sin(np.arange(8000) * 0.05)  # quiet: no peak rescaling
+    for snr in (0.0, 10.0, 20.0):
+        noisy = add_background_noise(clip, snr, rng)
+        noise = noisy - clip
+        measured = 10 * np.log10(np.mean(clip[4000:12000] ** 2) / np.mean(noise**2))
+        assert abs(measured - snr) < 0.5 and np.abs(noisy).max() <= 0.99 + 1e-6
+    loud = add_background_noise(np.full(16000, 0.98, np.float32), 0.0, rng)
+    assert np.abs(loud).max() <= 0.99 + 1e-6
+
+
+def test_noisy_words_change_only_the_spoken_clips(corpus_dir):
+    import numpy as np
+
+    noisy = build_offline_corpus(TINY, cache_dir=corpus_dir, progress=False, word_snr_db=(5, 5))
+    clean = build_offline_corpus(TINY, cache_dir=corpus_dir, progress=False)
+    assert noisy.root != clean.root and CorpusSettings(**{**TINY.__dict__, "word_snr_db": None}).key() == TINY.key()
+    words = read_metadata(noisy.tasks["keyword"])
+    assert [r.file_name for r in words] == [r.file_name for r in read_metadata(clean.tasks["keyword"])]
+    a, _ = soundfile.read(noisy.root / words[0].file_name)
+    b, _ = soundfile.read(clean.root / words[0].file_name)
+    silent = np.abs(b) == 0  # the clean clip's padding: noise everywhere in the noisy one
+    assert silent.any() and np.abs(a[silent]).mean() > 1e-3
+    with pytest.raises(ValueError, match="word_snr_db"):
+        CorpusSettings(word_snr_db=(20, 5))

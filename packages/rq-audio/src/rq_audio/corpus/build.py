@@ -34,12 +34,14 @@ from rq_audio.corpus.soundfont import fetch_soundfont
 from rq_audio.corpus.speech import ACCENTS, VARIANTS, EspeakSynth, Speaker
 from rq_audio.metadata import MetadataRow, write_metadata
 
-__all__ = ["CorpusSettings", "OfflineCorpus", "build_offline_corpus", "cache_root"]
+__all__ = ["CorpusSettings", "OfflineCorpus", "add_background_noise", "build_offline_corpus", "cache_root"]
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SAMPLE_RATE = 16000
 CLIP_SEC = 1.0
 _VERSION = 1
+# GM program offset within its family -> split: test instruments are never heard in training.
+SPLIT_OF_PROGRAM = {0: "train", 1: "train", 2: "train", 3: "train", 4: "train", 5: "valid", 6: "test", 7: "test"}
 
 
 def cache_root() -> Path:
@@ -55,9 +57,22 @@ class CorpusSettings:
     unlabeled_notes: int = 400
     unlabeled_words: int = 400
     seed: int = 0
+    # (low, high): every spoken word (keyword clips and unlabeled words) gets coloured background
+    # noise at an SNR drawn uniformly in [low, high] dB, as Speech Commands' clips carry room and
+    # microphone noise; None keeps the synthetic voices clean.
+    word_snr_db: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.word_snr_db is not None:
+            low, high = (float(v) for v in self.word_snr_db)
+            if not low <= high:
+                raise ValueError(f"word_snr_db must be (low, high) with low <= high, got {self.word_snr_db}")
+            object.__setattr__(self, "word_snr_db", (low, high))
 
     def key(self) -> str:
-        text = json.dumps({"version": _VERSION, **asdict(self)}, sort_keys=True)
+        # Unset options stay out of the key, so corpora made before they existed keep theirs.
+        fields = {k: v for k, v in asdict(self).items() if v is not None}
+        text = json.dumps({"version": _VERSION, **fields}, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
@@ -85,6 +100,22 @@ def _fit_clip(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if peak > 0:
         out *= rng.uniform(0.3, 0.9) / peak
     return out
+
+
+def add_background_noise(clip: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``clip`` plus noise of random colour (spectrum 1/f^b, b in [0, 2]: white to brown) whose
+    power is ``snr_db`` below the clip's power over its sounding part; peak kept below 1."""
+    n = len(clip)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n)
+    freqs[0] = freqs[1]
+    noise = np.fft.irfft(spectrum / freqs ** (rng.uniform(0.0, 2.0) / 2), n)
+    sounding = np.abs(clip) > 1e-3 * (np.abs(clip).max() + 1e-12)
+    signal_power = float(np.mean(clip[sounding] ** 2)) if sounding.any() else 0.0
+    noise *= np.sqrt(signal_power / 10 ** (snr_db / 10) / np.mean(noise**2))
+    out = (clip + noise).astype(np.float32)
+    peak = np.abs(out).max()
+    return out * (0.99 / peak) if peak > 0.99 else out
 
 
 def _note(rng: np.random.Generator, family: str, program_offsets: list[int]) -> NoteSpec:
@@ -147,6 +178,12 @@ def build_offline_corpus(
     renderer = NoteRenderer(sf2, SAMPLE_RATE)
     synth = EspeakSynth()
 
+    def word_clip(wav: np.ndarray) -> np.ndarray:
+        clip = _fit_clip(wav, rng)
+        if settings.word_snr_db is None:
+            return clip
+        return add_background_noise(clip, float(rng.uniform(*settings.word_snr_db)), rng)
+
     def save(rel: str, wav: np.ndarray) -> str:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +193,6 @@ def build_offline_corpus(
         return rel
 
     instrument_rows, keyword_rows, pretrain_rows = [], [], []
-    split_of_program = {0: "train", 1: "train", 2: "train", 3: "train", 4: "train", 5: "valid", 6: "test", 7: "test"}
     bar = tqdm(
         total=len(FAMILIES) * settings.notes_per_family
         + settings.speakers * len(KEYWORDS) * settings.takes_per_word
@@ -166,7 +202,7 @@ def build_offline_corpus(
     for family in FAMILIES:
         for k in range(settings.notes_per_family):
             note = _note(rng, family, list(range(8)))
-            split = split_of_program[note.program - FAMILIES[family][0]]
+            split = SPLIT_OF_PROGRAM[note.program - FAMILIES[family][0]]
             rel = save(f"audio/instruments/{family}_{k:04d}_p{note.program}_n{note.pitch}.wav",
                        _fit_clip(renderer.render(note, 1.2), rng))
             instrument_rows.append(MetadataRow(rel, family, split))
@@ -183,14 +219,14 @@ def build_offline_corpus(
                                  speaker.rate + int(rng.integers(-15, 16)),
                                  int(np.clip(speaker.pitch + rng.integers(-5, 6), 0, 100)))
                 wav = _resample_to_16k(synth.say(word, jitter), synth.sample_rate)
-                rel = save(f"audio/keywords/{word}_s{i:03d}_t{take}.wav", _fit_clip(wav, rng))
+                rel = save(f"audio/keywords/{word}_s{i:03d}_t{take}.wav", word_clip(wav))
                 keyword_rows.append(MetadataRow(rel, word, speaker_split[speaker]))
                 bar.update()
 
     # Unlabeled extras for pretraining, from train instruments and train speakers only.
     train_speakers = [s for s in speakers if speaker_split[s] == "train"]
     for k in range(settings.unlabeled_notes):
-        note = _note(rng, str(rng.choice(list(FAMILIES))), [0, 1, 2, 3, 4])
+        note = _note(rng, str(rng.choice(list(FAMILIES))), [p for p, s in SPLIT_OF_PROGRAM.items() if s == "train"])
         pretrain_rows.append(MetadataRow(
             save(f"audio/unlabeled/note_{k:05d}.wav", _fit_clip(renderer.render(note, 1.2), rng)), "", "train"))
         bar.update()
@@ -201,7 +237,7 @@ def build_offline_corpus(
         speaker = train_speakers[int(rng.integers(len(train_speakers)))]
         wav = _resample_to_16k(synth.say(str(rng.choice(vocabulary)), speaker), synth.sample_rate)
         pretrain_rows.append(MetadataRow(
-            save(f"audio/unlabeled/word_{k:05d}.wav", _fit_clip(wav, rng)), "", "train"))
+            save(f"audio/unlabeled/word_{k:05d}.wav", word_clip(wav)), "", "train"))
         bar.update()
     bar.close()
 
