@@ -3,7 +3,6 @@ import shutil
 
 import pytest
 import soundfile
-
 from rq_audio.corpus import CorpusSettings, build_offline_corpus, cache_root
 from rq_audio.corpus.soundfont import fetch_soundfont
 from rq_audio.metadata import read_metadata
