@@ -8,7 +8,8 @@ Stages: the Figure-2-style augmentation picture, the quantizer benchmark, then e
 `demo` command (audio BYOL-A, points MID-Net, DABS), each of which builds its offline data
 (cached under ~/.cache/rq), pretrains with RQ and with the modality's baseline, and
 linear-probes them and a random-init encoder. Finished stages are reused on a re-run
-(a stage is finished when its results file exists). Everything lands in runs/demo/
+(a stage is finished when its results file exists and its command and demo config are unchanged
+since it ran, recorded in logs/<stage>.fingerprint). Everything lands in runs/demo/
 (runs/demo-quick/ with --quick): report.md, report.html, stages.json and each stage's files.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import html
 import json
 import os
@@ -94,6 +96,27 @@ class Stage:
     seconds: float = 0.0
     log: Path | None = None
     extra: dict = field(default_factory=dict)
+    inputs: list[Path] = field(default_factory=list)  # files that decide the stage's result
+
+    def fingerprint(self) -> str:
+        """The command (minus the interpreter's path) and the content of the input files: a
+        finished stage is reused only while this is unchanged (e.g. after editing demo.yaml or
+        pulling a new one, the stage runs again; the app itself reuses what still matches)."""
+        h = hashlib.sha1(json.dumps(self.command[1:]).encode())
+        for path in self.inputs:
+            h.update(path.read_bytes() if path.is_file() else b"<missing>")
+        return h.hexdigest()
+
+    def stamp(self, run_dir: Path) -> Path:
+        return run_dir / "logs" / f"{self.name}.fingerprint"
+
+    def reusable(self, run_dir: Path) -> bool:
+        stamp = self.stamp(run_dir)
+        return (
+            all(p.exists() for p in self.outputs)
+            and stamp.is_file()
+            and stamp.read_text().strip() == self.fingerprint()
+        )
 
 
 def _venv_bin(name: str) -> str | None:
@@ -118,6 +141,7 @@ def build_stages(run_dir: Path, quick: bool) -> list[Stage]:
             [run_dir / "benchmark_quantize.txt"],
             [py, str(ROOT / "benchmarks" / "quantize.py"), "--device", "cpu", "--repeats", "2"]
             + (["--quick"] if quick else []),
+            inputs=[ROOT / "benchmarks" / "quantize.py"],
         ),
     ]
     for app, script, modality, baseline, _ in APPS:
@@ -128,8 +152,10 @@ def build_stages(run_dir: Path, quick: bool) -> list[Stage]:
         if quick and quick_cfg.exists():
             cmd += ["--config", str(quick_cfg)]
         cmd += [f"run_dir={app_dir}"]
+        config = quick_cfg if quick and quick_cfg.exists() else ROOT / "apps" / app / "configs" / "demo.yaml"
         st = Stage(
-            app, f"{modality}: RQ vs {baseline} vs random init", [app_dir / "results.json"], cmd
+            app, f"{modality}: RQ vs {baseline} vs random init", [app_dir / "results.json"], cmd,
+            inputs=[config],
         )
         if exe is None:
             st.status = "unavailable"
@@ -246,7 +272,7 @@ def run_stages(stages: list[Stage], run_dir: Path, quick: bool, force: bool) -> 
     todo = [
         st
         for st in stages
-        if st.status == "pending" and (force or not all(p.exists() for p in st.outputs))
+        if st.status == "pending" and (force or not st.reusable(run_dir))
     ]
     for i, st in enumerate(stages, 1):
         if st.status == "unavailable":
@@ -295,6 +321,8 @@ def run_stages(stages: list[Stage], run_dir: Path, quick: bool, force: bool) -> 
         st.status = (
             "done" if rc == 0 and all(p.exists() for p in st.outputs) else f"failed (exit {rc})"
         )
+        if st.status == "done":
+            st.stamp(run_dir).write_text(st.fingerprint() + "\n")
         print(
             f"[{i}/{len(stages)}] {st.title}: {st.status} in {_fmt(st.seconds)} "
             f"(total {_fmt(time.time() - t_start)})",

@@ -77,3 +77,28 @@ def test_with_a_terminal_the_stage_gets_one_bar_that_ends_full(main_job, monkeyp
     assert "    " + ORDINARY[0] in text
     final = text.rstrip("\n").split("\r")[-1]  # the bar as it was left on screen
     assert "100%|" in final and "5/~5 s" in final
+
+
+def test_a_finished_stage_is_reused_only_while_its_config_is_unchanged(main_job, tmp_path, capsys):
+    config = tmp_path / "demo.yaml"
+    config.write_text("max_steps: 300\n")
+    out = tmp_path / "run" / "results.json"
+    count = tmp_path / "runs.txt"
+    script = (
+        "import pathlib, sys; p = pathlib.Path(sys.argv[1]); p.parent.mkdir(parents=True, exist_ok=True); "
+        "p.write_text('{}'); c = pathlib.Path(sys.argv[2]); c.write_text(c.read_text() + 'x' if c.exists() else 'x')"
+    )
+
+    def run_once():
+        stage = main_job.Stage("figure", "a stage", [out], [sys.executable, "-c", script, str(out), str(count)],
+                               inputs=[config])
+        main_job.run_stages([stage], tmp_path / "run", quick=True, force=False)
+        return stage.status
+
+    assert run_once() == "done" and count.read_text() == "x"
+    assert run_once() == "reused" and count.read_text() == "x"
+    config.write_text("max_steps: 600\n")  # the demo config changed: its old results are stale
+    assert run_once() == "done" and count.read_text() == "xx"
+    assert run_once() == "reused"
+    (tmp_path / "run" / "logs" / "figure.fingerprint").unlink()  # a run from before fingerprints
+    assert run_once() == "done" and count.read_text() == "xxx"
