@@ -149,10 +149,11 @@ def build_stages(run_dir: Path, quick: bool) -> list[Stage]:
         app_dir = run_dir / app
         cmd = [exe or script, "demo"]
         quick_cfg = ROOT / "apps" / app / "configs" / "demo_quick.yaml"
+        config = ROOT / "apps" / app / "configs" / "demo.yaml"  # what `demo` reads by default
         if quick and quick_cfg.exists():
+            config = quick_cfg
             cmd += ["--config", str(quick_cfg)]
         cmd += [f"run_dir={app_dir}"]
-        config = quick_cfg if quick and quick_cfg.exists() else ROOT / "apps" / app / "configs" / "demo.yaml"
         st = Stage(
             app, f"{modality}: RQ vs {baseline} vs random init", [app_dir / "results.json"], cmd,
             inputs=[config],

@@ -79,7 +79,7 @@ def test_with_a_terminal_the_stage_gets_one_bar_that_ends_full(main_job, monkeyp
     assert "100%|" in final and "5/~5 s" in final
 
 
-def test_a_finished_stage_is_reused_only_while_its_config_is_unchanged(main_job, tmp_path, capsys):
+def test_a_finished_stage_is_reused_only_while_its_config_is_unchanged(main_job, tmp_path):
     config = tmp_path / "demo.yaml"
     config.write_text("max_steps: 300\n")
     out = tmp_path / "run" / "results.json"

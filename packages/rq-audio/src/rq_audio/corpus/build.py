@@ -10,7 +10,10 @@ Two downstream tasks in the EVAR metadata format (file_name,label,split):
 
 The pretraining set (``pretrain.csv``) is the train split of both tasks plus extra unlabeled
 notes and words drawn from train instruments and train speakers only, so nothing of the
-valid/test splits is seen in pretraining. Fixed seeds: the same arguments make the same files.
+valid/test splits is seen in pretraining. Fixed seeds: the same arguments make the same files
+when the corpus is built once per process (as `rq-byol-a demo` does). espeak-ng keeps synthesis
+state between calls (wave phase, noise generators; re-seeding it does not reset them), so a
+second build in the same process gives slightly different spoken words; notes stay identical.
 
 >>> corpus = build_offline_corpus(notes_per_family=2, speakers=5, progress=False)  # doctest: +SKIP
 """
@@ -86,10 +89,15 @@ class OfflineCorpus:
     unit_sec: float = CLIP_SEC
 
 
+def _sounding(wav: np.ndarray) -> np.ndarray:
+    """Mask of the samples louder than 1/1000 of the peak (the rest counts as silence)."""
+    return np.abs(wav) > 1e-3 * (np.abs(wav).max() + 1e-12)
+
+
 def _fit_clip(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Trim silence at the ends, place in a 1 s clip at a random offset, random level."""
     n = int(CLIP_SEC * SAMPLE_RATE)
-    loud = np.flatnonzero(np.abs(wav) > 1e-3 * (np.abs(wav).max() + 1e-12))
+    loud = np.flatnonzero(_sounding(wav))
     if len(loud):
         wav = wav[loud[0] : loud[-1] + 1]
     wav = wav[:n]
@@ -110,7 +118,7 @@ def add_background_noise(clip: np.ndarray, snr_db: float, rng: np.random.Generat
     freqs = np.fft.rfftfreq(n)
     freqs[0] = freqs[1]
     noise = np.fft.irfft(spectrum / freqs ** (rng.uniform(0.0, 2.0) / 2), n)
-    sounding = np.abs(clip) > 1e-3 * (np.abs(clip).max() + 1e-12)
+    sounding = _sounding(clip)
     signal_power = float(np.mean(clip[sounding] ** 2)) if sounding.any() else 0.0
     noise *= np.sqrt(signal_power / 10 ** (snr_db / 10) / np.mean(noise**2))
     out = (clip + noise).astype(np.float32)
@@ -225,8 +233,9 @@ def build_offline_corpus(
 
     # Unlabeled extras for pretraining, from train instruments and train speakers only.
     train_speakers = [s for s in speakers if speaker_split[s] == "train"]
+    train_programs = [p for p, s in SPLIT_OF_PROGRAM.items() if s == "train"]
     for k in range(settings.unlabeled_notes):
-        note = _note(rng, str(rng.choice(list(FAMILIES))), [p for p, s in SPLIT_OF_PROGRAM.items() if s == "train"])
+        note = _note(rng, str(rng.choice(list(FAMILIES))), train_programs)
         pretrain_rows.append(MetadataRow(
             save(f"audio/unlabeled/note_{k:05d}.wav", _fit_clip(renderer.render(note, 1.2), rng)), "", "train"))
         bar.update()

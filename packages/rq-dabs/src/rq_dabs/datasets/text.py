@@ -206,7 +206,6 @@ class _TextDataset(DomainDataset):
     SPECS: ClassVar[list[InputTokensSpec]] = SPECS
 
 
-
 class WikiText103(_TextDataset):
     """One non-empty line of ``wiki.<split>.tokens`` per item, label 0 (pretraining only; DABS
     ``wikitext.py``). Lines are found by byte offset, so the 0.5 GB file is not held in memory."""

@@ -45,6 +45,7 @@ class MultiLabelImages(ImageFolderDomain):
     """Images with a 0/1 label vector; ``self.items`` holds ``(file_name, label, box)``."""
 
     SPECS = [Input2dSpec(224, 16, 3)]
+    MULTILABEL: ClassVar[bool] = True
     SCRIPT = "medical_images.py"
 
     def __init__(self, root: str | Path, split: str = "train") -> None:  # noqa: D107
@@ -57,8 +58,6 @@ class MultiLabelImages(ImageFolderDomain):
 
     def _labelled(self, split: str) -> list[tuple[str, np.ndarray]]:
         raise NotImplementedError
-
-    MULTILABEL: ClassVar[bool] = True
 
 
 class ChestXray8(MultiLabelImages):
