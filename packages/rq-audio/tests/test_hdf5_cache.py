@@ -82,7 +82,8 @@ def test_mostly_broken_folder_is_an_error(tmp_path):
         prepare_audio_cache(root, tmp_path / "b.h5", progress=False)
     assert not (tmp_path / "b.h5").exists()
     # the files that failed are listed even though no cache was written
-    assert sorted(r[0] for r in read_skipped_csv(tmp_path / "b.h5")) == ["bad0.wav", "bad1.wav", "bad2.wav"]
+    failed = sorted(r[0] for r in read_skipped_csv(tmp_path / "b.h5"))
+    assert failed == ["bad0.wav", "bad1.wav", "bad2.wav"]
 
 
 def test_clips_are_cut_to_unit_length(tone_cache):

@@ -53,8 +53,9 @@ def _ensure_cache(cfg: DictConfig, source: DictConfig) -> Path:
         min_seconds=cfg.prepare.min_seconds, max_failure_fraction=cfg.prepare.max_failure_fraction,
         num_threads=cfg.prepare.num_threads,
     )
-    skipped = f" (listed in {summary.skipped_csv})" if summary.num_skipped else ""
-    print(f"prepared {cache}: {summary.num_written} clips, {summary.num_skipped} files skipped{skipped}")
+    listed = f" (listed in {summary.skipped_csv})" if summary.num_skipped else ""
+    print(f"prepared {cache}: {summary.num_written} clips, "
+          f"{summary.num_skipped} files skipped{listed}")
     return cache
 
 

@@ -169,7 +169,8 @@ def prepare_audio_cache(
     report = write_skipped_csv(out_path, skipped)
     if skipped:
         log.warning(
-            "prepare %s: %d of %d files skipped (listed in %s)", root, len(skipped), len(rows), report
+            "prepare %s: %d of %d files skipped (listed in %s)",
+            root, len(skipped), len(rows), report,
         )
     return CacheSummary(out_path, len(kept), len(skipped), [s[:2] for s in skipped], report)
 
