@@ -30,8 +30,8 @@ def test_demo_without_the_soundfont_fails_in_one_line_naming_the_fix(tmp_path, m
 
     monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
     with pytest.raises(SystemExit) as exit_:
-        run(["demo", "--config", str(CONFIG_DIR / "demo_quick.yaml"), f"run_dir={tmp_path / 'demo'}",
-             f"cache_dir={tmp_path / 'cache'}"])
+        run(["demo", "--config", str(CONFIG_DIR / "demo_quick.yaml"),
+             f"run_dir={tmp_path / 'demo'}", f"cache_dir={tmp_path / 'cache'}"])
     message = str(exit_.value.code)
     assert message.startswith("rq-byol-a demo: ") and "\n" not in message
     assert 'pip install "rq-audio[corpus]"' in message
