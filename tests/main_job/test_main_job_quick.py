@@ -1,5 +1,7 @@
 """The README's main job in its --quick form, end to end (issue 8): every stage runs, and the
-report's tables hold numbers this run produced."""
+report's tables hold numbers this run produced. It runs with the network blocked and an empty
+data cache (issue 13): everything the demos build comes from installed packages and the
+pinned assets that setup fetched, never from a download at run time."""
 
 import json
 import re
@@ -14,17 +16,49 @@ TITLES = {"byol-a": "audio (BYOL-A)", "mid-net": "points (MID-Net)", "dabs": "DA
 NUMBER = re.compile(r"\|\s*\d+(\.\d+)?")
 
 
-def test_quick_main_job_writes_a_filled_report(tmp_path):
+def test_the_offline_environment_blocks_the_network(offline_env):
+    """The block the main job runs under works, also for pip in a subprocess."""
+    env, log = offline_env
+    probe = "import socket; socket.create_connection(('pypi.org', 443), timeout=5)"
+    probed = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True)
+    assert probed.returncode != 0
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q",
+           "--retries", "0", "--timeout", "5", "-d", str(log.parent / "wheels"), "aeon==1.6.0"]
+    assert subprocess.run(pip, env=env, capture_output=True, timeout=300).returncode != 0
+    attempts = log.read_text().splitlines()
+    assert any("-c: getaddrinfo 'pypi.org'" in line for line in attempts), attempts
+    assert any("pip" in line.split(":")[0] for line in attempts), attempts  # pip's own attempt
+
+
+def test_quick_main_job_writes_a_filled_report(tmp_path, offline_env):
+    from rq_dabs.assets import fetch_assets
+
+    env, network_log = offline_env
+    # The pinned DABS assets are what `./dev setup` fetched (fetched here, before the network is
+    # blocked, only if setup has not run); every other cache starts empty.
+    assets = fetch_assets()
+    env.update(RQ_CACHE=str(tmp_path / "cache"), RQ_ASSETS=str(assets[0].parents[1]))
     run_dir = tmp_path / "demo"
     start = time.time()
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "main_job.py"), "--quick", "--run-dir", str(run_dir)],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=1200,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert network_log.read_text() == ""  # no process tried to reach the network
+    # every requested domain / task / method has results (nothing skipped for want of data)
+    dabs = json.loads((run_dir / "dabs" / "results.json").read_text())
+    quick = (ROOT / "apps" / "dabs" / "configs" / "demo_quick.yaml").read_text()
+    domains = re.search(r"domains: \[(.*)\]", quick).group(1).replace(" ", "").split(",")
+    assert sorted(dabs) == sorted(domains)
+    assert all(set(r) == {"rq", "emix", "none"} for r in dabs.values())
+    audio = json.loads((run_dir / "byol-a" / "results.json").read_text())
+    assert set(audio["tasks"]) == {"instrument_family", "keyword"}
+    assert set(audio["methods"]) == {"random", "rq", "mixup"}
 
     stages = json.loads((run_dir / "stages.json").read_text())
     assert [s["name"] for s in stages] == ["figure", "benchmark", *APPS]
