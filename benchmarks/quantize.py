@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-
 from rq_core import randomized_quantize
 
 TARGET_SPEEDUP = 20.0  # issue 2: at least 20x the dense algorithm on CPU at every shape
@@ -154,37 +153,47 @@ def time_it(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int) 
     return statistics.median(times)
 
 
+def measure(case: Case, device: torch.device, repeats: int) -> dict:
+    """One case: both sides' median time and peak extra memory (relative to the input)."""
+    torch.manual_seed(0)
+    x, seg = case.make(device)
+    in_bytes = x.numel() * x.element_size()
+
+    def ours():
+        return case.ours(x, seg)
+
+    def dense():
+        return case.dense(x, seg)
+
+    mem_ours = peak_extra_bytes(ours, device)
+    mem_dense = peak_extra_bytes(dense, device)
+    t_ours = time_it(ours, device, repeats)
+    t_dense = time_it(dense, device, max(1, repeats // 2))
+    row = {
+        "case": case.name,
+        "device": device.type,
+        "ours_s": t_ours,
+        "dense_s": t_dense,
+        "speedup": t_dense / t_ours,
+        "ours_mem_x_input": mem_ours / in_bytes,
+        "dense_mem_x_input": mem_dense / in_bytes,
+    }
+    if device.type == "cuda":
+        t_copy = time_it(x.clone, device, repeats)
+        # ours reads x twice (min/max, then binning) and writes once; a copy reads + writes.
+        row["bandwidth_vs_copy"] = (3 * in_bytes / t_ours) / (2 * in_bytes / t_copy)
+    return row
+
+
 def run(device: torch.device, names: list[str] | None, quick: bool, repeats: int) -> list[dict]:
     rows = []
     for case in cases(quick):
         if names and not any(n in case.name for n in names):
             continue
-        torch.manual_seed(0)
-        x, seg = case.make(device)
-        in_bytes = x.numel() * x.element_size()
-        ours = lambda: case.ours(x, seg)  # noqa: E731
-        dense = lambda: case.dense(x, seg)  # noqa: E731
-        mem_ours = peak_extra_bytes(ours, device)
-        mem_dense = peak_extra_bytes(dense, device)
-        t_ours = time_it(ours, device, repeats)
-        t_dense = time_it(dense, device, max(1, repeats // 2))
-        row = {
-            "case": case.name,
-            "device": device.type,
-            "ours_s": t_ours,
-            "dense_s": t_dense,
-            "speedup": t_dense / t_ours,
-            "ours_mem_x_input": mem_ours / in_bytes,
-            "dense_mem_x_input": mem_dense / in_bytes,
-        }
-        if device.type == "cuda":
-            copy = lambda: x.clone()  # noqa: E731
-            t_copy = time_it(copy, device, repeats)
-            # ours reads x twice (min/max, then binning) and writes once; a copy reads + writes.
-            row["bandwidth_vs_copy"] = (3 * in_bytes / t_ours) / (2 * in_bytes / t_copy)
+        row = measure(case, device, repeats)  # its tensors are freed when it returns
         rows.append(row)
-        print(format_row(row), f"[ours {t_ours * 1e3:.1f} ms, dense {t_dense * 1e3:.1f} ms]", flush=True)
-        del x, seg
+        times = f"[ours {row['ours_s'] * 1e3:.1f} ms, dense {row['dense_s'] * 1e3:.1f} ms]"
+        print(format_row(row), times, flush=True)
     return rows
 
 
