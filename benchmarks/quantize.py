@@ -8,6 +8,7 @@ shapes; the script prints time ratios and peak extra memory (relative to the inp
     python benchmarks/quantize.py                 # all shapes, CPU (and CUDA if present)
     python benchmarks/quantize.py --shapes audio  # one shape
     python benchmarks/quantize.py --quick         # small shapes, for a smoke run
+    python benchmarks/quantize.py --results-dir DIR   # also DIR/results.json + results.md
 
 Peak memory on CPU is the process's resident high-water mark (VmHWM, reset through
 /proc/self/clear_refs) above the resident size before the call; the script re-executes
@@ -24,9 +25,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from rq_core import randomized_quantize
+from rq_core.runs import ResultsTable, write_results
 
 TARGET_SPEEDUP = 20.0  # issue 2: at least 20x the dense algorithm on CPU at every shape
 TARGET_MEMORY = 2.0  # issue 2: extra memory at most 2x the input
@@ -208,6 +211,34 @@ def format_row(r: dict) -> str:
     return s
 
 
+def results_table(rows: list[dict]) -> ResultsTable:
+    """The rows of :func:`run` as one table (what the main job's report shows)."""
+    columns = [
+        "device",
+        "case",
+        "ours / dense time",
+        "speed-up",
+        "ours peak extra memory",
+        "dense peak extra memory",
+    ]
+    if any("bandwidth_vs_copy" in r for r in rows):
+        columns.append("bandwidth vs a d2d copy")
+    table = ResultsTable("Time and peak extra memory, ours vs the dense reference", columns)
+    for r in rows:
+        cells = {
+            "device": r["device"],
+            "case": r["case"],
+            "ours / dense time": f"{1 / r['speedup']:.4f}",
+            "speed-up": f"x{r['speedup']:.1f}",
+            "ours peak extra memory": f"{r['ours_mem_x_input']:.2f}x input",
+            "dense peak extra memory": f"{r['dense_mem_x_input']:.2f}x input",
+        }
+        if "bandwidth_vs_copy" in r:
+            cells["bandwidth vs a d2d copy"] = f"{r['bandwidth_vs_copy']:.2f}x"
+        table.add(**cells)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", nargs="*", help="substrings of case names (images, audio, points, DABS)")
@@ -225,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=["auto", "torch", "native"],
         default="auto",
         help="our implementation on CPU: auto (the compiled kernel where built), torch, native",
+    )
+    ap.add_argument(
+        "--results-dir",
+        type=Path,
+        help="also write DIR/results.json (setup, rows, the table) and DIR/results.md",
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -250,9 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         "native": "compiled kernel rq_core._native",
         "torch": "torch path",
     }[BACKEND]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ours on CPU: {cpu_impl}" + (
-        f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    ))
+    threads = torch.get_num_threads()
+    setup = f"torch {torch.__version__}, {threads} CPU threads, ours on CPU: {cpu_impl}"
+    if torch.cuda.is_available():
+        setup += f", {torch.cuda.get_device_name()}"
+    print(setup)
     rows = []
     for d in devices:
         rows += run(d, args.shapes, args.quick, args.repeats)
@@ -262,9 +300,17 @@ def main(argv: list[str] | None = None) -> int:
         for r in cpu_rows
         if r["speedup"] < TARGET_SPEEDUP or r["ours_mem_x_input"] > TARGET_MEMORY
     ]
+    targets = f">= {TARGET_SPEEDUP:.0f}x faster, <= {TARGET_MEMORY:.0f}x input extra memory"
+    verdict = None
     if cpu_rows:
         verdict = "all CPU targets met" if not fails else f"targets missed: {fails}"
-        print(f"targets: >= {TARGET_SPEEDUP:.0f}x faster, <= {TARGET_MEMORY:.0f}x input extra memory -> {verdict}")
+        print(f"targets: {targets} -> {verdict}")
+    if args.results_dir is not None:
+        table = results_table(rows)
+        note = f"{setup}; median of {args.repeats} calls (dense: half as many)."
+        table.notes.append(note + (f" CPU targets ({targets}): {verdict}." if verdict else ""))
+        data = {"setup": setup, "quick": args.quick, "rows": rows, "verdict": verdict}
+        write_results(args.results_dir, table, data, title="Quantizer benchmark")
     return 0
 
 
