@@ -20,6 +20,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from rq_core.checkpoints import UnsafeCheckpointError
+
 __all__ = ["ConfigError", "cli_main", "load_config", "save_config"]
 
 
@@ -168,6 +170,14 @@ def save_config(config: DictConfig | Mapping[str, Any], run_dir: str | os.PathLi
     return target
 
 
+def _exit_with(prog: str, command: str | None, message: str) -> None:
+    """Print ``prog command: error: message`` on one line of stderr and exit with status 2."""
+    where = f"{prog} {command}" if command else prog
+    one_line = " ".join(str(message).split())
+    print(f"{where}: error: {one_line}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def cli_main(
     commands: Mapping[str, Callable[[DictConfig], Any]],
     schemas: Mapping[str, Any],
@@ -186,7 +196,9 @@ def cli_main(
         argv: arguments without the program name (default ``sys.argv[1:]``).
 
     Returns: what the command returned. Bad arguments or a :class:`ConfigError` print a
-    message naming the problem and exit with status 2 (argparse's convention).
+    message naming the problem and exit with status 2 (argparse's convention); so does a
+    checkpoint that a weights-only load refuses
+    (:class:`rq_core.checkpoints.UnsafeCheckpointError`), on one line without a traceback.
 
     >>> @dataclasses.dataclass
     ... class Hello:
@@ -231,4 +243,7 @@ def cli_main(
     if args.print_config:
         print(OmegaConf.to_yaml(config, resolve=True), end="")
         return None
-    return commands[args.command](config)
+    try:
+        return commands[args.command](config)
+    except UnsafeCheckpointError as error:
+        _exit_with(parser.prog, args.command, str(error))
