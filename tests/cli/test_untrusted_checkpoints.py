@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,56 +25,42 @@ def _byol_a_settings(run_dir: Path, args: list[str]) -> None:
     (run_dir / SETTINGS_FILE).write_text(json.dumps(_pretrain_settings(config, None)))
 
 
-# id -> (app, command, extra args given TMP and the malicious file, where the file goes).
-# `plant` is the path the file is written to (relative to TMP); the command finds it there.
-CASES: dict[str, tuple[str, str, Callable[[Path, Path], list[str]], str]] = {
-    "byol-a pretrain trainer.resume=FILE": (
-        "byol-a", "pretrain", lambda tmp, evil: [f"trainer.resume={evil}"], "evil.ckpt"),
-    "byol-a pretrain auto-resume last.ckpt": (
-        "byol-a", "pretrain", lambda tmp, evil: [], "run/checkpoints/last.ckpt"),
-    "byol-a evaluate evaluate.checkpoint=FILE": (
-        "byol-a", "evaluate", lambda tmp, evil: [f"evaluate.checkpoint={evil}"], "evil.pt"),
-    "byol-a embed embed.checkpoint=FILE": (
-        "byol-a", "embed", lambda tmp, evil: [f"embed.checkpoint={evil}"], "evil.pt"),
-    "mid-net pretrain trainer.resume=FILE": (
-        "mid-net", "pretrain", lambda tmp, evil: [f"trainer.resume={evil}"], "evil.ckpt"),
-    "mid-net pretrain auto-resume last.ckpt": (
-        "mid-net", "pretrain", lambda tmp, evil: [], "run/checkpoints/last.ckpt"),
-    "mid-net classify pretrained=FILE": (
-        "mid-net", "classify", lambda tmp, evil: [f"pretrained={evil}"], "evil.ckpt"),
-    "mid-net classify RUN_DIR's last.ckpt": (
-        "mid-net", "classify", lambda tmp, evil: [], "run/checkpoints/last.ckpt"),
-    "mid-net segment pretrained=FILE": (
-        "mid-net", "segment", lambda tmp, evil: [f"pretrained={evil}"], "evil.ckpt"),
-    "mid-net demo resuming a stage's last.ckpt": (
-        "mid-net", "demo", lambda tmp, evil: ["demo_variants=[midfc]"],
-        "run/pretrain_midfc/checkpoints/last.ckpt"),
-    "dabs pretrain trainer.resume=FILE": (
-        "dabs", "pretrain", lambda tmp, evil: [f"trainer.resume={evil}"], "evil.ckpt"),
-    "dabs pretrain auto-resume last.ckpt": (
-        "dabs", "pretrain", lambda tmp, evil: [], "run/checkpoints/last.ckpt"),
-    "dabs transfer checkpoint=FILE": (
-        "dabs", "transfer", lambda tmp, evil: [f"checkpoint={evil}"], "evil.pt"),
-    "dabs transfer checkpoint=RUN_DIR": (
-        "dabs", "transfer", lambda tmp, evil: [f"checkpoint={tmp / 'pre'}"],
-        "pre/checkpoints/encoder.pt"),
-    "dabs demo reusing a stage's encoder.pt": (
-        "dabs", "demo",
-        lambda tmp, evil: ["demo.domains=[synthetic_markov_text]", "demo.algorithms=[rq]"],
-        "run/synthetic_markov_text/rq/checkpoints/encoder.pt"),
-}
+# (app, command, extra arguments, where the malicious file is written under TMP). In the
+# arguments, {evil} is that file and {tmp} the test's folder; without one, the command finds
+# the file where it is written (a run's last.ckpt, a stage's encoder.pt).
+CASES = [
+    ("byol-a", "pretrain", "trainer.resume={evil}", "evil.ckpt"),
+    ("byol-a", "pretrain", "", "run/checkpoints/last.ckpt"),  # auto-resume
+    ("byol-a", "evaluate", "evaluate.checkpoint={evil}", "evil.pt"),
+    ("byol-a", "embed", "embed.checkpoint={evil}", "evil.pt"),
+    ("mid-net", "pretrain", "trainer.resume={evil}", "evil.ckpt"),
+    ("mid-net", "pretrain", "", "run/checkpoints/last.ckpt"),  # auto-resume
+    ("mid-net", "classify", "pretrained={evil}", "evil.ckpt"),
+    ("mid-net", "classify", "", "run/checkpoints/last.ckpt"),  # pretrained="": RUN_DIR's
+    ("mid-net", "segment", "pretrained={evil}", "evil.ckpt"),
+    ("mid-net", "demo", "demo_variants=[midfc]", "run/pretrain_midfc/checkpoints/last.ckpt"),
+    ("dabs", "pretrain", "trainer.resume={evil}", "evil.ckpt"),
+    ("dabs", "pretrain", "", "run/checkpoints/last.ckpt"),  # auto-resume
+    ("dabs", "transfer", "checkpoint={evil}", "evil.pt"),
+    ("dabs", "transfer", "checkpoint={tmp}/pre", "pre/checkpoints/encoder.pt"),  # a run dir
+    ("dabs", "demo", "demo.domains=[synthetic_markov_text] demo.algorithms=[rq]",
+     "run/synthetic_markov_text/rq/checkpoints/encoder.pt"),  # a finished stage is reused
+]
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_a_malicious_checkpoint_is_refused_by_every_command(case, tmp_path, run_app):
-    app_name, command, extra, plant = CASES[case]
+@pytest.mark.parametrize(
+    ("app_name", "command", "extra", "plant"), CASES,
+    ids=[f"{app} {command} {extra or plant}" for app, command, extra, plant in CASES],
+)
+def test_a_malicious_checkpoint_is_refused_by_every_command(app_name, command, extra, plant, tmp_path,
+                                                            run_app):
     app = APPS[app_name]
     marker = tmp_path / "MARKER"
     evil = write_malicious_checkpoint(tmp_path / plant, marker)
     args = app.tiny_args(tmp_path)
-    if case == "byol-a pretrain auto-resume last.ckpt":
+    if app_name == "byol-a" and not extra:
         _byol_a_settings(tmp_path / "run", args)
-    status, stderr = run_app(app, [command, *args, *extra(tmp_path, evil)])
+    status, stderr = run_app(app, [command, *args, *extra.format(evil=evil, tmp=tmp_path).split()])
     assert_one_line_error(status, stderr, f"{app.script} {command}", str(evil), REFUSED)
     assert not marker.exists(), "the pickled payload ran"
 
