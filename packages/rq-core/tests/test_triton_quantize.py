@@ -297,6 +297,14 @@ def test_auto_backend_uses_torch_on_cpu(monkeypatch):
     assert y.shape == (2, 3, 8)
 
 
+# ------------------------------------------------------------- limits (issue 13)
+
+def test_the_largest_num_bins_equals_torch(kernels):
+    x = torch.randn(2, 3, 50, generator=torch.Generator().manual_seed(22))
+    params = _params(x, 1, quantize.MAX_NUM_BINS, seed=23)
+    _assert_identical(*_both(x, params))
+
+
 # ------------------------------------------------------------- compiled build (no GPU)
 
 
@@ -338,16 +346,17 @@ def test_kernels_compile_for_a_cuda_target(dtype):
         "num_rows": "i32", "C": "i32", "B": "i32", "rows_per_sample": "i32",
         "num_b_blocks": "i32",
     }  # fmt: skip
-    for segments in (False, True):
-        for wide in (False, True):
-            compiled = _compile_for_sm90(
-                module._bucketize_collapse_kernel, dict(bucketize_signature),
-                {"NUM_CUTS": 7, "SEARCH_STEPS": 3, "HAS_GATE": True, "HAS_SEGMENTS": segments,
-                 "WIDE_INDEX": wide, "ROWS": 1024 if segments else 1,
-                 "BLOCK_B": 1 if segments else 1024},
-                num_warps=4,
-            )  # fmt: skip
-            assert ".entry" in compiled.asm["ptx"]
+    # 7 cuts, and the most a quantizer may have (quantize.MAX_NUM_BINS - 1 = 2**16 - 1).
+    for segments, wide, num_cuts in [(False, False, 7), (False, True, 7), (True, False, 7),
+                                     (True, True, 7), (False, False, 2**16 - 1)]:  # fmt: skip
+        compiled = _compile_for_sm90(
+            module._bucketize_collapse_kernel, dict(bucketize_signature),
+            {"NUM_CUTS": num_cuts, "SEARCH_STEPS": num_cuts.bit_length(), "HAS_GATE": True,
+             "HAS_SEGMENTS": segments, "WIDE_INDEX": wide, "ROWS": 1024 if segments else 1,
+             "BLOCK_B": 1 if segments else 1024},
+            num_warps=4,
+        )  # fmt: skip
+        assert ".entry" in compiled.asm["ptx"]
 
 
 # ------------------------------------------------------------------------------ on a GPU

@@ -36,6 +36,8 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "MAX_NUM_BINS",
+    "MAX_TABLE_ENTRIES",
     "QuantizationParams",
     "apply_randomized_quantization",
     "randomized_quantize",
@@ -62,6 +64,18 @@ _NATIVE_DTYPES = (torch.float32, torch.float64)
 _NATIVE_PARALLEL_MIN = 1 << 20
 # The select chain of the native kernel serves up to this many cuts (LINEAR_MAX_CUTS in C).
 _NATIVE_SELECT_MAX_CUTS = 32
+
+# The most bins one quantizer may have. No kernel breaks above it (the C kernel indexes in
+# int64, the Triton one widens past 2**31, the torch path searches), but every call draws and
+# keeps S x C x num_bins numbers, so a mistyped num_bins (2**31) took ~23 GB and the OOM
+# killer. The paper uses 5-30 bins; 2**16 leaves 2000x of headroom and is as many bins as a
+# 16-bit float has bit patterns. docs/decisions.md, "num_bins limit".
+MAX_NUM_BINS = 1 << 16
+# The most numbers (samples x channels x num_bins) the bin tables of one call may hold: a call
+# peaks at ~28 bytes per entry for float32 data (the draws, their sort, the absolute tables),
+# ~57 for float64, so 2**26 entries is ~2 GiB (~4 GiB), 500x the largest shape in the
+# benchmarks (64 x 256 tokens x 8 bins). Above it, quantize the batch in parts.
+MAX_TABLE_ENTRIES = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -104,8 +118,11 @@ class QuantizationParams:
 def _check_options(num_bins: int, collapse: str, spacing: str, p: float) -> None:
     if isinstance(num_bins, bool) or not isinstance(num_bins, int):
         raise TypeError(f"num_bins must be an int, got {type(num_bins).__name__} ({num_bins!r})")
-    if num_bins < 1:
-        raise ValueError(f"num_bins must be >= 1, got {num_bins}")
+    if not 1 <= num_bins <= MAX_NUM_BINS:
+        raise ValueError(
+            f"num_bins must be in [1, {MAX_NUM_BINS}] (rq_core.quantize.MAX_NUM_BINS), "
+            f"got {num_bins}"
+        )
     if collapse not in ("random", "middle"):
         raise ValueError(f"collapse must be 'random' or 'middle', got {collapse!r}")
     if spacing not in ("random", "uniform"):
@@ -142,6 +159,17 @@ def _normalize_channel_dim(x: Tensor, channel_dim: int) -> int:
             "(1 for (B, C, ...) inputs, -1 for tokens (B, L, D) and points (N, C))"
         )
     return dim
+
+
+def _check_table_size(num_samples: int, num_channels: int, num_bins: int) -> None:
+    entries = num_samples * num_channels * num_bins
+    if entries > MAX_TABLE_ENTRIES:
+        raise ValueError(
+            f"{num_samples} samples x {num_channels} channels x {num_bins} bins = {entries:,} "
+            f"bin-table entries, above the limit of {MAX_TABLE_ENTRIES:,} "
+            "(rq_core.quantize.MAX_TABLE_ENTRIES, ~2 GiB of tables per call); "
+            "use fewer bins or quantize the batch in parts"
+        )
 
 
 def _check_segment_ids(x: Tensor, segment_ids: Tensor, dim: int) -> int:
@@ -205,6 +233,7 @@ def sample_quantization_params(
     (torch.Size([2, 3, 7]), torch.Size([2, 3, 8]), torch.Size([2]))
     """
     _check_options(num_bins, collapse, spacing, p)
+    _check_table_size(num_samples, num_channels, num_bins)
     if generator is not None:
         device = generator.device if device is None else torch.device(device)
         if torch.device(device).type != generator.device.type:
@@ -756,7 +785,10 @@ def randomized_quantize(
         x: floating tensor; dim 0 is the sample axis. ``(B, C, H, W)`` images and
             ``(B, 1, F, T)`` spectrograms use ``channel_dim=1``; tokens ``(B, L, D)`` and
             packed points ``(N, 3)`` use ``channel_dim=-1``.
-        num_bins: number of bins n >= 1 per channel.
+        num_bins: number of bins per channel, 1 <= n <= ``MAX_NUM_BINS`` (2**16): every call
+            draws and keeps samples x channels x n numbers, so the bound keeps a mistyped n
+            from taking all memory (the paper uses 5-30). The tables of one call may hold at
+            most ``MAX_TABLE_ENTRIES`` (2**26) numbers; quantize larger batches in parts.
         channel_dim: the channel axis (not 0).
         collapse: ``"random"`` (a uniform draw inside each bin) or ``"middle"``.
         spacing: ``"random"`` (n-1 uniform cuts in [min, max]) or ``"uniform"``.
