@@ -3,6 +3,9 @@ of memory.
 
 - ``num_bins`` and the size of one call's bin tables are bounded; the error comes before any
   allocation (the tests make an allocation of the draws fail loudly instead of running it).
+- A channel whose ``max - min`` overflows its dtype is still binned: every output lies in its
+  bin and inside [min, max], on every backend, bit-identical across them.
+- NaN/Inf inputs raise ValueError naming the sample (or segment) and channel, on every path.
 The Triton kernel's share of these runs in test_triton_quantize.py (interpreter fixture).
 """
 
@@ -10,14 +13,19 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rq_core import RandomizedQuantization, quantize
 from rq_core.quantize import (
     MAX_NUM_BINS,
     MAX_TABLE_ENTRIES,
+    QuantizationParams,
+    apply_randomized_quantization,
     randomized_quantize,
     sample_quantization_params,
 )
 
+HALF = [torch.float16, torch.bfloat16]
 # backend x dtype pairs the CPU runs: the compiled kernel takes float32/float64 only.
 CPU_PATHS = [
     ("torch", torch.float32),
@@ -86,3 +94,211 @@ def test_bin_tables_at_the_limit_are_allowed(no_draws, monkeypatch):
     with pytest.raises(ValueError, match="2 samples x 3 channels x 9 bins"):
         quantize._check_table_size(2, 3, 9)
     assert MAX_TABLE_ENTRIES == 2**26
+
+
+# ------------------------------------------------------------------- ranges that overflow
+
+
+# Each case: values of one channel whose max - min is beyond the dtype's largest number.
+OVERFLOWING = {
+    torch.float32: [-2e38, 2e38, 0.0, 1.0],
+    torch.float64: [-1e308, 1e308, 0.0, 1.0],
+    torch.bfloat16: [-3e38, 3e38, 0.0, 1.0],  # binned in float32, which overflows the same
+    torch.float16: [-65504.0, 65504.0, 0.0, 1.0],  # float32 holds this range: the control
+}
+
+
+def _expected(x: torch.Tensor, dim: int, params: QuantizationParams):
+    """Bin of every element and its output, from the shared tables (regular layouts)."""
+    mn, mx = quantize.channel_min_max(x, dim)
+    cuts, values = quantize.bin_tables(mn, mx, params)
+    S, A, C, B = quantize._layout(x, dim)
+    rows = x.reshape(S, A, C, B).permute(0, 2, 1, 3).reshape(S * C, A * B)
+    bins = torch.searchsorted(cuts, rows.to(cuts.dtype).contiguous(), right=True)
+    return mn, mx, cuts, values, rows, bins
+
+
+def _assert_near(got: torch.Tensor, a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> None:
+    """``got`` is ``a + f * (b - a)`` up to a few roundings, compared in float64 after dividing
+    every row by its largest magnitude (so nothing overflows, not even for float64 data)."""
+    m = torch.maximum(a.abs().amax(1, keepdim=True), b.abs().amax(1, keepdim=True))
+    m = m.double().clamp_min(torch.finfo(torch.float64).tiny)
+    a, b = a.double() / m, b.double() / m
+    err = (got.double() / m - (a + f.double() * (b - a))).abs()
+    assert bool((err <= 8 * torch.finfo(got.dtype).eps).all()), "a table entry is misplaced"
+
+
+def assert_inside_bins(x: torch.Tensor, y: torch.Tensor, dim: int, params: QuantizationParams):
+    """The tables sit where the fractions put them; every output is its bin's value, that
+    value lies in the bin, and in [min, max]."""
+    mn, mx, cuts, values, rows, bins = _expected(x, dim, params)
+    lo, hi = mn.to(cuts.dtype).reshape(-1, 1), mx.to(cuts.dtype).reshape(-1, 1)
+    assert bool(torch.isfinite(cuts).all() and torch.isfinite(values).all())
+    rows_, n = lo.shape[0], params.num_bins
+    _assert_near(cuts, lo, hi, params.cut_fractions.reshape(rows_, n - 1))
+    edges = torch.cat([lo, cuts, hi], 1)
+    _assert_near(values, edges[:, :-1], edges[:, 1:], params.value_fractions.reshape(rows_, n))
+    assert bool((cuts[:, 1:] >= cuts[:, :-1]).all()), "cuts out of order"
+    left = torch.cat([lo, cuts], 1).gather(1, bins)
+    right = torch.cat([cuts, hi], 1).gather(1, bins)
+    value = values.gather(1, bins)
+    assert bool(((left <= value) & (value <= right)).all()), "a bin value outside its bin"
+    assert bool(((left <= rows.to(cuts.dtype)) & (rows.to(cuts.dtype) <= right)).all())
+    S, A, C, B = quantize._layout(x, dim)
+    out = y.reshape(S, A, C, B).permute(0, 2, 1, 3).reshape(S * C, A * B)
+    assert torch.equal(out, value.to(x.dtype)), "an output is not its bin's value"
+    out = out.to(cuts.dtype)
+    assert bool(((lo <= out) & (out <= hi)).all()), "an output outside [min, max]"
+
+
+@pytest.mark.parametrize("backend,dtype", CPU_PATHS)
+@pytest.mark.parametrize("num_bins", [1, 2, 8, 40])
+def test_a_range_that_overflows_is_binned_inside(backend, dtype, num_bins):
+    _needs_native(backend)
+    x = torch.tensor(OVERFLOWING[dtype], dtype=dtype).view(1, 1, 4)
+    x = torch.cat([x, x.flip(-1) / 3, x * 0.5], dim=1)  # three channels, two overflowing
+    params = sample_quantization_params(
+        1,
+        3,
+        num_bins,
+        dtype=quantize._compute_dtype(dtype),
+        generator=torch.Generator().manual_seed(1),
+    )
+    y = apply_randomized_quantization(x, params, backend=backend)
+    assert_inside_bins(x, y, 1, params)
+    if num_bins > 2:  # some spread, not every value collapsed onto the max
+        assert y[0, 0].unique().numel() > 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_overflowing_ranges_are_bit_identical_across_cpu_backends(dtype):
+    _needs_native("native")
+    big = torch.finfo(dtype).max
+    g = torch.Generator().manual_seed(2)
+    x = (torch.rand(3, 4, 50, generator=g, dtype=dtype) * 2 - 1) * big  # ranges up to 2 max
+    x[0, 0, :2] = torch.tensor([-big, big], dtype=dtype)
+    for num_bins in (5, 30, 100):
+        params = sample_quantization_params(3, 4, num_bins, dtype=dtype, generator=g)
+        native = apply_randomized_quantization(x, params, backend="native")
+        reference = apply_randomized_quantization(x, params, backend="torch")
+        assert torch.equal(native, reference)
+        assert_inside_bins(x, native, 1, params)
+
+
+def test_ordinary_ranges_keep_their_bits():
+    """The halving applies only where max - min overflows: other channels get exactly the
+    tables of lo + f * (hi - lo), clamped, as before the overflow fix."""
+    g = torch.Generator().manual_seed(3)
+    mn = torch.randn(5, 3, generator=g) * 1e30
+    mx = mn + torch.rand(5, 3, generator=g) * 1e31
+    params = sample_quantization_params(5, 3, 9, generator=g)
+    cuts, values = quantize.bin_tables(mn, mx, params)
+    lo, hi = mn.reshape(-1, 1), mx.reshape(-1, 1)
+    ref_cuts = lo + params.cut_fractions.reshape(15, 8) * (hi - lo)
+    ref_cuts = torch.minimum(torch.maximum(ref_cuts, lo), hi)
+    left, right = torch.cat([lo, ref_cuts], 1), torch.cat([ref_cuts, hi], 1)
+    ref_values = left + params.value_fractions.reshape(15, 9) * (right - left)
+    ref_values = torch.minimum(torch.maximum(ref_values, left), right)
+    assert torch.equal(cuts, ref_cuts) and torch.equal(values, ref_values)
+
+
+@pytest.mark.parametrize("backend,dtype", CPU_PATHS)
+def test_overflowing_range_in_a_packed_batch(backend, dtype):
+    _needs_native(backend)
+    v = torch.tensor(OVERFLOWING[dtype], dtype=dtype)
+    pts = torch.stack([v, v.flip(0)], 1)  # (4, 2): -max and max in each segment's one channel
+    seg = torch.tensor([0, 0, 1, 1])
+    params = sample_quantization_params(
+        2, 2, 6, dtype=quantize._compute_dtype(dtype), generator=torch.Generator().manual_seed(4)
+    )
+    y = apply_randomized_quantization(pts, params, channel_dim=-1, segment_ids=seg, backend=backend)
+    for s in range(2):  # each segment alone, as a (1, rows, C) sample, checked bin by bin
+        sub = QuantizationParams(
+            params.cut_fractions[s : s + 1],
+            params.value_fractions[s : s + 1],
+            params.apply[s : s + 1],
+        )
+        assert_inside_bins(pts[seg == s].unsqueeze(0), y[seg == s].unsqueeze(0), 2, sub)
+
+
+# Data scale as a fraction of the dtype's largest number (ranges up to twice it); 0: unit scale.
+_FRACTIONS_OF_MAX = st.sampled_from([0.0, 0.3, 0.49, 0.5, 0.9, 1.0])
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    path=st.sampled_from(CPU_PATHS),
+    sizes=st.lists(st.integers(1, 6), min_size=2, max_size=4),
+    data=st.data(),
+    num_bins=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_property_every_output_lies_in_its_bin(path, sizes, data, num_bins, seed):
+    """Random layouts, dtypes, bins and scales up to the dtype's largest numbers."""
+    backend, dtype = path
+    if backend == "native" and quantize._native_kernel() is None:
+        return
+    channel_dim = data.draw(st.integers(1, len(sizes) - 1))
+    fraction_of_max = data.draw(_FRACTIONS_OF_MAX)
+    g = torch.Generator().manual_seed(seed)
+    big = torch.finfo(dtype).max * fraction_of_max if fraction_of_max else 1.0
+    x = ((torch.rand(sizes, generator=g, dtype=torch.float64) * 2 - 1) * big).to(dtype)
+    params = sample_quantization_params(
+        sizes[0],
+        sizes[channel_dim],
+        num_bins,
+        p=0.9,
+        dtype=quantize._compute_dtype(dtype),
+        generator=g,
+    )
+    y = apply_randomized_quantization(x, params, channel_dim=channel_dim, backend=backend)
+    sel = params.apply
+    assert torch.equal(y[~sel], x[~sel])  # samples the p gate passed through
+    if bool(sel.any()):
+        sub = QuantizationParams(params.cut_fractions[sel], params.value_fractions[sel], sel[sel])
+        assert_inside_bins(x[sel], y[sel], channel_dim, sub)
+    if dtype in (torch.float32, torch.float64) and quantize._native_kernel() is not None:
+        other = "torch" if backend == "native" else "native"
+        assert torch.equal(
+            y, apply_randomized_quantization(x, params, channel_dim=channel_dim, backend=other)
+        )
+
+
+# --------------------------------------------------------------------------- NaN and Inf
+
+
+@pytest.mark.parametrize("backend,dtype", CPU_PATHS)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_input_raises_on_every_cpu_path(backend, dtype, bad):
+    """The documented behaviour (docs/decisions.md, randomized_quantize's Raises): NaN and
+    +-Inf are refused with the sample (or segment) and channel named, never binned."""
+    _needs_native(backend)
+    x = torch.randn(3, 4, 5).to(dtype)
+    x[2, 1, 3] = bad
+    with pytest.raises(ValueError, match="NaN or Inf in sample 2, channel 1"):
+        randomized_quantize(x, 4, backend=backend)
+    pts = torch.randn(10, 3).to(dtype)
+    pts[7, 2] = bad
+    seg = torch.tensor([0] * 5 + [1] * 5)
+    with pytest.raises(ValueError, match="NaN or Inf in segment 1, channel 2"):
+        randomized_quantize(pts, 4, channel_dim=-1, segment_ids=seg, backend=backend)
+
+
+@pytest.mark.parametrize("dtype", HALF)
+def test_half_inputs_at_the_dtype_max_are_spread_over_their_range(dtype):
+    """bfloat16 is binned in float32, whose range it shares: +-max overflowed max - min and
+    every output came back as max. float16 (binned in float32 with room to spare) is the
+    control."""
+    big = torch.finfo(dtype).max
+    x = torch.tensor([-big, big, big, -big / 2, 0.0, 1.0], dtype=dtype).view(1, 1, 6)
+    ys = torch.stack(
+        [
+            randomized_quantize(
+                x, 7, backend="torch", generator=torch.Generator().manual_seed(seed)
+            )
+            for seed in range(20)
+        ]
+    )
+    assert bool(torch.isfinite(ys).all() and ((ys >= -big) & (ys <= big)).all())
+    assert bool((ys[..., 0] < 0).any()) and bool((ys[..., 1] > 0).all())
+    assert ys.unique().numel() > 20

@@ -299,6 +299,30 @@ def test_auto_backend_uses_torch_on_cpu(monkeypatch):
 
 # ------------------------------------------------------------- limits (issue 13)
 
+# One channel per dtype whose max - min overflows the dtype (float16: binned in float32, which
+# holds its range; the control).
+OVERFLOWING = {
+    torch.float32: [-2e38, 2e38, 0.0, 1.0],
+    torch.float64: [-1e308, 1e308, 0.0, 1.0],
+    torch.bfloat16: [-3e38, 3e38, 0.0, 1.0],
+    torch.float16: [-65504.0, 65504.0, 0.0, 1.0],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("num_bins", [2, 8, 40])
+def test_overflowing_range_equals_torch_and_spreads(kernels, dtype, num_bins):
+    """Before the fix both paths agreed on garbage: every value came back as the max."""
+    v = torch.tensor(OVERFLOWING[dtype], dtype=dtype)
+    x = torch.stack([v, v.flip(0), v / 4]).unsqueeze(0)  # (1, 3, 4)
+    params = _params(x, 1, num_bins, seed=21)
+    ours, reference = _both(x, params)
+    _assert_identical(ours, reference)
+    lo, hi = v.min(), v.max()
+    assert bool(torch.isfinite(ours).all() and ((ours >= lo) & (ours <= hi)).all())
+    assert ours[0, 0].unique().numel() > 1 and ours[0, 1].unique().numel() > 1
+
+
 def test_the_largest_num_bins_equals_torch(kernels):
     x = torch.randn(2, 3, 50, generator=torch.Generator().manual_seed(22))
     params = _params(x, 1, quantize.MAX_NUM_BINS, seed=23)

@@ -299,7 +299,16 @@ def segment_min_max(
     return mn, mx, counts
 
 
-def _raise_if_not_finite(mn: Tensor, mx: Tensor, what: str) -> None:
+def _check_ranges(mn: Tensor, mx: Tensor, what: str) -> bool:
+    """Raise ValueError naming the first channel that holds NaN or Inf; return whether some
+    channel's ``max - min`` overflows the compute dtype (:func:`bin_tables` then halves it).
+
+    ``max - min`` is finite exactly when neither is NaN/Inf and the range does not overflow,
+    so the usual all-finite input costs one subtraction, one reduction and one sync.
+    """
+    cd = _compute_dtype(mn.dtype)
+    if bool(torch.isfinite(mx.to(cd) - mn.to(cd)).all()):
+        return False
     bad = ~(torch.isfinite(mn) & torch.isfinite(mx))
     if bool(bad.any()):
         s, c = (int(v) for v in bad.nonzero()[0])
@@ -307,27 +316,53 @@ def _raise_if_not_finite(mn: Tensor, mx: Tensor, what: str) -> None:
             f"x contains NaN or Inf in {what} {s}, channel {c} "
             f"(min={mn[s, c].item()}, max={mx[s, c].item()}); clean the input before quantizing"
         )
+    return True
 
 
-def bin_tables(mn: Tensor, mx: Tensor, params: QuantizationParams) -> tuple[Tensor, Tensor]:
+def bin_tables(
+    mn: Tensor, mx: Tensor, params: QuantizationParams, *, overflows: bool | None = None
+) -> tuple[Tensor, Tensor]:
     """Absolute bin edges and bin values for every channel, flattened over (S, C).
 
     Returns ``cuts`` ``(S*C, n-1)`` (sorted, inside [min, max]) and ``values`` ``(S*C, n)``
     (value ``i`` inside bin ``i``), in the compute dtype. Both the torch and the Triton path
-    bin against these same tables, which is what makes them agree bit for bit.
+    bin against these same tables, which is what makes them agree bit for bit. ``overflows``:
+    whether some ``max - min`` overflows the compute dtype, when the caller has checked
+    (:func:`_check_ranges`); None finds out here.
     """
     cd = _compute_dtype(mn.dtype)
     lo = mn.to(cd).reshape(-1, 1)
     hi = mx.to(cd).reshape(-1, 1)
     n, rows = params.num_bins, lo.shape[0]
-    cuts = lo + params.cut_fractions.to(cd).reshape(rows, n - 1) * (hi - lo)
-    # Rounding may push lo + f * (hi - lo) a hair past hi; clamping keeps the order.
-    cuts = torch.minimum(torch.maximum(cuts, lo), hi)
+    # A channel whose range is wider than the dtype's largest number (float32 [-2e38, 2e38]:
+    # max - min overflows to inf, and 0 * inf is NaN) is worked on halved. Scaling by 0.5 and
+    # back by 2 is exact there (both ends are then far from the subnormals), and by 1 it
+    # changes nothing, so every other channel gets the very bits of lo + f * (hi - lo). Only
+    # inputs that have such a channel pay for the scaling.
+    if overflows is None:
+        overflows = not bool(torch.isfinite(hi - lo).all())
+    scale = torch.where(torch.isinf(hi - lo), 0.5, 1.0).to(cd) if overflows else None
+    cuts = _point_between(lo, hi, params.cut_fractions.to(cd).reshape(rows, n - 1), scale)
     left = torch.cat([lo, cuts], dim=1)
     right = torch.cat([cuts, hi], dim=1)
-    values = left + params.value_fractions.to(cd).reshape(rows, n) * (right - left)
-    values = torch.minimum(torch.maximum(values, left), right)
+    values = _point_between(left, right, params.value_fractions.to(cd).reshape(rows, n), scale)
     return cuts.contiguous(), values.contiguous()
+
+
+def _point_between(a: Tensor, b: Tensor, f: Tensor, scale: Tensor | None) -> Tensor:
+    """``a + f * (b - a)``, clamped to ``[a, b]``; with ``scale``, computed on ``a * scale,
+    b * scale`` and scaled back. Rounding (or the doubling, near the dtype's max) may push it
+    a hair out, and the clamp keeps it inside (an overflow to inf lands on b). Monotone in f,
+    so sorted fractions give sorted points."""
+    # In place where the shapes allow: the tables are the per-entry memory of a call.
+    sa = a if scale is None else a * scale
+    d = b - a if scale is None else (b * scale).sub_(sa)
+    t = d.mul_(f) if d.shape == f.shape else d * f
+    t.add_(sa)
+    if scale is not None:
+        t.div_(scale)
+    del sa, d
+    return t.clamp_(min=a, max=b)
 
 
 def _blocks(S: int, A: int, C: int, B: int):
@@ -721,11 +756,11 @@ def apply_randomized_quantization(
                 mn, mx = _triton_quantize.channel_min_max(xd, dim)
             else:
                 mn, mx = channel_min_max(xd, dim)
-            _raise_if_not_finite(mn, mx, "sample")
+            overflows = _check_ranges(mn, mx, "sample")
         else:
             mn, mx, _ = segment_min_max(xd, segment_ids, S)
-            _raise_if_not_finite(mn, mx, "segment")
-        cuts, values = bin_tables(mn, mx, _take_samples(params, S))
+            overflows = _check_ranges(mn, mx, "segment")
+        cuts, values = bin_tables(mn, mx, _take_samples(params, S), overflows=overflows)
         apply = params.apply[:S]
         gate = None if bool(apply.all()) else apply
         if use_triton:
@@ -803,7 +838,12 @@ def randomized_quantize(
     Returns:
         A tensor of x's shape and dtype. Each output value lies in the bin of its input,
         each channel holds at most ``num_bins`` distinct values, and a constant channel is
-        returned unchanged.
+        returned unchanged. This holds up to the dtype's largest numbers: a channel whose
+        ``max - min`` overflows (float32 ``[-2e38, 2e38]``) is binned on its halved range.
+
+    Raises:
+        ValueError: ``x`` holds NaN or +-Inf (the message names the sample or segment and the
+            channel), or ``num_bins`` / the table size is above its limit.
 
     >>> x = torch.linspace(0, 1, 12).view(1, 2, 6)
     >>> y = randomized_quantize(x, 3, generator=torch.Generator().manual_seed(0))
