@@ -6,6 +6,7 @@ of memory.
 - A channel whose ``max - min`` overflows its dtype is still binned: every output lies in its
   bin and inside [min, max], on every backend, bit-identical across them.
 - NaN/Inf inputs raise ValueError naming the sample (or segment) and channel, on every path.
+- Sparse segment ids (a huge id on a few rows) cost memory for the present segments only.
 The Triton kernel's share of these runs in test_triton_quantize.py (interpreter fixture).
 """
 
@@ -23,6 +24,7 @@ from rq_core.quantize import (
     apply_randomized_quantization,
     randomized_quantize,
     sample_quantization_params,
+    segment_min_max,
 )
 
 HALF = [torch.float16, torch.bfloat16]
@@ -302,3 +304,134 @@ def test_half_inputs_at_the_dtype_max_are_spread_over_their_range(dtype):
     assert bool(torch.isfinite(ys).all() and ((ys >= -big) & (ys <= big)).all())
     assert bool((ys[..., 0] < 0).any()) and bool((ys[..., 1] > 0).all())
     assert ys.unique().numel() > 20
+
+
+# ------------------------------------------------------------------------ sparse segments
+
+
+class _Sizes:
+    """Records the sample counts the quantizer draws and reduces for (a spy: it runs first)."""
+
+    def __init__(self, monkeypatch, limit: int):
+        self.drawn: list[int] = []
+        self.reduced: list[int] = []
+        sample, reduce = quantize.sample_quantization_params, quantize._segment_min_max
+
+        def spy_sample(num_samples, *args, **kwargs):
+            self.drawn.append(num_samples)
+            assert num_samples <= limit, f"params drawn for {num_samples} samples"
+            return sample(num_samples, *args, **kwargs)
+
+        def spy_reduce(x, ids, num_segments):
+            self.reduced.append(num_segments)
+            assert num_segments <= limit, f"min/max allocated for {num_segments} segments"
+            return reduce(x, ids, num_segments)
+
+        monkeypatch.setattr(quantize, "sample_quantization_params", spy_sample)
+        monkeypatch.setattr("rq_core.module.sample_quantization_params", spy_sample)
+        monkeypatch.setattr(quantize, "_segment_min_max", spy_reduce)
+
+
+@pytest.mark.parametrize("backend", ["torch", "native"])
+@pytest.mark.parametrize("huge", [10**9, 2**62])
+def test_a_huge_segment_id_costs_only_its_rows(monkeypatch, backend, huge):
+    _needs_native(backend)
+    sizes = _Sizes(monkeypatch, limit=4)
+    x = torch.randn(4, 3)
+    ids = torch.tensor([0, 0, huge, huge])
+    y = randomized_quantize(
+        x,
+        8,
+        channel_dim=-1,
+        segment_ids=ids,
+        backend=backend,
+        generator=torch.Generator().manual_seed(5),
+    )
+    assert sizes.drawn == [2] and sizes.reduced == [2]
+    # The same as the ids renumbered 0, 1 by hand: present segments in increasing id order.
+    renumbered = randomized_quantize(
+        x,
+        8,
+        channel_dim=-1,
+        segment_ids=torch.tensor([0, 0, 1, 1]),
+        backend=backend,
+        generator=torch.Generator().manual_seed(5),
+    )
+    assert torch.equal(y, renumbered)
+
+
+def test_sparse_ids_gradient_follows_the_gate_of_each_segment():
+    ids = torch.tensor([10**9, 4, 10**9, 4, 77, 77])
+    renumbered = torch.tensor([2, 0, 2, 0, 1, 1])
+    grads, outs = [], []
+    for seg in (ids, renumbered):
+        pts = torch.randn(6, 3, generator=torch.Generator().manual_seed(8)).requires_grad_(True)
+        g = torch.Generator().manual_seed(9)
+        y = randomized_quantize(pts, 4, channel_dim=-1, segment_ids=seg, p=0.5, generator=g)
+        (y * torch.arange(3.0)).sum().backward()
+        grads.append(pts.grad)
+        outs.append(y.detach())
+    assert torch.equal(outs[0], outs[1]) and torch.equal(grads[0], grads[1])
+    passed = (outs[0] == torch.randn(6, 3, generator=torch.Generator().manual_seed(8))).all(1)
+    assert 0 < int(passed.sum()) < 6  # this seed gates some segments through, not all
+    assert torch.equal(grads[0][passed], torch.arange(3.0).expand(int(passed.sum()), 3))
+
+
+def test_sparse_ids_through_the_module_replay(monkeypatch):
+    sizes = _Sizes(monkeypatch, limit=3)
+    aug = RandomizedQuantization(num_bins=5, channel_dim=-1, p=0.5)
+    pts = torch.randn(30, 3)
+    ids = torch.tensor([7 * 10**8] * 10 + [3] * 10 + [10**9] * 10)[torch.randperm(30)]
+    y = aug(pts, segment_ids=ids, generator=torch.Generator().manual_seed(6))
+    assert aug._params.num_samples == 3 and sizes.reduced == [3]
+    assert torch.equal(aug(pts, params=aug._params, segment_ids=ids), y)
+
+
+@pytest.mark.parametrize("backend", ["torch", "native"])
+def test_params_per_id_with_sparse_ids_equal_a_loop_over_segments(monkeypatch, backend):
+    """Params with a row per id keep their meaning (row = id) when the ids get compacted."""
+    _needs_native(backend)
+    g = torch.Generator().manual_seed(7)
+    pts = torch.randn(6, 3, generator=g)
+    ids = torch.tensor([40, 2, 40, 2, 40, 2])
+    params = sample_quantization_params(41, 3, 6, p=0.7, generator=g)
+    sizes = _Sizes(monkeypatch, limit=2)
+    y = apply_randomized_quantization(pts, params, channel_dim=-1, segment_ids=ids, backend=backend)
+    assert sizes.reduced == [2]
+    for s in (2, 40):
+        sub = QuantizationParams(
+            params.cut_fractions[s : s + 1],
+            params.value_fractions[s : s + 1],
+            params.apply[s : s + 1],
+        )
+        alone = apply_randomized_quantization(pts[ids == s].unsqueeze(0), sub, channel_dim=-1)
+        assert torch.equal(alone[0], y[ids == s])
+
+
+def test_sparse_ids_with_too_few_params_name_both_counts():
+    params = sample_quantization_params(1, 3, 4)
+    with pytest.raises(ValueError, match=r"2 distinct ids up to 99: .*a row per id \(100\)"):
+        apply_randomized_quantization(
+            torch.randn(4, 3), params, channel_dim=-1, segment_ids=torch.tensor([0, 0, 99, 99])
+        )
+
+
+def test_dense_ids_with_empty_segments_still_draw_one_row_per_id(monkeypatch):
+    """Normal packed batches are not renumbered: the same draws, the same output as ever."""
+    sizes = _Sizes(monkeypatch, limit=10**6)
+    pts = torch.randn(30, 3)
+    seg = torch.tensor([0] * 10 + [2] * 10 + [5] * 10)  # 6 ids on 30 rows, 3 of them empty
+    randomized_quantize(pts, 4, channel_dim=-1, segment_ids=seg)
+    ids = torch.tensor([0, 1, 7, 7])  # 8 ids on 4 rows: at the threshold (2 per row)
+    randomized_quantize(torch.randn(4, 3), 4, channel_dim=-1, segment_ids=ids)
+    assert sizes.drawn == [6, 8]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("bad", [2, 40000, -1])
+def test_segment_min_max_refuses_ids_outside_its_segments(dtype, bad):
+    """The compiled kernel writes at the id's row: an id >= num_segments wrote past the
+    outputs (heap corruption) where the torch path raised an IndexError."""
+    x = torch.randn(4, 3).to(dtype)
+    with pytest.raises(ValueError, match=rf"\[0, num_segments=2\), found {bad}"):
+        segment_min_max(x, torch.tensor([0, 0, 1, bad]), 2)

@@ -329,6 +329,20 @@ def test_the_largest_num_bins_equals_torch(kernels):
     _assert_identical(*_both(x, params))
 
 
+@pytest.mark.parametrize("huge", [10**9, 2**62])
+def test_sparse_segment_ids_equal_torch(kernels, huge):
+    g = torch.Generator().manual_seed(24)
+    x = torch.randn(40, 3, generator=g)
+    ids = torch.tensor([huge, 5, 0, huge])[torch.randint(0, 4, (40,), generator=g)]
+    distinct = int(ids.unique().numel())
+    params = _params(x, 1, 8, seed=25, num_samples=distinct)  # a row per present segment
+    ours, reference = _both(x, params, channel_dim=-1, segment_ids=ids)
+    _assert_identical(ours, reference)
+    renumbered = torch.unique(ids, return_inverse=True)[1]
+    _assert_identical(ours, apply_randomized_quantization(
+        x, params, channel_dim=-1, segment_ids=renumbered, backend="triton"))
+
+
 # ------------------------------------------------------------- compiled build (no GPU)
 
 
@@ -431,3 +445,18 @@ def test_cuda_packed_points(monkeypatch):
     params = sample_quantization_params(32, 3, 30, device="cuda", generator=g)
     ours, reference = _both(x, params, channel_dim=-1, segment_ids=segment_ids)
     _assert_identical(ours, reference)
+
+
+@pytest.mark.gpu
+@cuda
+def test_cuda_overflowing_range_and_sparse_ids(monkeypatch):
+    _reload(interpret=False)
+    x = torch.tensor([[-2e38, 2e38, 0.0, 1.0]] * 3, device="cuda").unsqueeze(0)  # (1, 3, 4)
+    params = _params(x.cpu(), 1, 8, seed=26).to("cuda")
+    ours, reference = _both(x, params)
+    _assert_identical(ours, reference)
+    assert ours[0, 0].unique().numel() > 1
+    pts = torch.randn(40, 3, device="cuda")
+    ids = torch.tensor([10**9, 3], device="cuda").repeat(20)
+    sparse = sample_quantization_params(2, 3, 8, device="cuda")
+    _assert_identical(*_both(pts, sparse, channel_dim=-1, segment_ids=ids))

@@ -76,6 +76,10 @@ MAX_NUM_BINS = 1 << 16
 # ~57 for float64, so 2**26 entries is ~2 GiB (~4 GiB), 500x the largest shape in the
 # benchmarks (64 x 256 tokens x 8 bins). Above it, quantize the batch in parts.
 MAX_TABLE_ENTRIES = 1 << 26
+# Packed batches whose largest segment id reaches this many times the number of rows are
+# mostly empty segments (e.g. dataset indices used as ids): their ids are compacted to ranks
+# so memory follows the present segments, not the largest id.
+_SPARSE_IDS_PER_ROW = 2
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,7 @@ def _check_table_size(num_samples: int, num_channels: int, num_bins: int) -> Non
 
 
 def _check_segment_ids(x: Tensor, segment_ids: Tensor, dim: int) -> int:
-    """Validate a packed-batch layout; returns the number of segments."""
+    """Validate a packed-batch layout; returns the largest segment id + 1 (0 if no rows)."""
     if not isinstance(segment_ids, Tensor):
         raise TypeError(f"segment_ids must be a torch.Tensor, got {type(segment_ids).__name__}")
     if x.ndim != 2 or dim != 1:
@@ -196,10 +200,53 @@ def _check_segment_ids(x: Tensor, segment_ids: Tensor, dim: int) -> int:
         raise ValueError(f"segment_ids is on {segment_ids.device} but x is on {x.device}")
     if segment_ids.numel() == 0:
         return 0
-    lo, hi = int(segment_ids.min()), int(segment_ids.max())
+    lo, hi = (int(v) for v in torch.aminmax(segment_ids))
     if lo < 0:
         raise ValueError(f"segment_ids must be >= 0, found {lo}")
     return hi + 1
+
+
+def _ids_are_sparse(num_ids: int, num_rows: int) -> bool:
+    """Whether a packed batch's ids are compacted (mostly empty segments; see
+    ``_SPARSE_IDS_PER_ROW``). Dense ids, the usual packed batch, keep one row per id."""
+    return num_ids > _SPARSE_IDS_PER_ROW * num_rows
+
+
+def _num_segment_samples(x: Tensor, segment_ids: Tensor, dim: int) -> int:
+    """How many samples to draw params for: the largest id + 1, or for sparse ids the number
+    of distinct ids (params then go to the present segments in increasing id order)."""
+    num_ids = _check_segment_ids(x, segment_ids, dim)
+    if _ids_are_sparse(num_ids, segment_ids.shape[0]):
+        return int(torch.unique(segment_ids).numel())
+    return num_ids
+
+
+def _compact_segments(
+    segment_ids: Tensor, num_ids: int, params: QuantizationParams
+) -> tuple[Tensor, QuantizationParams]:
+    """Renumber sparse ids to ranks 0..K-1 and take the K matching rows of ``params``.
+
+    ``params`` either has a row per id (row = id, as for dense ids: the rows of the present
+    ids are taken, so the output is the one the dense layout gives) or a row per present
+    segment in increasing id order (as :func:`randomized_quantize` and the module draw them).
+    Everything after this sees K segments, so min/max and tables scale with K, not the id.
+    """
+    present, ranks = torch.unique(segment_ids, sorted=True, return_inverse=True)
+    K = present.numel()
+    if params.num_samples >= num_ids:
+        rows = present.to(params.apply.device)
+    elif params.num_samples >= K:
+        rows = slice(0, K)
+    else:
+        raise ValueError(
+            f"params were sampled for {params.num_samples} samples, but segment_ids has {K} "
+            f"distinct ids up to {num_ids - 1}: params need a row per id ({num_ids}) or, for "
+            f"ids this sparse, a row per distinct id ({K}, in increasing id order)"
+        )
+    params = QuantizationParams(
+        params.cut_fractions[rows], params.value_fractions[rows], params.apply[rows]
+    )
+    return ranks, params
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -281,8 +328,27 @@ def segment_min_max(
 
     Empty segments get min = max = 0 (they own no element, so their bins are never used).
     float32/float64 CPU batches take one pass of the compiled kernel, others one
-    ``scatter_reduce`` per channel; both give the same numbers.
+    ``scatter_reduce`` per channel; both give the same numbers. The outputs have
+    ``num_segments`` rows whatever the ids in use; for sparse ids (dataset indices, say),
+    renumber them first (``torch.unique(segment_ids, return_inverse=True)[1]``).
+
+    Raises ValueError when an id lies outside ``[0, num_segments)`` (the compiled kernel
+    writes at the id's row, so it is never handed one).
     """
+    if segment_ids.numel():
+        lo, hi = (int(v) for v in torch.aminmax(segment_ids))
+        if lo < 0 or hi >= num_segments:
+            bad = lo if lo < 0 else hi
+            raise ValueError(
+                f"segment_ids must lie in [0, num_segments={num_segments}), found {bad}"
+            )
+    return _segment_min_max(x, segment_ids, num_segments)
+
+
+def _segment_min_max(
+    x: Tensor, segment_ids: Tensor, num_segments: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`segment_min_max` for ids already checked to lie in [0, num_segments)."""
     if _native_usable(x):
         return _segment_min_max_native(x, segment_ids, num_segments)
     C = x.shape[1]
@@ -715,6 +781,12 @@ def apply_randomized_quantization(
     and the torch path elsewhere (and while torch.compile traces). ``"torch"``, ``"native"`` and
     ``"triton"`` force one (``"triton"`` on CPU needs ``TRITON_INTERPRET=1``, which is how that
     kernel is tested). All paths bin against the same tables and agree bit for bit.
+
+    With ``segment_ids``, row ``s`` of ``params`` belongs to segment id ``s`` (params for the
+    largest id + 1 samples). Sparse ids -- the largest id at least twice the number of rows,
+    e.g. dataset indices -- are compacted to ranks first, so memory follows the present
+    segments; their params may then hold one row per distinct id, in increasing id order
+    (which is how :func:`randomized_quantize` and the module draw them), or one per id.
     """
     _check_input(x)
     dim = _normalize_channel_dim(x, channel_dim)
@@ -729,21 +801,26 @@ def apply_randomized_quantization(
         raise ValueError(
             f"backend='native' needs a float32/float64 CPU tensor, got {x.dtype} on {x.device}"
         )
+    sparse = False
     if segment_ids is not None:
-        S = _check_segment_ids(x, segment_ids, dim)
-        S = max(S, params.num_samples) if x.shape[0] else S
+        num_ids = _check_segment_ids(x, segment_ids, dim)
+        sparse = _ids_are_sparse(num_ids, x.shape[0])
+        S = max(num_ids, params.num_samples) if x.shape[0] else num_ids
     else:
         S = x.shape[0]
     C = x.shape[dim]
     if x.numel() == 0:
         return x.clone()
+    if params.cut_fractions.device != x.device:
+        params = params.to(x.device)
+    if sparse:
+        segment_ids, params = _compact_segments(segment_ids, num_ids, params)
+        S = params.num_samples
     if params.num_samples < S or params.num_channels != C:
         raise ValueError(
             f"params were sampled for {params.num_samples} samples x {params.num_channels} channels, "
             f"but x has {S} samples x {C} channels"
         )
-    if params.cut_fractions.device != x.device:
-        params = params.to(x.device)
     use_triton = backend == "triton" or (backend == "auto" and _triton_usable(x))
     use_native = backend == "native" or (backend == "auto" and not use_triton and _native_usable(x))
 
@@ -758,7 +835,7 @@ def apply_randomized_quantization(
                 mn, mx = channel_min_max(xd, dim)
             overflows = _check_ranges(mn, mx, "sample")
         else:
-            mn, mx, _ = segment_min_max(xd, segment_ids, S)
+            mn, mx, _ = _segment_min_max(xd, segment_ids, S)
             overflows = _check_ranges(mn, mx, "segment")
         cuts, values = bin_tables(mn, mx, _take_samples(params, S), overflows=overflows)
         apply = params.apply[:S]
@@ -829,7 +906,9 @@ def randomized_quantize(
         spacing: ``"random"`` (n-1 uniform cuts in [min, max]) or ``"uniform"``.
         p: probability that a sample is quantized at all; others pass through unchanged.
         segment_ids: ``(N,)`` integer segment of every row of a packed ``(N, C)`` batch;
-            each segment is one sample (its own min/max and bins).
+            each segment is one sample (its own min/max and bins). Ids need not be
+            contiguous; sparse ids (largest >= 2N) are compacted to ranks, so a huge id costs
+            no memory (see :func:`apply_randomized_quantization`).
         straight_through: give the gradient of the identity instead of zero.
         generator: a ``torch.Generator`` on x's device; same state, same output.
         backend: ``"auto"`` (Triton on CUDA, the compiled kernel on CPU), ``"torch"``,
@@ -854,7 +933,7 @@ def randomized_quantize(
     _check_input(x)
     dim = _normalize_channel_dim(x, channel_dim)
     if segment_ids is not None:
-        S = _check_segment_ids(x, segment_ids, dim)
+        S = _num_segment_samples(x, segment_ids, dim)
     else:
         S = x.shape[0]
     if x.numel() == 0:
