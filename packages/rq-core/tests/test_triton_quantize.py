@@ -297,6 +297,52 @@ def test_auto_backend_uses_torch_on_cpu(monkeypatch):
     assert y.shape == (2, 3, 8)
 
 
+# ------------------------------------------------------------- limits (issue 13)
+
+# One channel per dtype whose max - min overflows the dtype (float16: binned in float32, which
+# holds its range; the control).
+OVERFLOWING = {
+    torch.float32: [-2e38, 2e38, 0.0, 1.0],
+    torch.float64: [-1e308, 1e308, 0.0, 1.0],
+    torch.bfloat16: [-3e38, 3e38, 0.0, 1.0],
+    torch.float16: [-65504.0, 65504.0, 0.0, 1.0],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("num_bins", [2, 8, 40])
+def test_overflowing_range_equals_torch_and_spreads(kernels, dtype, num_bins):
+    """Before the fix both paths agreed on garbage: every value came back as the max."""
+    v = torch.tensor(OVERFLOWING[dtype], dtype=dtype)
+    x = torch.stack([v, v.flip(0), v / 4]).unsqueeze(0)  # (1, 3, 4)
+    params = _params(x, 1, num_bins, seed=21)
+    ours, reference = _both(x, params)
+    _assert_identical(ours, reference)
+    lo, hi = v.min(), v.max()
+    assert bool(torch.isfinite(ours).all() and ((ours >= lo) & (ours <= hi)).all())
+    assert ours[0, 0].unique().numel() > 1 and ours[0, 1].unique().numel() > 1
+
+
+def test_the_largest_num_bins_equals_torch(kernels):
+    x = torch.randn(2, 3, 50, generator=torch.Generator().manual_seed(22))
+    params = _params(x, 1, quantize.MAX_NUM_BINS, seed=23)
+    _assert_identical(*_both(x, params))
+
+
+@pytest.mark.parametrize("huge", [10**9, 2**62])
+def test_sparse_segment_ids_equal_torch(kernels, huge):
+    g = torch.Generator().manual_seed(24)
+    x = torch.randn(40, 3, generator=g)
+    ids = torch.tensor([huge, 5, 0, huge])[torch.randint(0, 4, (40,), generator=g)]
+    distinct = int(ids.unique().numel())
+    params = _params(x, 1, 8, seed=25, num_samples=distinct)  # a row per present segment
+    ours, reference = _both(x, params, channel_dim=-1, segment_ids=ids)
+    _assert_identical(ours, reference)
+    renumbered = torch.unique(ids, return_inverse=True)[1]
+    _assert_identical(ours, apply_randomized_quantization(
+        x, params, channel_dim=-1, segment_ids=renumbered, backend="triton"))
+
+
 # ------------------------------------------------------------- compiled build (no GPU)
 
 
@@ -338,16 +384,17 @@ def test_kernels_compile_for_a_cuda_target(dtype):
         "num_rows": "i32", "C": "i32", "B": "i32", "rows_per_sample": "i32",
         "num_b_blocks": "i32",
     }  # fmt: skip
-    for segments in (False, True):
-        for wide in (False, True):
-            compiled = _compile_for_sm90(
-                module._bucketize_collapse_kernel, dict(bucketize_signature),
-                {"NUM_CUTS": 7, "SEARCH_STEPS": 3, "HAS_GATE": True, "HAS_SEGMENTS": segments,
-                 "WIDE_INDEX": wide, "ROWS": 1024 if segments else 1,
-                 "BLOCK_B": 1 if segments else 1024},
-                num_warps=4,
-            )  # fmt: skip
-            assert ".entry" in compiled.asm["ptx"]
+    # 7 cuts, and the most a quantizer may have (quantize.MAX_NUM_BINS - 1 = 2**16 - 1).
+    for segments, wide, num_cuts in [(False, False, 7), (False, True, 7), (True, False, 7),
+                                     (True, True, 7), (False, False, 2**16 - 1)]:  # fmt: skip
+        compiled = _compile_for_sm90(
+            module._bucketize_collapse_kernel, dict(bucketize_signature),
+            {"NUM_CUTS": num_cuts, "SEARCH_STEPS": num_cuts.bit_length(), "HAS_GATE": True,
+             "HAS_SEGMENTS": segments, "WIDE_INDEX": wide, "ROWS": 1024 if segments else 1,
+             "BLOCK_B": 1 if segments else 1024},
+            num_warps=4,
+        )  # fmt: skip
+        assert ".entry" in compiled.asm["ptx"]
 
 
 # ------------------------------------------------------------------------------ on a GPU
@@ -398,3 +445,18 @@ def test_cuda_packed_points(monkeypatch):
     params = sample_quantization_params(32, 3, 30, device="cuda", generator=g)
     ours, reference = _both(x, params, channel_dim=-1, segment_ids=segment_ids)
     _assert_identical(ours, reference)
+
+
+@pytest.mark.gpu
+@cuda
+def test_cuda_overflowing_range_and_sparse_ids(monkeypatch):
+    _reload(interpret=False)
+    x = torch.tensor([[-2e38, 2e38, 0.0, 1.0]] * 3, device="cuda").unsqueeze(0)  # (1, 3, 4)
+    params = _params(x.cpu(), 1, 8, seed=26).to("cuda")
+    ours, reference = _both(x, params)
+    _assert_identical(ours, reference)
+    assert ours[0, 0].unique().numel() > 1
+    pts = torch.randn(40, 3, device="cuda")
+    ids = torch.tensor([10**9, 3], device="cuda").repeat(20)
+    sparse = sample_quantization_params(2, 3, 8, device="cuda")
+    _assert_identical(*_both(pts, sparse, channel_dim=-1, segment_ids=ids))
