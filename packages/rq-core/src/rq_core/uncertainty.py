@@ -357,48 +357,63 @@ def miou_statistic(
 
 class _RankedClass:
     """One seed's scores of one class, sorted once (descending) and cut into runs of tied
-    scores, so a weighted resample is scored by group sums and cumulative sums."""
+    scores, so a weighted resample is scored by group sums and cumulative sums.
+
+    Counts come item-major, ``(N, R)``: gathering items is then a copy of whole rows and a
+    cumulative sum over items adds rows, both contiguous (~10x faster than along a row).
+    Only groups holding a positive item enter the final sums.
+    """
 
     def __init__(self, scores: np.ndarray, targets: np.ndarray) -> None:
         self.order = np.argsort(-scores, kind="mergesort")
         sorted_scores = scores[self.order]
-        self.positive = targets[self.order].astype(bool)
+        positive = targets[self.order].astype(bool)
         starts = np.r_[0, np.flatnonzero(np.diff(sorted_scores) != 0) + 1]
         self.starts = None if len(starts) == len(scores) else starts
+        if self.starts is None:
+            self.positive_mask = None
+            self.positive_groups = np.flatnonzero(positive)
+        else:
+            self.positive_mask = positive.astype(np.float64)[:, None]
+            self.positive_groups = np.flatnonzero(np.add.reduceat(positive, starts) > 0)
 
-    def group_sums(self, item_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(R, G) drawn items and drawn positives per tie group, best scores first."""
-        drawn = item_counts[:, self.order]
-        positives = np.where(self.positive, drawn, 0.0)
-        if self.starts is not None:
-            drawn = np.add.reduceat(drawn, self.starts, axis=1)
-            positives = np.add.reduceat(positives, self.starts, axis=1)
-        return drawn, positives
+    def _sums(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """From item-major counts (N, R): items drawn per tie group (G, R), cumulated over
+        the groups down to each positive group (P, R), and positives drawn in each positive
+        group (P, R); groups best scores first."""
+        drawn = counts[self.order]
+        if self.starts is None:
+            positives = drawn[self.positive_groups]
+        else:
+            positives = np.add.reduceat(drawn * self.positive_mask, self.starts, axis=0)
+            positives = positives[self.positive_groups]
+            drawn = np.add.reduceat(drawn, self.starts, axis=0)
+        drawn_so_far = np.cumsum(drawn, axis=0)[self.positive_groups]
+        return drawn, drawn_so_far, positives
 
-    def average_precision(self, item_counts: np.ndarray) -> np.ndarray:
-        """``sum_g positives_g * precision_g / P`` at each distinct threshold (scikit-learn's
-        step AP); ``nan`` where a resample has no positive."""
-        drawn, positives = self.group_sums(item_counts)
-        predicted = np.cumsum(drawn, axis=1)
-        true_positives = np.cumsum(positives, axis=1)
+    def average_precision(self, counts: np.ndarray) -> np.ndarray:
+        """``sum_g positives_g * precision_g / P`` over the distinct thresholds (scikit-learn's
+        step AP) for each resample; ``nan`` where a resample has no positive."""
+        _, predicted, positives = self._sums(counts)
+        true_positives = np.cumsum(positives, axis=0)
         precision = np.divide(
             true_positives, predicted, out=np.zeros_like(predicted), where=predicted > 0
         )
-        total_positives = true_positives[:, -1]
+        total_positives = positives.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            ap = (positives * precision).sum(axis=1) / total_positives
+            ap = (positives * precision).sum(axis=0) / total_positives
         return np.where(total_positives > 0, ap, np.nan)
 
-    def roc_auc(self, item_counts: np.ndarray) -> np.ndarray:
-        """Mann-Whitney U with average ranks over tied scores; ``nan`` where a resample lacks
-        positives or negatives."""
-        drawn, positives = self.group_sums(item_counts)
-        total = drawn.sum(axis=1, keepdims=True)
-        below = total - np.cumsum(drawn, axis=1)  # drawn items scored strictly lower
-        average_rank = below + (drawn + 1.0) / 2.0  # ascending ranks, 1-based
-        rank_sum = (positives * average_rank).sum(axis=1)
-        num_pos = positives.sum(axis=1)
-        num_neg = total[:, 0] - num_pos
+    def roc_auc(self, counts: np.ndarray) -> np.ndarray:
+        """Mann-Whitney U with average ranks over tied scores for each resample; ``nan``
+        where a resample lacks positives or negatives."""
+        drawn, drawn_so_far, positives = self._sums(counts)
+        total = drawn.sum(axis=0)
+        below = total - drawn_so_far  # drawn items scored strictly lower
+        average_rank = below + (drawn[self.positive_groups] + 1.0) / 2.0  # ascending, 1-based
+        rank_sum = (positives * average_rank).sum(axis=0)
+        num_pos = positives.sum(axis=0)
+        num_neg = total - num_pos
         with np.errstate(invalid="ignore", divide="ignore"):
             auc = (rank_sum - num_pos * (num_pos + 1) / 2.0) / (num_pos * num_neg)
         return np.where((num_pos > 0) & (num_neg > 0), auc, np.nan)
@@ -409,7 +424,7 @@ def _multilabel_statistic(
     scores: np.ndarray,
     targets: np.ndarray,
     strata: np.ndarray | None,
-    metric: Callable[[_RankedClass, np.ndarray], np.ndarray],
+    metric: Callable[[_RankedClass, np.ndarray], np.ndarray],  # (counts (N, R)) -> (R,)
 ) -> Statistic:
     scores = np.asarray(scores, dtype=np.float64)
     targets = np.asarray(targets)
@@ -433,17 +448,19 @@ def _multilabel_statistic(
         ids, num_groups = _group_ids(strata, num_items, "strata")
         masks = [(ids == g).astype(np.float64) for g in range(num_groups)]
 
-    def macro(seed: int, item_counts: np.ndarray) -> np.ndarray:
-        """(R,) mean over classes defined in each resample; nan where none is."""
-        per_class = np.stack([metric(r, item_counts) for r in ranked[seed]], axis=1)
+    def macro(seed: int, counts: np.ndarray) -> np.ndarray:
+        """(R,) mean over the classes defined in each resample; nan where none is."""
+        per_class = np.stack([metric(r, counts) for r in ranked[seed]], axis=1)
         defined = ~np.isnan(per_class)
         with np.errstate(invalid="ignore"):
             return np.where(defined, per_class, 0.0).sum(axis=1) / defined.sum(axis=1)
 
     def evaluate(item_counts: np.ndarray, seed_counts: np.ndarray) -> np.ndarray:
+        # Item-major copies (N, R), one per stratum, shared by every seed and class.
+        counts = [np.ascontiguousarray((item_counts * mask).T) for mask in masks]
         per_seed = np.stack(
             [
-                np.mean([macro(s, item_counts * mask) for mask in masks], axis=0)
+                np.mean([macro(s, c) for c in counts], axis=0)
                 if seed_counts[:, s].any()
                 else np.zeros(len(item_counts))
                 for s in range(num_seeds)
