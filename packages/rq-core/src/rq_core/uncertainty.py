@@ -34,8 +34,8 @@ class, and no Python loop over resamples.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass, replace
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -65,6 +65,7 @@ DEFAULT_LEVEL = 0.95
 _CHUNK_CELLS = 2_000_000
 
 Evaluate = Callable[[np.ndarray, np.ndarray], np.ndarray]
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------------------- results
@@ -98,15 +99,7 @@ class Estimate:
 
     def scaled(self, factor: float) -> Estimate:
         """The same estimate with value and bounds multiplied by ``factor`` (> 0)."""
-        if not factor > 0:
-            raise ValueError(f"scale factor must be > 0, got {factor}")
-        return Estimate(
-            _scale(self.value, factor),
-            _scale(self.low, factor),
-            _scale(self.high, factor),
-            self.level,
-            self.resamples,
-        )
+        return _scaled(self, factor, ("value", "low", "high"))
 
     def __format__(self, spec: str) -> str:
         spec = spec or ".1f"
@@ -117,19 +110,17 @@ class Estimate:
         return format(self, "")
 
     def to_json(self) -> dict[str, float | int]:
-        return {
-            "value": self.value,
-            "low": self.low,
-            "high": self.high,
-            "level": self.level,
-            "resamples": self.resamples,
-        }
+        return asdict(self)
 
 
-def _scale(value: float, factor: float) -> float:
-    # round() to 12 significant digits drops the binary noise of the product (0.9304 * 100
-    # is 93.03999999999999), so JSON shows what the table shows.
-    return float(f"{value * factor:.12g}")
+def _scaled(interval: T, factor: float, names: tuple[str, ...]) -> T:
+    """``interval`` with the fields ``names`` multiplied by ``factor``, rounded to 12
+    significant digits to drop the binary noise of the product (0.9304 * 100 is
+    93.03999999999999), so that JSON shows what the table shows."""
+    if not factor > 0:
+        raise ValueError(f"scale factor must be > 0, got {factor}")
+    scaled = {name: float(f"{getattr(interval, name) * factor:.12g}") for name in names}
+    return replace(interval, **scaled)
 
 
 @dataclass(frozen=True)
@@ -167,15 +158,7 @@ class Comparison:
 
     def scaled(self, factor: float) -> Comparison:
         """The same comparison with the difference and bounds multiplied by ``factor`` (> 0)."""
-        if not factor > 0:
-            raise ValueError(f"scale factor must be > 0, got {factor}")
-        return Comparison(
-            _scale(self.difference, factor),
-            _scale(self.low, factor),
-            _scale(self.high, factor),
-            self.level,
-            self.resamples,
-        )
+        return _scaled(self, factor, ("difference", "low", "high"))
 
     def __format__(self, spec: str) -> str:
         spec = spec or "+.1f"
@@ -188,14 +171,7 @@ class Comparison:
         return format(self, "")
 
     def to_json(self) -> dict[str, float | int | str]:
-        return {
-            "difference": self.difference,
-            "low": self.low,
-            "high": self.high,
-            "level": self.level,
-            "resamples": self.resamples,
-            "verdict": self.verdict,
-        }
+        return {**asdict(self), "verdict": self.verdict}
 
 
 # ------------------------------------------------------------------------------- statistics
