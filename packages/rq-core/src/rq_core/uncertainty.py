@@ -26,7 +26,7 @@ class, and no Python loop over resamples.
 >>> rq = accuracy_statistic(correct)
 >>> print(bootstrap_estimate(rq).scaled(100))
 90.7 [86.9, 93.8]
->>> random_init = accuracy_statistic(correct & (rng.random(400) < 0.95))  # a few more errors
+>>> random_init = accuracy_statistic(correct & (rng.random(400) < 0.95))  # ~5 % more wrong
 >>> print(paired_difference(rq, random_init).scaled(100))
 +6.8 [+4.5, +9.2] better
 """
