@@ -13,6 +13,7 @@ from rq_core.uncertainty import (
     auroc_statistic,
     bootstrap_estimate,
     map_statistic,
+    mean_of,
     mean_statistic,
     miou_statistic,
     paired_difference,
@@ -190,6 +191,45 @@ def test_mean_statistic_with_strata_is_the_mean_of_stratum_means():
     assert mean_statistic(values, strata=np.array([0, 1, 1, 1, 1])).value() == pytest.approx(
         (1.0 + 0.25) / 2
     )
+
+
+def test_mean_of_tasks_resamples_each_task_within_itself():
+    # Task A: one right item; task B: 99 wrong ones. The mean over tasks is 0.5 on every
+    # resample, because each task keeps its own items.
+    one_right = accuracy_statistic(np.ones(1, bool))
+    all_wrong = accuracy_statistic(np.zeros(99, bool))
+    average = mean_of([one_right, all_wrong])
+    estimate = bootstrap_estimate(average)
+    # Resampled across tasks, task A would be left empty (undefined) a third of the time.
+    assert (estimate.value, estimate.low, estimate.high, estimate.resamples) == (
+        0.5,
+        0.5,
+        0.5,
+        1000,
+    )
+
+
+def test_mean_of_independent_tasks_is_narrower_than_each_task():
+    tasks = [accuracy_statistic(bernoulli(0.8, 400, seed=s, seeds=3)) for s in (30, 31, 32, 33)]
+    widths = [bootstrap_estimate(t).high - bootstrap_estimate(t).low for t in tasks]
+    average = bootstrap_estimate(mean_of(tasks))
+    assert average.value == pytest.approx(np.mean([t.value() for t in tasks]), abs=1e-12)
+    # Four independent test sets: about half the width of one.
+    assert 0.35 < (average.high - average.low) / np.mean(widths) < 0.7
+
+
+def test_mean_of_tasks_pairs_part_by_part():
+    rng = np.random.default_rng(34)
+    labels = [np.arange(200) % 4, np.arange(300) % 3]
+    rq = [accuracy_statistic(rng.random((3, len(y))) < 0.9, labels=y) for y in labels]
+    base = [accuracy_statistic(rng.random((3, len(y))) < 0.7, labels=y) for y in labels]
+    assert paired_difference(mean_of(rq), mean_of(base)).verdict == "better"
+    assert paired_difference(mean_of(rq), mean_of(rq)).high == 0.0
+    swapped = [accuracy_statistic(np.ones((3, 200), bool), labels=labels[0][::-1]), base[1]]
+    with pytest.raises(ValueError, match="part 0 of mean of accuracy, accuracy: .*labels"):
+        paired_difference(mean_of(rq), mean_of(swapped))
+    with pytest.raises(ValueError, match="different numbers of seeds"):
+        mean_of([rq[0], accuracy_statistic(np.ones(10, bool))])
 
 
 # ------------------------------------------------------------------ paired differences

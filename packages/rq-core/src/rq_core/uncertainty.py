@@ -18,7 +18,8 @@ class, and no Python loop over resamples.
 - statistic builders: :func:`accuracy_statistic`, :func:`mean_statistic`,
   :func:`miou_statistic` (class or instance mIoU from per-item IoUs), :func:`map_statistic`
   and :func:`auroc_statistic` (multi-label, macro over classes as
-  :mod:`rq_core.probe_metrics`). ``rq_core.linear_probe(..., return_predictions=True)``
+  :mod:`rq_core.probe_metrics`), and :func:`mean_of` for an average over test sets
+  (tasks). ``rq_core.linear_probe(..., return_predictions=True)``
   builds them from its per-item predictions (``ProbePredictions.statistic``).
 
 >>> rng = np.random.default_rng(0)
@@ -33,7 +34,7 @@ class, and no Python loop over resamples.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Literal, TypeVar
 
@@ -50,6 +51,7 @@ __all__ = [
     "auroc_statistic",
     "bootstrap_estimate",
     "map_statistic",
+    "mean_of",
     "mean_statistic",
     "miou_statistic",
     "paired_difference",
@@ -193,6 +195,8 @@ class Statistic:
             same test items.
         strata: (N,) group of each item (e.g. the fold of a leave-one-fold-out probe) or
             ``None``; items are resampled within their group, so each group keeps its size.
+        parts: for :func:`mean_of`, the statistics averaged (checked part by part when
+            paired); empty otherwise.
     """
 
     name: str
@@ -201,6 +205,7 @@ class Statistic:
     num_seeds: int
     labels: np.ndarray | None = None
     strata: np.ndarray | None = None
+    parts: tuple[Statistic, ...] = ()
 
     def value(self) -> float:
         """The statistic on the full test set, averaged over the seeds."""
@@ -474,6 +479,54 @@ def auroc_statistic(
     return _multilabel_statistic("auroc", scores, targets, strata, _RankedClass.roc_auc)
 
 
+def mean_of(statistics: Sequence[Statistic]) -> Statistic:
+    """The mean of statistics on separate test sets, e.g. an "average over tasks" column.
+
+    Each part keeps its own items: a resample redraws every part's items within that part
+    (and within its folds), so the interval reflects every test set at its own size. The
+    parts must have as many probe seeds; a resample draws seed positions once for all
+    parts (the same probe seeds run on every task). Paired with another ``mean_of``, the
+    parts are checked pair by pair.
+
+    >>> a = accuracy_statistic(np.arange(100) % 10 != 0)   # 0.9 on task A
+    >>> b = accuracy_statistic(np.arange(50) % 2 == 0)     # 0.5 on task B
+    >>> mean_of([a, b]).value(), mean_of([a, b]).num_items
+    (0.7, 150)
+    """
+    statistics = list(statistics)
+    if not statistics:
+        raise ValueError("mean_of needs at least one statistic")
+    seed_counts = sorted({s.num_seeds for s in statistics})
+    if len(seed_counts) > 1:
+        raise ValueError(f"mean_of: the parts have different numbers of seeds {seed_counts}")
+    bounds = np.cumsum([0] + [s.num_items for s in statistics])
+    strata, offset = [], 0
+    for part in statistics:
+        if part.strata is None:
+            ids, num_groups = np.zeros(part.num_items, dtype=np.int64), 1
+        else:
+            ids, num_groups = _group_ids(part.strata, part.num_items, "strata")
+        strata.append(ids + offset)
+        offset += num_groups
+
+    def evaluate(item_counts: np.ndarray, seed_counts: np.ndarray) -> np.ndarray:
+        values = [
+            part.evaluate(item_counts[:, start:end], seed_counts)
+            for part, start, end in zip(statistics, bounds[:-1], bounds[1:])
+        ]
+        return np.mean(values, axis=0)
+
+    name = "mean of " + ", ".join(s.name for s in statistics)
+    return Statistic(
+        name,
+        evaluate,
+        int(bounds[-1]),
+        seed_counts[0],
+        strata=np.concatenate(strata),
+        parts=tuple(statistics),
+    )
+
+
 # ------------------------------------------------------------------------------- bootstrap
 
 
@@ -581,6 +634,14 @@ def bootstrap_estimate(
 def _check_paired(a: Statistic, b: Statistic) -> None:
     if a.name != b.name:
         raise ValueError(f"cannot pair {a.name!r} with {b.name!r}: different statistics")
+    if a.parts or b.parts:
+        if len(a.parts) != len(b.parts):
+            raise ValueError(f"{a.name}: {len(a.parts)} parts against {len(b.parts)}")
+        for index, (part_a, part_b) in enumerate(zip(a.parts, b.parts)):
+            try:
+                _check_paired(part_a, part_b)
+            except ValueError as error:
+                raise ValueError(f"part {index} of {a.name}: {error}") from None
     if a.num_items != b.num_items:
         raise ValueError(
             f"{a.name}: the two methods were scored on different test sets "
