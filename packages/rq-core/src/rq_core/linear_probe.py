@@ -321,9 +321,11 @@ def linear_probe(
     ...                  seeds=(42,), settings=fast)
     >>> r["accuracy_mean"] > 0.8
     True
+    >>> quick = ProbeSettings(lr=0.1, max_epochs=20)
     >>> r = linear_probe((x[:80], y[:80]), (x[80:100], y[80:100]), (x[100:], y[100:]),
-    ...                  seeds=(42, 43), settings=fast, return_predictions=True)
-    >>> r["predictions"].correct.shape, r["predictions"].statistic().value() == r["accuracy_mean"]
+    ...                  seeds=(42, 43), settings=quick, return_predictions=True)
+    >>> predictions = r.pop("predictions")  # numpy arrays: keep them out of results.json
+    >>> predictions.correct.shape, abs(predictions.statistic().value() - r["accuracy_mean"]) < 1e-12
     ((2, 20), True)
     """
     settings = settings or ProbeSettings()
@@ -400,10 +402,11 @@ def linear_probe_folds(
     >>> r = linear_probe_folds(x, y, np.arange(90) % 3, seeds=(42,), settings=ProbeSettings(lr=0.1))
     >>> r["folds"], r["accuracy_mean"] > 0.8
     ([0, 1, 2], True)
-    >>> r = linear_probe_folds(x, y, np.arange(90) % 3, seeds=(42,), settings=ProbeSettings(lr=0.1),
-    ...                        return_predictions=True)
-    >>> r["predictions"].correct.shape, r["predictions"].statistic().value() == r["accuracy_mean"]
-    ((1, 90), True)
+    >>> r = linear_probe_folds(x, y, np.arange(90) % 3, seeds=(42,), return_predictions=True,
+    ...                        settings=ProbeSettings(lr=0.1, max_epochs=20))
+    >>> predictions = r.pop("predictions")
+    >>> predictions.folds.shape, abs(predictions.statistic().value() - r["accuracy_mean"]) < 1e-12
+    ((90,), True)
     """
     settings = settings or ProbeSettings()
     features_np = _as_numpy(features, "features")
