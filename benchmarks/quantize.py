@@ -8,6 +8,12 @@ shapes; the script prints time ratios and peak extra memory (relative to the inp
     python benchmarks/quantize.py                 # all shapes, CPU (and CUDA if present)
     python benchmarks/quantize.py --shapes audio  # one shape
     python benchmarks/quantize.py --quick         # small shapes, for a smoke run
+    python benchmarks/quantize.py --device cuda --json rows.json   # the Triton kernel on a GPU
+
+Every row also times a device-to-device copy of the input (``x.clone()``) and reports our
+achieved bandwidth as a fraction of the copy's: ours moves about 3x the input's bytes (one
+read for the channel min/max, one read and one write to bin and collapse; packed points add
+their segment ids), a copy 2x, so 1.0 means the kernel runs at copy speed.
 
 Peak memory on CPU is the process's resident high-water mark (VmHWM, reset through
 /proc/self/clear_refs) above the resident size before the call; the script re-executes
@@ -18,15 +24,17 @@ CUDA it is torch.cuda.max_memory_allocated above the allocation before the call.
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
-
 from rq_core import randomized_quantize
 
 TARGET_SPEEDUP = 20.0  # issue 2: at least 20x the dense algorithm on CPU at every shape
@@ -77,9 +85,9 @@ def _points(n_shapes: int, n_points: int):
     return make, dense
 
 
-def cases(quick: bool) -> list[Case]:
-    k = 8 if quick else 1  # --quick divides the batch axis
-    pts_make, pts_dense = _points(32 // k, 10_000)
+def cases(quick: bool, tiny: bool = False) -> list[Case]:
+    k = 32 if tiny else 8 if quick else 1  # --quick / --tiny divide the batch axis
+    pts_make, pts_dense = _points(32 // k, 2_000 if tiny else 10_000)
     return [
         Case(
             "images (64, 3, 224, 224) n=8",
@@ -154,38 +162,69 @@ def time_it(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int) 
     return statistics.median(times)
 
 
-def run(device: torch.device, names: list[str] | None, quick: bool, repeats: int) -> list[dict]:
+def moved_bytes(x: torch.Tensor, seg: torch.Tensor | None) -> tuple[int, int]:
+    """Bytes ours and a copy move: ours reads x twice and writes it once (plus the segment
+    ids of a packed batch, read in both passes); a copy reads and writes x once."""
+    in_bytes = x.numel() * x.element_size()
+    seg_bytes = 0 if seg is None else seg.numel() * seg.element_size()
+    return 3 * in_bytes + 2 * seg_bytes, 2 * in_bytes
+
+
+def run(
+    device: torch.device, names: list[str] | None, quick: bool, repeats: int, tiny: bool = False
+) -> list[dict]:
     rows = []
-    for case in cases(quick):
+    for case in cases(quick, tiny):
         if names and not any(n in case.name for n in names):
             continue
         torch.manual_seed(0)
         x, seg = case.make(device)
         in_bytes = x.numel() * x.element_size()
-        ours = lambda: case.ours(x, seg)  # noqa: E731
-        dense = lambda: case.dense(x, seg)  # noqa: E731
+        ours = functools.partial(case.ours, x, seg)
+        dense = functools.partial(case.dense, x, seg)
+        copy = x.clone
         mem_ours = peak_extra_bytes(ours, device)
         mem_dense = peak_extra_bytes(dense, device)
         t_ours = time_it(ours, device, repeats)
         t_dense = time_it(dense, device, max(1, repeats // 2))
+        t_copy = time_it(copy, device, repeats)
+        ours_bytes, copy_bytes = moved_bytes(x, seg)
         row = {
             "case": case.name,
             "device": device.type,
+            "ours_impl": implementation(device),
+            "input_bytes": in_bytes,
             "ours_s": t_ours,
             "dense_s": t_dense,
+            "copy_s": t_copy,
             "speedup": t_dense / t_ours,
             "ours_mem_x_input": mem_ours / in_bytes,
             "dense_mem_x_input": mem_dense / in_bytes,
+            "ours_gb_per_s": ours_bytes / t_ours / 1e9,
+            "copy_gb_per_s": copy_bytes / t_copy / 1e9,
         }
-        if device.type == "cuda":
-            copy = lambda: x.clone()  # noqa: E731
-            t_copy = time_it(copy, device, repeats)
-            # ours reads x twice (min/max, then binning) and writes once; a copy reads + writes.
-            row["bandwidth_vs_copy"] = (3 * in_bytes / t_ours) / (2 * in_bytes / t_copy)
+        row["bandwidth_vs_copy"] = row["ours_gb_per_s"] / row["copy_gb_per_s"]
         rows.append(row)
-        print(format_row(row), f"[ours {t_ours * 1e3:.1f} ms, dense {t_dense * 1e3:.1f} ms]", flush=True)
+        print(
+            format_row(row),
+            f"[ours {t_ours * 1e3:.3f} ms, dense {t_dense * 1e3:.3f} ms, copy {t_copy * 1e3:.3f} ms; "
+            f"ours {row['ours_gb_per_s']:.1f} GB/s, copy {row['copy_gb_per_s']:.1f} GB/s]",
+            flush=True,
+        )
         del x, seg
     return rows
+
+
+def implementation(device: torch.device) -> str:
+    """What "ours" runs on ``device`` under the chosen --backend."""
+    from rq_core import quantize
+
+    if BACKEND == "triton" or (BACKEND == "auto" and device.type == "cuda"):
+        interpreted = os.environ.get("TRITON_INTERPRET") == "1" and device.type == "cpu"
+        return "Triton kernel" + (" (interpreted)" if interpreted else "")
+    if BACKEND == "torch" or (device.type != "cpu") or quantize._native_kernel() is None:
+        return "torch path"
+    return "compiled kernel rq_core._native"
 
 
 def format_row(r: dict) -> str:
@@ -195,7 +234,7 @@ def format_row(r: dict) -> str:
         f"dense {r['dense_mem_x_input']:.2f}x input"
     )
     if "bandwidth_vs_copy" in r:
-        s += f" | bandwidth {r['bandwidth_vs_copy']:.2f}x of a d2d copy"
+        s += f" | bandwidth {r['bandwidth_vs_copy']:.2f}x of a copy's"
     return s
 
 
@@ -203,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", nargs="*", help="substrings of case names (images, audio, points, DABS)")
     ap.add_argument("--quick", action="store_true", help="batch axis / 8: a smoke run")
+    ap.add_argument("--tiny", action="store_true", help="batch axis / 32, 2,000 points: a dry run")
+    ap.add_argument("--json", type=Path, help="also write the rows (and the setting) to this file")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     ap.add_argument(
@@ -213,9 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--backend",
-        choices=["auto", "torch", "native"],
+        choices=["auto", "torch", "native", "triton"],
         default="auto",
-        help="our implementation on CPU: auto (the compiled kernel where built), torch, native",
+        help="our implementation: auto (Triton on CUDA, the compiled kernel on CPU where built), "
+        "torch, native, triton (on CPU only under TRITON_INTERPRET=1)",
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -231,22 +273,19 @@ def main(argv: list[str] | None = None) -> int:
     devices = []
     if args.device in ("cpu", "all"):
         devices.append(torch.device("cpu"))
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda, but torch sees no CUDA device", file=sys.stderr)
+        return 2
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    from rq_core import quantize
-
-    built = quantize._native_kernel() is not None
-    cpu_impl = {
-        "auto": "compiled kernel rq_core._native" if built else "torch path (rq_core._native not built)",
-        "native": "compiled kernel rq_core._native",
-        "torch": "torch path",
-    }[BACKEND]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ours on CPU: {cpu_impl}" + (
-        f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    ))
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ours: "
+        + ", ".join(f"{d.type} {implementation(d)}" for d in devices)
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+    )
     rows = []
     for d in devices:
-        rows += run(d, args.shapes, args.quick, args.repeats)
+        rows += run(d, args.shapes, args.quick, args.repeats, args.tiny)
     cpu_rows = [r for r in rows if r["device"] == "cpu"]
     fails = [
         r["case"]
@@ -256,6 +295,17 @@ def main(argv: list[str] | None = None) -> int:
     if cpu_rows:
         verdict = "all CPU targets met" if not fails else f"targets missed: {fails}"
         print(f"targets: >= {TARGET_SPEEDUP:.0f}x faster, <= {TARGET_MEMORY:.0f}x input extra memory -> {verdict}")
+    if args.json is not None:
+        setting = {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "repeats": args.repeats,
+            "backend": BACKEND,
+            "size": "tiny" if args.tiny else "quick" if args.quick else "paper",
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"setting": setting, "rows": rows}, indent=1) + "\n")
     return 0
 
 
