@@ -41,8 +41,9 @@ mv "$GPU_DIR/pins.txt.new" "$GPU_DIR/pins.txt"
 
 echo
 echo "[gpu_wheels] what travels to the GPU machine:"
+mib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1048576 }'; }
 for wheel in "$GPU_DIR"/wheels/*.whl; do
-    printf '  %8.2f MiB  %s\n' "$(echo "$(stat -c %s "$wheel") / 1048576" | bc -l)" "$(basename "$wheel")"
+    printf '  %8s MiB  %s\n' "$(mib "$(stat -c %s "$wheel")")" "$(basename "$wheel")"
 done
 gpu_bytes=$(du -sb "$GPU_DIR" | cut -f1)
 # The working tree as the device tool sends it: tracked files and untracked ones git does not
@@ -50,7 +51,6 @@ gpu_bytes=$(du -sb "$GPU_DIR" | cut -f1)
 tree_bytes=$(git ls-files -z --cached --others --exclude-standard \
     | xargs -0 du -cb 2>/dev/null | awk '$2 == "total" { s += $1 } END { print s + 0 }')
 total=$((gpu_bytes + tree_bytes))
-mib() { echo "scale=1; $1 / 1048576" | bc; }
 echo "  $(mib "$gpu_bytes") MiB  $GPU_DIR (wheels and pins)"
 echo "  $(mib "$tree_bytes") MiB  the working tree (git ls-files, untracked files included)"
 echo "  $(mib "$total") MiB  together; limit $LIMIT_MIB MiB"

@@ -191,6 +191,16 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
+def _release_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def _seed_soundfont(cache: Path) -> None:
     """Put the General MIDI soundfont where rq_audio.corpus looks (``$RQ_CACHE/TimGM6mb.sf2``),
     from the installed pretty_midi, so the demo corpus is built without a download."""
@@ -430,6 +440,7 @@ def step_paper(app: App) -> Callable[[Context], dict]:
         rows = []
         warmup, timed = (1, 1) if ctx.dry_run else (5, 30)
         for variant in app.variants:
+            _release_memory()  # the previous variant's model, optimizer and trainer
             overrides = [*variant.overrides, *(app.paper_dry if ctx.dry_run else ())]
             cfg = app_config(app, variant.config, overrides)
             if app.name == "byol-a":
