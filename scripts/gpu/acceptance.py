@@ -398,7 +398,7 @@ def time_training(workload, run_dir: Path, *, accelerator: str, precision: str, 
     """Train ``workload.module`` on its synthetic batch for ``warmup + timed`` steps with
     rq-core's trainer; per-step wall times of the timed steps and the peak GPU memory."""
     import torch
-    from rq_core.training import TrainerConfig, build_trainer
+    from rq_core.training import RunCheckpoint, TrainerConfig, build_trainer
     from torch.utils.data import DataLoader, Dataset
 
     class Repeated(Dataset):
@@ -414,6 +414,9 @@ def time_training(workload, run_dir: Path, *, accelerator: str, precision: str, 
                       checkpoint_every_n_steps=0, log_every_n_steps=10, resume="never", tensorboard=False,
                       progress_bar=False, seed=0),
         run_dir, callbacks=[clock])
+    # No checkpoint: a real run writes one every 1,000 steps, here it would be every run's last
+    # step (1.5 GB of MID-Net memory banks), time the run's budget cannot spare.
+    trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, RunCheckpoint)]
     loader = DataLoader(Repeated(), batch_size=None, collate_fn=lambda batch: batch)
     trainer.fit(workload.module, train_dataloaders=loader)
     steps = [b - a for a, b in zip(clock.starts[warmup:], clock.starts[warmup + 1:])][:timed]
