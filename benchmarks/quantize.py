@@ -8,7 +8,8 @@ shapes; the script prints time ratios and peak extra memory (relative to the inp
     python benchmarks/quantize.py                 # all shapes, CPU (and CUDA if present)
     python benchmarks/quantize.py --shapes audio  # one shape
     python benchmarks/quantize.py --quick         # small shapes, for a smoke run
-    python benchmarks/quantize.py --device cuda --json rows.json   # the Triton kernel on a GPU
+    python benchmarks/quantize.py --results-dir DIR   # also DIR/results.json + results.md
+    python benchmarks/quantize.py --device cuda       # the Triton kernel on a GPU
 
 Every row also times a device-to-device copy of the input (``x.clone()``) and reports our
 achieved bandwidth as a fraction of the copy's: ours moves about 3x the input's bytes (one
@@ -24,8 +25,6 @@ CUDA it is torch.cuda.max_memory_allocated above the allocation before the call.
 from __future__ import annotations
 
 import argparse
-import functools
-import json
 import os
 import statistics
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import torch
 from rq_core import randomized_quantize
+from rq_core.runs import ResultsTable, write_results
 
 TARGET_SPEEDUP = 20.0  # issue 2: at least 20x the dense algorithm on CPU at every shape
 TARGET_MEMORY = 2.0  # issue 2: extra memory at most 2x the input
@@ -170,51 +170,6 @@ def moved_bytes(x: torch.Tensor, seg: torch.Tensor | None) -> tuple[int, int]:
     return 3 * in_bytes + 2 * seg_bytes, 2 * in_bytes
 
 
-def run(
-    device: torch.device, names: list[str] | None, quick: bool, repeats: int, tiny: bool = False
-) -> list[dict]:
-    rows = []
-    for case in cases(quick, tiny):
-        if names and not any(n in case.name for n in names):
-            continue
-        torch.manual_seed(0)
-        x, seg = case.make(device)
-        in_bytes = x.numel() * x.element_size()
-        ours = functools.partial(case.ours, x, seg)
-        dense = functools.partial(case.dense, x, seg)
-        copy = x.clone
-        mem_ours = peak_extra_bytes(ours, device)
-        mem_dense = peak_extra_bytes(dense, device)
-        t_ours = time_it(ours, device, repeats)
-        t_dense = time_it(dense, device, max(1, repeats // 2))
-        t_copy = time_it(copy, device, repeats)
-        ours_bytes, copy_bytes = moved_bytes(x, seg)
-        row = {
-            "case": case.name,
-            "device": device.type,
-            "ours_impl": implementation(device),
-            "input_bytes": in_bytes,
-            "ours_s": t_ours,
-            "dense_s": t_dense,
-            "copy_s": t_copy,
-            "speedup": t_dense / t_ours,
-            "ours_mem_x_input": mem_ours / in_bytes,
-            "dense_mem_x_input": mem_dense / in_bytes,
-            "ours_gb_per_s": ours_bytes / t_ours / 1e9,
-            "copy_gb_per_s": copy_bytes / t_copy / 1e9,
-        }
-        row["bandwidth_vs_copy"] = row["ours_gb_per_s"] / row["copy_gb_per_s"]
-        rows.append(row)
-        print(
-            format_row(row),
-            f"[ours {t_ours * 1e3:.3f} ms, dense {t_dense * 1e3:.3f} ms, copy {t_copy * 1e3:.3f} ms; "
-            f"ours {row['ours_gb_per_s']:.1f} GB/s, copy {row['copy_gb_per_s']:.1f} GB/s]",
-            flush=True,
-        )
-        del x, seg
-    return rows
-
-
 def implementation(device: torch.device) -> str:
     """What "ours" runs on ``device`` under the chosen --backend."""
     from rq_core import quantize
@@ -222,9 +177,66 @@ def implementation(device: torch.device) -> str:
     if BACKEND == "triton" or (BACKEND == "auto" and device.type == "cuda"):
         interpreted = os.environ.get("TRITON_INTERPRET") == "1" and device.type == "cpu"
         return "Triton kernel" + (" (interpreted)" if interpreted else "")
-    if BACKEND == "torch" or (device.type != "cpu") or quantize._native_kernel() is None:
+    if BACKEND == "torch" or device.type != "cpu":
         return "torch path"
+    if quantize._native_kernel() is None:
+        return "torch path (rq_core._native not built)"
     return "compiled kernel rq_core._native"
+
+
+def measure(case: Case, device: torch.device, repeats: int) -> dict:
+    """One case: both sides' median time and peak extra memory (relative to the input), and
+    a copy of the input's time with the bandwidths it implies."""
+    torch.manual_seed(0)
+    x, seg = case.make(device)
+    in_bytes = x.numel() * x.element_size()
+
+    def ours():
+        return case.ours(x, seg)
+
+    def dense():
+        return case.dense(x, seg)
+
+    mem_ours = peak_extra_bytes(ours, device)
+    mem_dense = peak_extra_bytes(dense, device)
+    t_ours = time_it(ours, device, repeats)
+    t_dense = time_it(dense, device, max(1, repeats // 2))
+    t_copy = time_it(x.clone, device, repeats)
+    ours_bytes, copy_bytes = moved_bytes(x, seg)
+    row = {
+        "case": case.name,
+        "device": device.type,
+        "ours_impl": implementation(device),
+        "input_bytes": in_bytes,
+        "ours_s": t_ours,
+        "dense_s": t_dense,
+        "copy_s": t_copy,
+        "speedup": t_dense / t_ours,
+        "ours_mem_x_input": mem_ours / in_bytes,
+        "dense_mem_x_input": mem_dense / in_bytes,
+        "ours_gb_per_s": ours_bytes / t_ours / 1e9,
+        "copy_gb_per_s": copy_bytes / t_copy / 1e9,
+    }
+    row["bandwidth_vs_copy"] = row["ours_gb_per_s"] / row["copy_gb_per_s"]
+    return row
+
+
+def run(
+    device: torch.device, names: list[str] | None, quick: bool, repeats: int, tiny: bool = False
+) -> list[dict]:
+    rows = []
+    for case in cases(quick, tiny):
+        if names and not any(n in case.name for n in names):
+            continue
+        row = measure(case, device, repeats)  # its tensors are freed when it returns
+        rows.append(row)
+        times = (
+            f"[ours {row['ours_s'] * 1e3:.3f} ms, dense {row['dense_s'] * 1e3:.3f} ms, "
+            f"copy {row['copy_s'] * 1e3:.3f} ms; ours {row['ours_gb_per_s']:.1f} GB/s, "
+            f"copy {row['copy_gb_per_s']:.1f} GB/s]"
+        )
+        print(format_row(row), times, flush=True)
+    return rows
 
 
 def format_row(r: dict) -> str:
@@ -238,12 +250,45 @@ def format_row(r: dict) -> str:
     return s
 
 
+def results_table(rows: list[dict]) -> ResultsTable:
+    """The rows of :func:`run` as one table (what the main job's report shows)."""
+    columns = [
+        "device",
+        "case",
+        "ours / dense time",
+        "speed-up",
+        "ours peak extra memory",
+        "dense peak extra memory",
+    ]
+    # Absolute times are only quoted from a GPU (docs/benchmarks.md): CPU rows show ratios.
+    on_gpu = any(r["device"] == "cuda" for r in rows)
+    if on_gpu:
+        columns += ["ours ms", "dense ms", "copy ms", "ours GB/s", "bandwidth vs a d2d copy"]
+    table = ResultsTable("Time and peak extra memory, ours vs the dense reference", columns)
+    for r in rows:
+        cells = {
+            "device": r["device"],
+            "case": r["case"],
+            "ours / dense time": f"{1 / r['speedup']:.4f}",
+            "speed-up": f"x{r['speedup']:.1f}",
+            "ours peak extra memory": f"{r['ours_mem_x_input']:.2f}x input",
+            "dense peak extra memory": f"{r['dense_mem_x_input']:.2f}x input",
+        }
+        if on_gpu and r["device"] == "cuda":
+            cells["ours ms"] = f"{r['ours_s'] * 1e3:.3f}"
+            cells["dense ms"] = f"{r['dense_s'] * 1e3:.3f}"
+            cells["copy ms"] = f"{r['copy_s'] * 1e3:.3f}"
+            cells["ours GB/s"] = f"{r['ours_gb_per_s']:.0f}"
+            cells["bandwidth vs a d2d copy"] = f"{r['bandwidth_vs_copy']:.2f}x"
+        table.add(**cells)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", nargs="*", help="substrings of case names (images, audio, points, DABS)")
     ap.add_argument("--quick", action="store_true", help="batch axis / 8: a smoke run")
     ap.add_argument("--tiny", action="store_true", help="batch axis / 32, 2,000 points: a dry run")
-    ap.add_argument("--json", type=Path, help="also write the rows (and the setting) to this file")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     ap.add_argument(
@@ -258,6 +303,11 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="our implementation: auto (Triton on CUDA, the compiled kernel on CPU where built), "
         "torch, native, triton (on CPU only under TRITON_INTERPRET=1)",
+    )
+    ap.add_argument(
+        "--results-dir",
+        type=Path,
+        help="also write DIR/results.json (setup, rows, the table) and DIR/results.md",
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -278,11 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ours: "
-        + ", ".join(f"{d.type} {implementation(d)}" for d in devices)
-        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
-    )
+    threads = torch.get_num_threads()
+    ours = ", ".join(f"on {d.type}: {implementation(d)}" for d in devices)
+    setup = f"torch {torch.__version__}, {threads} CPU threads, ours {ours}"
+    if torch.cuda.is_available():
+        setup += f", {torch.cuda.get_device_name()}"
+    print(setup)
     rows = []
     for d in devices:
         rows += run(d, args.shapes, args.quick, args.repeats, args.tiny)
@@ -292,20 +343,19 @@ def main(argv: list[str] | None = None) -> int:
         for r in cpu_rows
         if r["speedup"] < TARGET_SPEEDUP or r["ours_mem_x_input"] > TARGET_MEMORY
     ]
+    targets = f">= {TARGET_SPEEDUP:.0f}x faster, <= {TARGET_MEMORY:.0f}x input extra memory"
+    verdict = None
     if cpu_rows:
         verdict = "all CPU targets met" if not fails else f"targets missed: {fails}"
-        print(f"targets: >= {TARGET_SPEEDUP:.0f}x faster, <= {TARGET_MEMORY:.0f}x input extra memory -> {verdict}")
-    if args.json is not None:
-        setting = {
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "repeats": args.repeats,
-            "backend": BACKEND,
-            "size": "tiny" if args.tiny else "quick" if args.quick else "paper",
-            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"setting": setting, "rows": rows}, indent=1) + "\n")
+        print(f"targets: {targets} -> {verdict}")
+    if args.results_dir is not None:
+        table = results_table(rows)
+        note = f"{setup}; median of {args.repeats} calls (dense: half as many)."
+        table.notes.append(note + (f" CPU targets ({targets}): {verdict}." if verdict else ""))
+        size = "tiny" if args.tiny else "quick" if args.quick else "paper"
+        data = {"setup": setup, "quick": args.quick, "size": size, "repeats": args.repeats, "rows": rows,
+                "verdict": verdict}
+        write_results(args.results_dir, table, data, title="Quantizer benchmark")
     return 0
 
 

@@ -8,6 +8,7 @@
 # 1. install: the carried wheels into a temporary site folder (pip --no-index --no-deps
 #    --target), then the workspace packages from the checkout (--no-build-isolation, building
 #    rq-core's C kernel where a compiler is found); nothing is fetched (PIP_NO_INDEX=1 after);
+#    the DABS demo reads its data files from .gpu/assets (RQ_ASSETS);
 # 2. the steps of scripts/gpu/acceptance.py: pytest -m gpu, each app's quick demo on the GPU,
 #    the quantizer benchmark, each app's paper model on synthetic batches with and without RQ,
 #    each app's input pipeline against the GPU's rate.
@@ -128,6 +129,7 @@ else
     fi
     export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH}
     export PATH=$SITE/bin:$PATH
+    export RQ_ASSETS=$GPU_DIR/assets # the DABS demo's data files (scripts/gpu_wheels.sh)
 fi
 export PIP_NO_INDEX=1 # nothing is fetched from here on
 echo "[acceptance] install: $(grep -o '"status": "[^"]*"' "$OUTDIR/results/install.json") ($((SECONDS - start)) s)"

@@ -5,7 +5,8 @@
 #
 # writes .gpu/ (git ignores it): wheels/ holds exactly the cp312 manylinux x86-64 wheels the run
 # needs and the GPU machine lacks (scripts/gpu/wheels.py derives the list from the workspace's
-# pyproject files and pins the versions this project's venv runs), pins.txt lists them. Then it
+# pyproject files and pins the versions this project's venv runs), pins.txt lists them, assets/
+# holds the DABS demo's data files (rq-dabs fetch-assets). Then it
 # prints what travels to the GPU machine (the checkout's tracked and untracked-not-ignored files
 # plus .gpu) and fails if that exceeds 60 MiB. On the GPU machine, with .gpu carried along:
 # scripts/gpu_acceptance.sh OUTDIR (docs/benchmarks.md, "GPU").
@@ -39,6 +40,18 @@ echo "[gpu_wheels] downloading ${#pins[@]} wheels into $GPU_DIR/wheels"
 mv "$GPU_DIR/pins.txt.new" "$GPU_DIR/pins.txt"
 "$PY" scripts/gpu/wheels.py check "$GPU_DIR/wheels" --pins "$GPU_DIR/pins.txt" --prune
 
+# The DABS demo's pinned data files: `rq-dabs fetch-assets` keeps them in $RQ_ASSETS (default
+# $RQ_CACHE/assets, ~/.cache/rq/assets; ./dev setup fills it). They are copied from there and
+# verified in .gpu/assets (fetched only if the copy lacks one); the GPU run reads them there.
+echo "[gpu_wheels] the DABS demo's assets into $GPU_DIR/assets"
+assets_from=${RQ_ASSETS:-${RQ_CACHE:-$HOME/.cache/rq}/assets}
+rm -rf "$GPU_DIR/assets"
+mkdir -p "$GPU_DIR/assets"
+if [ -d "$assets_from" ]; then
+    cp -r "$assets_from"/. "$GPU_DIR/assets/"
+fi
+"$(dirname "$PY")/rq-dabs" fetch-assets "assets=$GPU_DIR/assets"
+
 echo
 echo "[gpu_wheels] what travels to the GPU machine:"
 mib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1048576 }'; }
@@ -51,7 +64,7 @@ gpu_bytes=$(du -sb "$GPU_DIR" | cut -f1)
 tree_bytes=$(git ls-files -z --cached --others --exclude-standard \
     | xargs -0 du -cb 2>/dev/null | awk '$2 == "total" { s += $1 } END { print s + 0 }')
 total=$((gpu_bytes + tree_bytes))
-echo "  $(mib "$gpu_bytes") MiB  $GPU_DIR (wheels and pins)"
+echo "  $(mib "$gpu_bytes") MiB  $GPU_DIR (wheels, pins, assets)"
 echo "  $(mib "$tree_bytes") MiB  the working tree (git ls-files, untracked files included)"
 echo "  $(mib "$total") MiB  together; limit $LIMIT_MIB MiB"
 if [ "$total" -gt $((LIMIT_MIB * 1048576)) ]; then

@@ -201,25 +201,6 @@ def _release_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _seed_soundfont(cache: Path) -> None:
-    """Put the General MIDI soundfont where rq_audio.corpus looks (``$RQ_CACHE/TimGM6mb.sf2``),
-    from the installed pretty_midi, so the demo corpus is built without a download."""
-    from importlib import metadata
-
-    target = cache / "TimGM6mb.sf2"
-    if target.is_file():
-        return
-    try:
-        files = metadata.distribution("pretty_midi").files or []
-    except metadata.PackageNotFoundError:
-        return  # the corpus build then says what is missing
-    for f in files:
-        if f.name == "TimGM6mb.sf2":
-            cache.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(Path(f.locate()).read_bytes())
-            return
-
-
 # --------------------------------------------------------------------------------- steps
 
 
@@ -301,8 +282,8 @@ def junit_counts(path: Path) -> dict:
 
 def step_quantize(ctx: Context) -> dict:
     """benchmarks/quantize.py on the GPU: Triton kernel, dense reference and a copy per shape."""
-    rows = ctx.outdir / "results" / "quantize-rows.json"
-    argv = ["--device", ctx.device, "--json", str(rows)]
+    results = ctx.outdir / "results" / "quantize"
+    argv = ["--device", ctx.device, "--results-dir", str(results)]
     argv += ["--tiny", "--repeats", "1"] if ctx.dry_run else ["--repeats", "10"]
     script = ROOT / "benchmarks" / "quantize.py"
     if ctx.dry_run:  # in this process (a second interpreter costs more than the dry run's work)
@@ -324,7 +305,8 @@ def step_quantize(ctx: Context) -> dict:
         code = subprocess.call([sys.executable, str(script), *argv], cwd=ROOT)
     if code != 0:
         raise StepError(f"benchmarks/quantize.py exited with {code}")
-    return {**json.loads(rows.read_text()), "command": "python benchmarks/quantize.py " + shlex.join(argv)}
+    data = json.loads((results / "results.json").read_text())
+    return {**data, "command": "python benchmarks/quantize.py " + shlex.join(argv)}
 
 
 def _device_overrides(ctx: Context, app: App) -> list[str]:
@@ -343,8 +325,6 @@ def step_demo(app: App) -> Callable[[Context], dict]:
         argv = ["demo", "--config", str(ROOT / app.demo_config), f"run_dir={run_dir}", *_device_overrides(ctx, app)]
         if ctx.dry_run:
             argv += ["trainer.max_steps=2", *app.demo_dry]
-        if app.name == "byol-a":
-            _seed_soundfont(ctx.cache)
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         cli(app.script, argv)
@@ -358,7 +338,6 @@ def step_demo(app: App) -> Callable[[Context], dict]:
         trainers = LIGHTNING_DEVICE.findall(text)
         data["trainers"] = len(trainers)
         data["trainers_on_gpu"] = sum(1 for available, _, used in trainers if used == "True")
-        data["skipped_domains"] = re.findall(r"\[demo\] (\S+): skipped", text)
         if not ctx.dry_run:
             if not trainers or data["trainers_on_gpu"] != len(trainers):
                 raise StepError(f"{data['trainers_on_gpu']} of {len(trainers)} Lightning trainers used the GPU", data)
@@ -482,7 +461,6 @@ def step_pipeline(app: App) -> Callable[[Context], dict]:
             demo = app_config(app, app.demo_config, list(app.demo_dry) if ctx.dry_run else [])
             from omegaconf import OmegaConf
 
-            _seed_soundfont(ctx.cache)
             pipeline = app_internals.byol_a_pipeline(cfg, OmegaConf.to_container(demo.demo.corpus), ctx.cache,
                                                      work, warmup + timed)
         elif app.name == "mid-net":

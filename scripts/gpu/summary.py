@@ -80,8 +80,8 @@ def _quantize(r: dict) -> list[str]:
     rows = d.get("rows") or []
     if not rows:
         return []
-    setting = d.get("setting", {})
-    out = [f"`{d.get('command', '')}` (size: {setting.get('size')}, median of {setting.get('repeats')})", "",
+    out = [f"`{d.get('command', '')}` (size: {d.get('size')}, median of {d.get('repeats')} calls)", "",
+           f"{d.get('setup', '')}", "",
            "| shape | ours | ours ms | dense ms | copy ms | speed-up | ours GB/s | fraction of copy | "
            "peak extra memory ours / dense |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -101,8 +101,6 @@ def _demo(r: dict, dry_run: bool) -> list[str]:
     evidence = (f"{d.get('trainers_on_gpu', 0)} of {d.get('trainers', 0)} Lightning trainers on the GPU, "
                 f"peak GPU memory {_mib(d.get('cuda_peak_bytes'))}")
     out = [f"`{d.get('command', '')}`", "", f"CUDA: {evidence}" + (" (dry run: CPU)" if dry_run else "")]
-    if d.get("skipped_domains"):
-        out.append(f"Domains the demo skipped (source not available offline): {', '.join(d['skipped_domains'])}")
     if d.get("results_md"):
         out += ["", d["results_md"].strip()]
     return out
@@ -158,8 +156,7 @@ def _pipelines(results: dict[str, dict]) -> list[str]:
 
 
 def render(outdir: Path, *, dry_run: bool, seconds: float) -> str:
-    names = STEP_ORDER + sorted(p.stem for p in (outdir / "results").glob("*.json")
-                                if p.stem not in STEP_ORDER and p.stem != "quantize-rows")
+    names = STEP_ORDER + sorted(p.stem for p in (outdir / "results").glob("*.json") if p.stem not in STEP_ORDER)
     results = {name: r for name in names if (r := load_result(outdir, name)) is not None}
     bad = [name for name, r in results.items() if r["status"] != "ok"]
     mode = ("DRY RUN on CPU (tiny shapes, two steps a model): checks the script, measures nothing"

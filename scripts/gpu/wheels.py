@@ -47,17 +47,12 @@ WORKSPACE: dict[str, tuple[str, tuple[str, ...]]] = {
 ALSO_NEEDED: dict[str, str] = {
     # ./dev setup installs it with --no-deps (its pyaudio requirement does not build).
     "tinysoundfont": "renders the byol-a demo corpus's instrument notes",
-    # rq_audio.corpus.soundfont reads TimGM6mb.sf2 out of this wheel (scripts/gpu_acceptance.sh
-    # puts it where fetch_soundfont looks, so nothing is downloaded there).
-    "pretty_midi": "carries the General MIDI soundfont of the byol-a demo corpus",
 }
 
 # Declared by a dependency but never loaded on the paths the run takes.
 NOT_INSTALLED: dict[str, str] = {
     "pyaudio": "tinysoundfont declares it for live playback; rendering notes to arrays never "
     "imports it, and it does not build without the PortAudio headers",
-    "librosa": "rq-audio's fallback reader of formats libsndfile cannot open; the run reads WAV "
-    "only (resampling is soxr's, rq_audio.audio_io.resample)",
 }
 
 # Build tools for `pip install --no-build-isolation` of the workspace. rq-core's pyproject needs

@@ -64,9 +64,9 @@ def test_compose_build_args_name_the_app_its_modality_and_its_demo(app):
     args = build_args(app)
     project = pyproject(ROOT / "apps" / app)["project"]
     assert args["APP"] == app
-    assert args["PACKAGE"] == APPS[app][0] and (ROOT / "packages" / args["PACKAGE"]).is_dir()
+    assert args["PACKAGE"] == APPS[app].modality and (ROOT / "packages" / args["PACKAGE"]).is_dir()
     assert normalize(args["DIST"]) == normalize(project["name"])
-    assert args["COMMAND"] == APPS[app][1] and args["COMMAND"] in project["scripts"]
+    assert args["COMMAND"] == APPS[app].script and args["COMMAND"] in project["scripts"]
     assert "demo" in args["EXTRAS"].split(","), "the image can run the app's demo"
     assert "demo" in project.get("optional-dependencies", {}), f"apps/{app} declares a demo extra"
     # Only byol-a needs a --no-deps install (tinysoundfont declares pyaudio, which cannot build).
@@ -117,10 +117,10 @@ def test_runtime_stage_user_entrypoint_volumes(app):
     assert "/opt/rq/entrypoint.sh" in entrypoint.args
     volumes = " ".join(v.args for v in final.all("VOLUME"))
     assert '"/data"' in volumes and '"/runs"' in volumes
-    assert env_value(final, "RQ_APP") == APPS[app][1]
+    assert env_value(final, "RQ_APP") == APPS[app].script
     assert env_value(final, "PATH").startswith("/opt/venv/bin:"), "the venv's pip and app first"
     scripts = pyproject(ROOT / "apps" / app)["project"]["scripts"]
-    assert APPS[app][1] in scripts, "RQ_APP is the app's console script"
+    assert APPS[app].script in scripts, "RQ_APP is the app's console script"
 
 
 def test_pip_and_apt_steps_follow_the_rules(app):
@@ -278,7 +278,7 @@ def image_requirements(app: str, local: dict | None = None) -> set[str]:
 
 def test_builder_wheels_exactly_core_modality_and_app(app):
     builder = stages_of(app)[0]
-    modality = APPS[app][0]
+    modality = APPS[app].modality
     assert wheel_sources(builder) == ["packages/rq-core", f"packages/{modality}", f"apps/{app}"]
     copied = {c.args.split()[0] for c in builder.all("COPY")}
     assert copied == {"packages/rq-core", f"packages/{modality}", f"apps/{app}"}
@@ -289,7 +289,7 @@ def test_builder_wheels_exactly_core_modality_and_app(app):
 
 def test_each_image_holds_its_modality_and_no_other(app):
     names = image_requirements(app)
-    own = APPS[app][0]
+    own = APPS[app].modality
     assert MODALITY_MARKERS[own] <= names, MODALITY_MARKERS[own] - names
     assert {"torch", "lightning", "omegaconf", "numpy", "rq-core"} <= names
     for other, markers in MODALITY_MARKERS.items():

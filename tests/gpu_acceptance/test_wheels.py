@@ -26,9 +26,10 @@ def test_pins_are_what_the_workspace_needs_and_the_gpu_machine_lacks():
     names = _names(pins)
     # Declared by the workspace (rq-core[train], rq-points, rq-audio, rq-audio[corpus]) and
     # absent from the GPU image:
-    assert {"omegaconf", "ocnn", "nnaudio", "soundfile", "soxr", "espeakng-loader"} <= names
-    assert {"cffi", "pycparser"} <= names  # soundfile's, followed through the metadata
-    assert {"tinysoundfont", "pretty-midi", "setuptools"} <= names  # ALSO_NEEDED, BUILD_TOOLS
+    assert {"omegaconf", "ocnn", "nnaudio", "soundfile", "soxr", "audioread"} <= names
+    assert {"espeakng-loader", "pretty-midi"} <= names
+    assert {"cffi", "pycparser", "mido"} <= names  # their own, followed through the metadata
+    assert {"tinysoundfont", "setuptools"} <= names  # ALSO_NEEDED, BUILD_TOOLS
     # The image has these; they are never carried:
     assert not names & {"torch", "lightning", "numpy", "h5py", "scipy", "triton", "tqdm"}
     # Only needed off the run's paths:

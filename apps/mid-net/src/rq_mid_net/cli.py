@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from rq_core.checkpoints import load_checkpoint
 from rq_core.config import app_config_dir, cli_main, save_config
 from rq_core.linear_probe import ProbeSettings, linear_probe
 from rq_core.seeding import process_rank
@@ -42,7 +43,6 @@ from rq_points.transforms import PointAugmentation
 from torch.utils.data import DataLoader
 
 from rq_mid_net.schema import MidNetRunConfig
-
 
 # Package data when installed from a wheel (see pyproject.toml), else the checkout's configs/.
 CONFIG_DIR = app_config_dir("rq_mid_net", Path(__file__).resolve().parents[2] / "configs")
@@ -134,7 +134,7 @@ def load_backbone(cfg: DictConfig, spec: str, seed: int) -> MidNet:
     path = Path(spec)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained checkpoint {path} not found (run `rq-mid-net pretrain` first)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path)
     net_cfg = ckpt.get("hyper_parameters", {}).get("net")
     net = MidNet(MidNetConfig(**net_cfg) if net_cfg else model_config(cfg))
     state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}

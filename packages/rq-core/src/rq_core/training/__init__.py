@@ -5,6 +5,7 @@
 '32-true'
 """
 
+from rq_core.checkpoints import UnsafeCheckpointError
 from rq_core.seeding import seed_everything_per_rank
 from rq_core.training.checkpoint_io import AtomicCheckpointIO, load_checkpoint, to_weights_only
 from rq_core.training.metrics_csv import MetricsCSVLogger
@@ -19,6 +20,7 @@ __all__ = [
     "ResumableSampler",
     "RunCheckpoint",
     "TrainerConfig",
+    "UnsafeCheckpointError",
     "build_trainer",
     "fit",
     "last_checkpoint",

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from rq_core.seeding import seed_everything_per_rank
-from rq_core.training.checkpoint_io import AtomicCheckpointIO, to_weights_only
+from rq_core.training.checkpoint_io import AtomicCheckpointIO, load_checkpoint, to_weights_only
 from rq_core.training.metrics_csv import MetricsCSVLogger
 from rq_core.training.run_checkpoint import RunCheckpoint
 from rq_core.training.trainer_config import TrainerConfig
@@ -180,9 +180,7 @@ def fit(
     if ckpt_path is not None:
         # mmap: reads only the few scalars we need, not the weights.
         resume_step = int(
-            torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get(
-                "global_step", 0
-            )
+            load_checkpoint(ckpt_path, mmap=True).get("global_step", 0)
         )
     seed_everything_per_rank(trainer_cfg.seed)
     trainer = build_trainer(
