@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,12 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from rq_core.training.resumable_sampler import ResumableSampler
 
-__all__ = ["RunCheckpoint", "capture_rng_states", "restore_rng_states"]
+__all__ = ["KILL_AFTER_CHECKPOINT_ENV", "RunCheckpoint", "capture_rng_states", "restore_rng_states"]
+
+# Test hook: with this variable set to N, a process SIGKILLs itself right after writing its
+# N-th checkpoint (counted per process, on every rank), so that kill-and-resume tests stop a
+# real run at an exact checkpoint. Inert when the variable is unset.
+KILL_AFTER_CHECKPOINT_ENV = "RQ_TEST_SIGKILL_AFTER_CHECKPOINT"
 
 
 def capture_rng_states() -> dict[str, Any]:
@@ -118,6 +124,7 @@ class RunCheckpoint(Callback):
         self._save_pending = False
         self._saving_at_batch_start = False
         self._rng_to_restore: dict[str, Any] | None = None
+        self._num_saved = 0
 
     @property
     def last_path(self) -> Path:
@@ -127,6 +134,9 @@ class RunCheckpoint(Callback):
         # weights_only=False: the full training state (optimizer, loops, ...), not weights only.
         trainer.save_checkpoint(self.last_path, weights_only=False)
         self._last_saved_step = trainer.global_step
+        self._num_saved += 1
+        if os.environ.get(KILL_AFTER_CHECKPOINT_ENV) == str(self._num_saved):
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
