@@ -185,8 +185,9 @@ def cli_main(
             defaults only).
         argv: arguments without the program name (default ``sys.argv[1:]``).
 
-    Returns: what the command returned. Bad arguments or a :class:`ConfigError` print a
-    message naming the problem and exit with status 2 (argparse's convention).
+    Returns: what the command returned. Bad arguments or a :class:`ConfigError` (also one
+    the command raises, e.g. ``trainer.resume`` when no checkpoint loads) print a message
+    naming the problem and exit with status 2 (argparse's convention).
 
     >>> @dataclasses.dataclass
     ... class Hello:
@@ -231,4 +232,8 @@ def cli_main(
     if args.print_config:
         print(OmegaConf.to_yaml(config, resolve=True), end="")
         return None
-    return commands[args.command](config)
+    try:
+        return commands[args.command](config)
+    except ConfigError as error:  # raised by the command, e.g. trainer.resume with no checkpoint
+        print(f"{parser.prog} {args.command}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        raise SystemExit(2) from None

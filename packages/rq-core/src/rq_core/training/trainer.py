@@ -12,14 +12,16 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_warn
 
+from rq_core.config import ConfigError
 from rq_core.seeding import seed_everything_per_rank
-from rq_core.training.checkpoint_io import AtomicCheckpointIO, to_weights_only
+from rq_core.training.checkpoint_io import AtomicCheckpointIO, load_checkpoint, to_weights_only
 from rq_core.training.metrics_csv import MetricsCSVLogger
-from rq_core.training.run_checkpoint import RunCheckpoint
+from rq_core.training.run_checkpoint import LAST_NAME, PREVIOUS_NAME, RunCheckpoint
 from rq_core.training.trainer_config import TrainerConfig
 
-__all__ = ["build_trainer", "fit", "last_checkpoint", "resolve_resume"]
+__all__ = ["build_trainer", "fit", "last_checkpoint", "previous_checkpoint", "resolve_resume"]
 
 _PRECISIONS = {"32-true", "32", "16-mixed", "bf16-mixed", "64-true", "bf16-true", "16-true"}
 
@@ -69,21 +71,103 @@ def _sync_batchnorm(cfg: TrainerConfig) -> bool:
 
 def last_checkpoint(run_dir: str | os.PathLike) -> Path:
     """``RUN_DIR/checkpoints/last.ckpt`` (it may not exist yet)."""
-    return Path(run_dir) / "checkpoints" / "last.ckpt"
+    return Path(run_dir) / "checkpoints" / LAST_NAME
 
 
-def resolve_resume(resume: str, run_dir: str | os.PathLike) -> Path | None:
-    """The checkpoint to resume from: ``auto`` -> last.ckpt if present, ``never`` -> None,
-    anything else -> that path (which must exist)."""
-    if resume == "auto":
-        path = last_checkpoint(run_dir)
-        return path if path.is_file() else None
+def previous_checkpoint(run_dir: str | os.PathLike) -> Path:
+    """``RUN_DIR/checkpoints/previous.ckpt``: the checkpoint ``last.ckpt`` replaced."""
+    return Path(run_dir) / "checkpoints" / PREVIOUS_NAME
+
+
+def _why_not_loaded(error: Exception) -> str:
+    """A short reason from torch.load's error (its messages run over several lines)."""
+    text = " ".join(str(error).split())
+    marker = "WeightsUnpickler error:"
+    if marker in text:  # garbage, or a pickle a weights-only load refuses
+        detail = text.split(marker, 1)[1].split("Check the documentation")[0].strip()
+        return f"not a weights-only pickle: {detail[:150]}".rstrip(": ")
+    if isinstance(error, EOFError):
+        return "the file is empty or cut short"
+    if not text:
+        return type(error).__name__
+    # e.g. "PytorchStreamReader failed reading zip archive: failed finding central directory"
+    return text.split(". ")[0][:200]
+
+
+def _load_problem(path: Path) -> tuple[int | None, str]:
+    """``(global_step, "")`` when ``path`` loads weights-only, else ``(None, why not)``."""
+    try:
+        checkpoint = load_checkpoint(path)
+    except Exception as error:  # a truncated zip, garbage bytes, a refused pickle, ...
+        return None, _why_not_loaded(error)
+    if not isinstance(checkpoint, dict):
+        return None, f"it holds a {type(checkpoint).__name__}, not a checkpoint dict"
+    return int(checkpoint.get("global_step", 0)), ""
+
+
+def _resume_from(resume: str, run_dir: str | os.PathLike) -> tuple[Path, int] | None:
+    """The checkpoint to resume from and its step (see :func:`resolve_resume`)."""
     if resume in ("never", "none", ""):
         return None
-    path = Path(resume)
-    if not path.is_file():
-        raise FileNotFoundError(f"trainer.resume={resume!r}: no such checkpoint")
-    return path
+    if resume != "auto":
+        path = Path(resume)
+        if not path.is_file():
+            raise FileNotFoundError(f"trainer.resume={resume!r}: no such checkpoint")
+        step, problem = _load_problem(path)
+        if step is None:
+            raise ConfigError(f"trainer.resume={resume}: the checkpoint does not load ({problem})")
+        return path, step
+    last, previous = last_checkpoint(run_dir), previous_checkpoint(run_dir)
+    if not last.is_file() and not previous.is_file():
+        return None
+    problems = []
+    for path in (last, previous):
+        if not path.is_file():
+            problems.append(f"{path} does not exist")
+            continue
+        step, problem = _load_problem(path)
+        if step is not None:
+            if path == previous:
+                rank_zero_warn(
+                    f"{'; '.join(problems)}: resuming from {previous} (step {step}) instead; "
+                    f"the steps after it are trained again"
+                )
+            return path, step
+        problems.append(f"{path} does not load ({problem})")
+    raise ConfigError(
+        f"trainer.resume=auto: no checkpoint to resume from: {'; '.join(problems)}. "
+        "Start the run anew with trainer.resume=never (it overwrites them), or name a "
+        "good checkpoint with trainer.resume=PATH"
+    )
+
+
+def resolve_resume(resume: str, run_dir: str | os.PathLike, *, check: bool = True) -> Path | None:
+    """The checkpoint to resume from.
+
+    - ``auto``: ``RUN_DIR/checkpoints/last.ckpt``; when it does not load (truncated,
+      corrupted) ``previous.ckpt``, with a warning naming both; None when neither exists;
+    - ``never`` (or ``none``, empty): None;
+    - anything else: that path (which must exist).
+
+    ``check=False`` only looks at which files exist (no loading, no warning): whether a
+    resume will be attempted.
+
+    Raises: ``FileNotFoundError`` for a named checkpoint that does not exist;
+    :class:`rq_core.config.ConfigError` (one line naming the files and why they do not
+    load, and the choice ``trainer.resume=never``) when no candidate loads.
+    """
+    if not check:
+        if resume in ("never", "none", ""):
+            return None
+        if resume != "auto":
+            path = Path(resume)
+            if not path.is_file():
+                raise FileNotFoundError(f"trainer.resume={resume!r}: no such checkpoint")
+            return path
+        existing = [p for p in (last_checkpoint(run_dir), previous_checkpoint(run_dir)) if p.is_file()]
+        return existing[0] if existing else None
+    found = _resume_from(resume, run_dir)
+    return None if found is None else found[0]
 
 
 def build_trainer(
@@ -175,15 +259,8 @@ def fit(
     """
     trainer_cfg = _trainer_config(trainer_cfg)
     run_dir = Path(run_dir)
-    ckpt_path = resolve_resume(trainer_cfg.resume, run_dir)
-    resume_step = None
-    if ckpt_path is not None:
-        # mmap: reads only the few scalars we need, not the weights.
-        resume_step = int(
-            torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get(
-                "global_step", 0
-            )
-        )
+    found = _resume_from(trainer_cfg.resume, run_dir)
+    ckpt_path, resume_step = found if found is not None else (None, None)
     seed_everything_per_rank(trainer_cfg.seed)
     trainer = build_trainer(
         trainer_cfg,
@@ -193,6 +270,11 @@ def fit(
         resume_step=resume_step,
         **trainer_kwargs,
     )
+    if ckpt_path is not None and ckpt_path == previous_checkpoint(run_dir):
+        # last.ckpt did not load: the next save must not keep it as previous.ckpt.
+        for callback in trainer.callbacks:
+            if isinstance(callback, RunCheckpoint):
+                callback.keep_previous = False
     if config is not None and trainer.is_global_zero:
         from rq_core.config import save_config
 
