@@ -105,35 +105,40 @@ def _load_problem(path: Path) -> tuple[int | None, str]:
     return int(checkpoint.get("global_step", 0)), ""
 
 
+def _candidates(resume: str, run_dir: str | os.PathLike) -> list[Path]:
+    """The checkpoints ``trainer.resume`` names, in the order to try them (they may not
+    exist for ``auto``)."""
+    if resume in ("never", "none", ""):
+        return []
+    if resume == "auto":
+        return [last_checkpoint(run_dir), previous_checkpoint(run_dir)]
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"trainer.resume={resume!r}: no such checkpoint")
+    return [path]
+
+
 def _resume_from(resume: str, run_dir: str | os.PathLike) -> tuple[Path, int] | None:
     """The checkpoint to resume from and its step (see :func:`resolve_resume`)."""
-    if resume in ("never", "none", ""):
-        return None
-    if resume != "auto":
-        path = Path(resume)
-        if not path.is_file():
-            raise FileNotFoundError(f"trainer.resume={resume!r}: no such checkpoint")
-        step, problem = _load_problem(path)
-        if step is None:
-            raise ConfigError(f"trainer.resume={resume}: the checkpoint does not load ({problem})")
-        return path, step
-    last, previous = last_checkpoint(run_dir), previous_checkpoint(run_dir)
-    if not last.is_file() and not previous.is_file():
+    candidates = _candidates(resume, run_dir)
+    if not any(path.is_file() for path in candidates):
         return None
     problems = []
-    for path in (last, previous):
+    for path in candidates:
         if not path.is_file():
             problems.append(f"{path} does not exist")
             continue
         step, problem = _load_problem(path)
         if step is not None:
-            if path == previous:
+            if problems:
                 rank_zero_warn(
-                    f"{'; '.join(problems)}: resuming from {previous} (step {step}) instead; "
+                    f"{'; '.join(problems)}: resuming from {path} (step {step}) instead; "
                     f"the steps after it are trained again"
                 )
             return path, step
         problems.append(f"{path} does not load ({problem})")
+    if resume != "auto":
+        raise ConfigError(f"trainer.resume={resume}: the checkpoint does not load ({problem})")
     raise ConfigError(
         f"trainer.resume=auto: no checkpoint to resume from: {'; '.join(problems)}. "
         "Start the run anew with trainer.resume=never (it overwrites them), or name a "
@@ -157,14 +162,7 @@ def resolve_resume(resume: str, run_dir: str | os.PathLike, *, check: bool = Tru
     load, and the choice ``trainer.resume=never``) when no candidate loads.
     """
     if not check:
-        if resume in ("never", "none", ""):
-            return None
-        if resume != "auto":
-            path = Path(resume)
-            if not path.is_file():
-                raise FileNotFoundError(f"trainer.resume={resume!r}: no such checkpoint")
-            return path
-        existing = [p for p in (last_checkpoint(run_dir), previous_checkpoint(run_dir)) if p.is_file()]
+        existing = [path for path in _candidates(resume, run_dir) if path.is_file()]
         return existing[0] if existing else None
     found = _resume_from(resume, run_dir)
     return None if found is None else found[0]
