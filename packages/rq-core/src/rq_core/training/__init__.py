@@ -15,7 +15,13 @@ from rq_core.training.resumable_sampler import (
     sample_seed,
 )
 from rq_core.training.run_checkpoint import RunCheckpoint
-from rq_core.training.trainer import build_trainer, fit, last_checkpoint, resolve_resume
+from rq_core.training.trainer import (
+    build_trainer,
+    fit,
+    last_checkpoint,
+    previous_checkpoint,
+    resolve_resume,
+)
 from rq_core.training.trainer_config import TrainerConfig
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "fit",
     "last_checkpoint",
     "load_checkpoint",
+    "previous_checkpoint",
     "resolve_resume",
     "resumable_loader",
     "sample_seed",

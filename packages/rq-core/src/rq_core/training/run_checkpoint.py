@@ -224,9 +224,9 @@ class RunCheckpoint(Callback):
         self._rng_to_restore: dict[str, Any] | None = None
         self._rank_state_to_restore: dict[str, Any] | None = None
         self._num_saved = 0
-        # False once the run resumed from previous.ckpt because last.ckpt did not load: the
-        # next save must not keep that broken file as previous.ckpt.
-        self.keep_previous = True
+        # The checkpoint this run resumed from (set by rq_core.training.fit): it decides
+        # what the first save does with the files already in dirpath (see _keep_previous).
+        self.resumed_from: Path | None = None
 
     @property
     def last_path(self) -> Path:
@@ -237,9 +237,17 @@ class RunCheckpoint(Callback):
         return self.dirpath / PREVIOUS_NAME
 
     def _keep_previous(self) -> None:
-        """``last.ckpt`` -> ``previous.ckpt``, atomically, leaving ``last.ckpt`` in place."""
-        if not self.keep_previous:
-            self.keep_previous = True
+        """``last.ckpt`` -> ``previous.ckpt``, atomically, leaving ``last.ckpt`` in place.
+
+        Only a ``last.ckpt`` of this run's own history is kept. Before this process's first
+        save, that is one it resumed from; a run that resumed from ``previous.ckpt`` (its
+        ``last.ckpt`` did not load) keeps that one; a fresh run, or one started from another
+        checkpoint, drops a ``previous.ckpt`` left by an earlier run in the directory.
+        """
+        origin = self.resumed_from.resolve() if self.resumed_from is not None else None
+        if self._num_saved == 0 and origin != self.last_path.resolve():
+            if origin != self.previous_path.resolve():
+                self.previous_path.unlink(missing_ok=True)
             return
         if not self.last_path.is_file():
             return

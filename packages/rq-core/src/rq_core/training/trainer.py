@@ -268,11 +268,10 @@ def fit(
         resume_step=resume_step,
         **trainer_kwargs,
     )
-    if ckpt_path is not None and ckpt_path == previous_checkpoint(run_dir):
-        # last.ckpt did not load: the next save must not keep it as previous.ckpt.
-        for callback in trainer.callbacks:
-            if isinstance(callback, RunCheckpoint):
-                callback.keep_previous = False
+    for callback in trainer.callbacks:
+        if isinstance(callback, RunCheckpoint):
+            # Which previous.ckpt to keep depends on where the run came from.
+            callback.resumed_from = ckpt_path
     if config is not None and trainer.is_global_zero:
         from rq_core.config import save_config
 
