@@ -88,7 +88,8 @@ def test_a_seeded_key_crops_the_same_in_any_process_and_worker(tone_cache):
     from rq_core.training import resumable_loader
 
     train = AudioClipDataset(tone_cache, 8000, random_crop=True)
-    assert torch.equal(train[(3, 11)], AudioClipDataset(tone_cache, 8000, random_crop=True)[(3, 11)])
+    other_process = AudioClipDataset(tone_cache, 8000, random_crop=True)
+    assert torch.equal(train[(3, 11)], other_process[(3, 11)])
     assert not torch.equal(train[(3, 11)], train[(3, 12)]), "another seed, another crop"
     assert torch.equal(train[(3, 11)][:100], train[(3, 11)][:100])
 

@@ -121,7 +121,16 @@ def test_a_larger_max_steps_finishes_the_epoch_that_max_steps_cut_short(
     _run_toy(tmp_path, "trainer.max_epochs=null", "trainer.max_steps=12")
     assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 12
     _run_toy(tmp_path, "trainer.max_epochs=null", "trainer.max_steps=24")
-    _assert_same_run(tmp_path, uninterrupted_run)
+    # Same batches and losses at every step, and the same online network. (The EMA copy
+    # differs by design: its cosine momentum schedule spans max_steps, 12 steps long in
+    # the first run.)
+    assert (tmp_path / "metrics.csv").read_text() == (uninterrupted_run / "metrics.csv").read_text()
+    expected = torch.load(uninterrupted_run / "final_weights.pt", weights_only=True)
+    extended = torch.load(tmp_path / "final_weights.pt", weights_only=True)
+    online = [name for name in expected if name.startswith("net.")]
+    assert len(online) == 9
+    for name in online:
+        assert torch.equal(expected[name], extended[name]), name
 
 
 def _damage(path: Path, how: str) -> None:
@@ -332,6 +341,17 @@ def test_resumable_sampler_follows_a_world_that_appears_after_construction(monke
     assert len(sampler) == 5 and list(sampler) == [1, 3, 5, 7, 9]
     fixed = ResumableSampler(range(10), shuffle=False, num_replicas=1, rank=0)
     assert len(fixed) == 10
+
+
+def test_a_fresh_run_does_not_keep_an_earlier_runs_checkpoint_as_previous(
+    uninterrupted_run, tmp_path
+):
+    # A fallback to previous.ckpt must never land in another run's history.
+    run_dir = tmp_path / "run"
+    shutil.copytree(uninterrupted_run, run_dir)
+    _run_toy(run_dir, "trainer.resume=never", "trainer.max_epochs=null", "trainer.max_steps=2")
+    assert load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["global_step"] == 2
+    assert not (run_dir / "checkpoints" / "previous.ckpt").exists()
 
 
 def test_resolve_resume(tmp_path):

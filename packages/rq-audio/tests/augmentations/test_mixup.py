@@ -52,7 +52,8 @@ def test_rank_state_restores_the_memory_so_mixing_continues_identically():
     assert state["memory"].shape == (6, 1, 8, 5) and state["num_filled"] == 6
     assert "memory" not in running.state_dict(), "per-rank state stays out of state_dict"
     restored = MixupBYOLA(memory_size=6)
-    restored.load_rank_state_dict({k: (v.clone() if torch.is_tensor(v) else v) for k, v in state.items()})
+    copied = {k: v.clone() if torch.is_tensor(v) else v for k, v in state.items()}
+    restored.load_rank_state_dict(copied)
     x = torch.randn(4, 1, 8, 5)
     torch.manual_seed(0)
     expected = running(x)
