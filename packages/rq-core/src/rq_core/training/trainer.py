@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,8 @@ def _why_not_loaded(error: Exception) -> str:
         return "the file is empty or cut short"
     if not text:
         return type(error).__name__
+    if isinstance(error, pickle.UnpicklingError):  # a refusal that is one line already
+        return text
     # e.g. "PytorchStreamReader failed reading zip archive: failed finding central directory"
     return text.split(". ")[0][:200]
 
