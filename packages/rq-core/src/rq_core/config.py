@@ -242,11 +242,11 @@ def cli_main(
         argv: arguments without the program name (default ``sys.argv[1:]``).
 
     Returns: what the command returned. Bad arguments (argparse's usage message), a
-    :class:`ConfigError` (a wrong key, type or malformed override), a config's ``run_dir``
-    that cannot be written (checked before the command runs, see :func:`check_run_dir`) and
-    a checkpoint that a weights-only load refuses
-    (:class:`rq_core.checkpoints.UnsafeCheckpointError`) print one line naming the problem
-    on stderr and exit with status 2, without a traceback.
+    :class:`ConfigError` (a wrong key, type or malformed override, or one the command raises,
+    e.g. ``trainer.resume`` when no checkpoint loads), a config's ``run_dir`` that cannot be
+    written (checked before the command runs, see :func:`check_run_dir`) and a checkpoint that
+    a weights-only load refuses (:class:`rq_core.checkpoints.UnsafeCheckpointError`) print one
+    line naming the problem on stderr and exit with status 2, without a traceback.
 
     >>> @dataclasses.dataclass
     ... class Hello:
@@ -300,5 +300,6 @@ def cli_main(
             _exit_with(prog, args.command, str(error))
     try:
         return commands[args.command](config)
-    except UnsafeCheckpointError as error:
+    except (UnsafeCheckpointError, ConfigError) as error:
+        # ConfigError from the command: e.g. trainer.resume when no checkpoint loads.
         _exit_with(prog, args.command, str(error))
