@@ -81,3 +81,37 @@ def test_the_console_script_refuses_it_in_one_line(app_name, command, key, tmp_p
     )
     assert_one_line_error(done.returncode, done.stderr, f"{app.script} {command}", str(evil), REFUSED)
     assert not marker.exists(), "the pickled payload ran"
+
+
+DAMAGED = "does not load as a checkpoint"
+
+
+def _damaged(path: Path, kind: str) -> Path:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "truncated":
+        torch.save({"state_dict": {"w": torch.ones(64, 64)}}, path)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:  # a text file passed by mistake
+        path.write_text("file_name,label,split\na.wav,dog,train\n")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["truncated", "empty", "text"])
+@pytest.mark.parametrize(
+    ("app_name", "command", "key"),
+    [("byol-a", "evaluate", "evaluate.checkpoint"), ("mid-net", "classify", "pretrained"),
+     ("dabs", "transfer", "checkpoint")],
+)
+def test_a_damaged_checkpoint_is_named_in_one_line(app_name, command, key, kind, tmp_path,
+                                                   run_app):
+    """A file that is not a checkpoint at all: one line naming it, status 2, no traceback."""
+    app = APPS[app_name]
+    bad = _damaged(tmp_path / "model.ckpt", kind)
+    status, stderr = run_app(app, [command, *app.tiny_args(tmp_path), f"{key}={bad}"])
+    line = assert_one_line_error(status, stderr, f"{app.script} {command}", str(bad))
+    assert DAMAGED in line or (kind == "text" and REFUSED in line), line

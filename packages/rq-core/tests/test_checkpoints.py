@@ -134,3 +134,29 @@ def test_convert_refuses_to_overwrite_its_source_and_names_a_missing_file(tmp_pa
     assert main(["convert", str(source), str(source)]) == 2
     assert main(["convert", str(tmp_path / "nope.ckpt"), str(tmp_path / "b.ckpt")]) == 2
     assert load_checkpoint(source)["w"].item() == 1.0
+
+
+@pytest.mark.parametrize("kind", ["truncated", "empty", "text"])
+def test_a_damaged_file_is_named_as_damaged_in_one_line(tmp_path, kind):
+    from rq_core.checkpoints import CheckpointError, DamagedCheckpointError
+
+    path = tmp_path / "last.ckpt"
+    torch.save({"w": torch.ones(256)}, path)
+    if kind == "truncated":
+        path.write_bytes(path.read_bytes()[:300])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:
+        path.write_text("not a checkpoint\n")
+    # Text bytes read as pickle opcodes: some are opcodes the weights-only unpickler refuses
+    # (then it is named unsafe, which is as true), others fail as damaged.
+    expected = CheckpointError if kind == "text" else DamagedCheckpointError
+    with pytest.raises(expected) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "does not load as a checkpoint" in message or "not a plain-weights" in message
+    assert "\n" not in message
+    assert isinstance(caught.value, CheckpointError)
+    with pytest.raises(FileNotFoundError):  # a missing file stays what it is
+        load_checkpoint(tmp_path / "missing.ckpt")

@@ -34,6 +34,8 @@ import torch
 
 __all__ = [
     "ALLOWED_GLOBALS",
+    "CheckpointError",
+    "DamagedCheckpointError",
     "UnsafeCheckpointError",
     "convert",
     "load_checkpoint",
@@ -61,7 +63,24 @@ _PRIMITIVES = (
 )
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; ``str(error)`` is one line naming the file."""
+
+
+class DamagedCheckpointError(CheckpointError):
+    """A file that does not load as a ``torch.save`` file at all: empty, cut short, or not a
+    checkpoint (garbage bytes, a text file). ``path`` is the file."""
+
+    def __init__(self, path: str | os.PathLike, error: BaseException) -> None:
+        self.path = Path(path)
+        detail = " ".join(str(error).split())[:160] or "no detail"
+        super().__init__(
+            f"{self.path} does not load as a checkpoint ({type(error).__name__}: {detail}); it "
+            "is empty, cut short, or not a file written by torch.save"
+        )
+
+
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
     """A file that a weights-only load refuses: reading it would unpickle arbitrary objects.
 
     ``str(error)`` is one line naming the file, why it was refused and how to convert a file
@@ -112,6 +131,7 @@ def load_checkpoint(
     Raises:
         UnsafeCheckpointError: the file needs globals that a weights-only load does not build
             (a crafted file, or an old or foreign checkpoint holding pickled objects).
+        DamagedCheckpointError: the file is empty, cut short or not a ``torch.save`` file.
         FileNotFoundError: no such file.
 
     >>> import tempfile
@@ -129,7 +149,16 @@ def load_checkpoint(
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
-        raise UnsafeCheckpointError(path, _refusal_reason(str(error))) from error
+        if "GLOBAL" in str(error) or "Weights only load failed" in str(error):
+            raise UnsafeCheckpointError(path, _refusal_reason(str(error))) from error
+        raise DamagedCheckpointError(path, error) from error
+    except (EOFError, KeyError, RuntimeError, ValueError, OSError) as error:
+        if isinstance(error, FileNotFoundError | IsADirectoryError | PermissionError):
+            raise
+        # What torch raises for files that are not what it wrote: a truncated zip
+        # (RuntimeError from its zip reader), an empty file (EOFError), stray bytes read as a
+        # legacy pickle (KeyError, "invalid load key").
+        raise DamagedCheckpointError(path, error) from error
 
 
 def to_weights_only(value: Any, path: str = "checkpoint") -> Any:

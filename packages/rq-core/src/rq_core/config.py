@@ -21,7 +21,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rq_core.checkpoints import UnsafeCheckpointError
+from rq_core.checkpoints import CheckpointError
+from rq_core.runs import StageChangedError
 
 __all__ = ["ConfigError", "check_run_dir", "cli_main", "load_config", "save_config"]
 
@@ -216,6 +217,17 @@ def check_run_dir(run_dir: str | os.PathLike, key: str = "run_dir") -> Path:
     return path
 
 
+# What a command raises for a mistake in what the user gave it (never for a bug): cli_main
+# prints these as one line and exits 2.
+# A FileNotFoundError names the file the user pointed at (a checkpoint, a cache, a folder).
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    CheckpointError,
+    StageChangedError,
+    FileNotFoundError,
+)
+
+
 def _exit_with(prog: str, command: str | None, message: str) -> None:
     """Print ``prog command: error: message`` on one line of stderr and exit with status 2."""
     where = f"{prog} {command}" if command else prog
@@ -244,9 +256,11 @@ def cli_main(
     Returns: what the command returned. Bad arguments (argparse's usage message), a
     :class:`ConfigError` (a wrong key, type or malformed override, or one the command raises,
     e.g. ``trainer.resume`` when no checkpoint loads), a config's ``run_dir`` that cannot be
-    written (checked before the command runs, see :func:`check_run_dir`) and a checkpoint that
-    a weights-only load refuses (:class:`rq_core.checkpoints.UnsafeCheckpointError`) print one
-    line naming the problem on stderr and exit with status 2, without a traceback.
+    written (checked before the command runs, see :func:`check_run_dir`), and the
+    :data:`USER_ERRORS` a command raises (a checkpoint that a weights-only load refuses or that
+    is damaged, :class:`rq_core.checkpoints.CheckpointError`; a run dir that holds a result
+    made with other settings, :class:`rq_core.runs.StageChangedError`) print one line naming
+    the problem on stderr and exit with status 2, without a traceback.
 
     >>> @dataclasses.dataclass
     ... class Hello:
@@ -300,6 +314,7 @@ def cli_main(
             _exit_with(prog, args.command, str(error))
     try:
         return commands[args.command](config)
-    except (UnsafeCheckpointError, ConfigError) as error:
-        # ConfigError from the command: e.g. trainer.resume when no checkpoint loads.
+    except USER_ERRORS as error:
+        # Raised by the command for what the user gave it: a checkpoint that is refused or
+        # damaged, trainer.resume when no checkpoint loads, a run dir made with other settings.
         _exit_with(prog, args.command, str(error))
