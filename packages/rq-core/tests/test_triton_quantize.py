@@ -530,7 +530,7 @@ def test_cuda_packed_points(monkeypatch):
 
 
 @pytest.mark.gpu
-@cuda
+@needs_cuda
 def test_cuda_overflowing_range_and_sparse_ids(monkeypatch):
     _reload(interpret=False)
     x = torch.tensor([[-2e38, 2e38, 0.0, 1.0]] * 3, device="cuda").unsqueeze(0)  # (1, 3, 4)
