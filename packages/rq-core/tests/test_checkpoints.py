@@ -160,3 +160,18 @@ def test_a_damaged_file_is_named_as_damaged_in_one_line(tmp_path, kind):
     assert isinstance(caught.value, CheckpointError)
     with pytest.raises(FileNotFoundError):  # a missing file stays what it is
         load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_save_checkpoint_writes_plain_weights_atomically(tmp_path, monkeypatch):
+    from rq_core.checkpoints import load_checkpoint, save_checkpoint
+
+    target = tmp_path / "encoder.pt"
+    save_checkpoint(target, {"w": torch.ones(2), "where": tmp_path, "n": np.int64(3)})
+    loaded = load_checkpoint(target)
+    assert loaded["where"] == str(tmp_path) and loaded["n"] == 3
+    # A save that fails half-way leaves the old file whole and no temporary behind.
+    monkeypatch.setattr(torch, "save", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(target, {"w": torch.zeros(2)})
+    assert load_checkpoint(target)["w"].tolist() == [1.0, 1.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["encoder.pt"]

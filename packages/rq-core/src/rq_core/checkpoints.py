@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rq_core.runs import atomic_output
+
 __all__ = [
     "ALLOWED_GLOBALS",
     "CheckpointError",
@@ -39,6 +41,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "convert",
     "load_checkpoint",
+    "save_checkpoint",
     "to_weights_only",
 ]
 
@@ -159,6 +162,24 @@ def load_checkpoint(
         # (RuntimeError from its zip reader), an empty file (EOFError), stray bytes read as a
         # legacy pickle (KeyError, "invalid load key").
         raise DamagedCheckpointError(path, error) from error
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` where :func:`load_checkpoint` reads it: the one writer of the small
+    weights files the apps leave (encoders), plain weights only, atomically.
+
+    ``payload`` goes through :func:`to_weights_only` first; the file appears whole or not
+    at all (:func:`rq_core.runs.atomic_output`), so a killed run never leaves half a file
+    under the final name.
+
+    >>> import tempfile
+    >>> path = save_checkpoint(Path(tempfile.mkdtemp()) / "encoder.pt", {"w": torch.ones(2)})
+    >>> load_checkpoint(path)["w"].tolist()
+    [1.0, 1.0]
+    """
+    with atomic_output(path) as tmp:
+        torch.save(to_weights_only(payload), tmp)
+    return Path(path)
 
 
 def to_weights_only(value: Any, path: str = "checkpoint") -> Any:
