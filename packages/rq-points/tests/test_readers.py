@@ -2,7 +2,7 @@ import struct
 
 import numpy as np
 import pytest
-from rq_points.readers import (
+from rq_points.data.readers import (
     Mesh,
     ShapeReadError,
     load_shape,

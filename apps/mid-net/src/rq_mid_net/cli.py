@@ -26,7 +26,7 @@ from rq_core.config import app_config_dir, cli_main, save_config
 from rq_core.linear_probe import ProbeSettings, linear_probe
 from rq_core.seeding import process_rank
 from rq_core.training import TrainerConfig, fit, resumable_loader
-from rq_points.evaluation import (
+from rq_points.evaluate import (
     class_ratio_subset,
     extract_features,
     finetune_classification,
@@ -34,12 +34,12 @@ from rq_points.evaluation import (
     segmentation_probe,
     subset_shapes,
 )
-from rq_points.midnet import MidNet, MidNetConfig
-from rq_points.packed import ShapeDataset, collate_shapes
-from rq_points.pretraining import MidNetPretraining
-from rq_points.shape_cache import ShapeCache, write_shape_cache
-from rq_points.sources import folder_sources, procedural_sources, sweethome3d_sources
-from rq_points.transforms import PointAugmentation
+from rq_points.encoder import MidNet, MidNetConfig
+from rq_points.data.packed import ShapeDataset, collate_shapes
+from rq_points.learner import MidNetPretraining
+from rq_points.data.shape_cache import ShapeCache, write_shape_cache
+from rq_points.data.sources import folder_sources, procedural_sources, sweethome3d_sources
+from rq_points.augmentations import PointAugmentation
 
 from rq_mid_net.schema import MidNetRunConfig
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rq_core.training import TrainerConfig
-from rq_points.midnet import MidNetConfig
-from rq_points.transforms import PointAugmentation
+from rq_points.encoder import MidNetConfig
+from rq_points.augmentations import PointAugmentation
 
 
 @dataclass

@@ -9,8 +9,8 @@ pseudo-labels), ``offsets`` (S+1,) int64, ``class_ids`` (S,) int32, ``splits`` (
 ``part_names`` (JSON: one list per class, global part ids in order), ``num_clusters``.
 
 A shape that cannot be read is skipped, named in the log (a warning of logger
-``rq_points.shape_cache``) and counted in the :class:`CacheSummary` by its fixed reason
-(:class:`~rq_points.readers.SkipReason`); ``name.skipped.csv`` beside ``name.h5`` lists every
+``rq_points.data.shape_cache``) and counted in the :class:`CacheSummary` by its fixed reason
+(:class:`~rq_points.data.readers.SkipReason`); ``name.skipped.csv`` beside ``name.h5`` lists every
 skipped shape with its reason and message (:mod:`rq_core.skipped`). If more than
 ``max_failure_fraction`` of the shapes fail, the cache is not written (the list still is) and
 :class:`ValueError` says how many failed and why.
@@ -33,8 +33,8 @@ from rq_core.skipped import write_skipped_csv
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from rq_points.kmeans import kmeans_cluster_ids
-from rq_points.readers import Shape, ShapeReadError, SkipReason, check_shape
+from rq_points.data.kmeans import kmeans_cluster_ids
+from rq_points.data.readers import Shape, ShapeReadError, SkipReason, check_shape
 
 __all__ = ["CacheSummary", "ShapeCache", "ShapeSource", "write_shape_cache"]
 
@@ -99,7 +99,7 @@ def write_shape_cache(
     """Read every source, compute k-means cluster ids, write the HDF5 cache atomically.
 
     >>> import tempfile, numpy as np
-    >>> from rq_points.procedural import generate_shape
+    >>> from rq_points.data.procedural import generate_shape
     >>> src = [ShapeSource(f"s{i}", 0, "train",
     ...        lambda i=i: generate_shape(0, 128, np.random.default_rng(i))) for i in range(2)]
     >>> d = tempfile.mkdtemp()

@@ -1,4 +1,4 @@
-"""Augmentations on packed batches (see :mod:`rq_points.packed`): one draw per shape.
+"""Augmentations on packed batches (see :mod:`rq_points.data.packed`): one draw per shape.
 
 Every function takes the packed tensors plus ``batch_ids`` and returns new tensors (inputs
 are never modified); points keep their row order, so labels and cluster ids stay aligned.
@@ -19,7 +19,7 @@ from rq_core import randomized_quantize
 from rq_core.quantize import segment_min_max
 from torch import Tensor
 
-from rq_points.packed import PackedShapes
+from rq_points.data.packed import PackedShapes
 
 __all__ = [
     "PointAugmentation",
@@ -109,7 +109,7 @@ class PointAugmentation:
     (``scale: 0.25``); RQ 30 bins on xyz (the RQ paper, section 5.2). ``rq_bins = 0`` turns
     RQ off (the MID-FC baseline); ``train = False`` keeps only normalize + clip (evaluation).
 
-    >>> from rq_points.packed import collate_shapes
+    >>> from rq_points.data.packed import collate_shapes
     >>> import numpy as np
     >>> item = {"points": np.random.rand(64, 3).astype(np.float32),
     ...         "normals": np.tile(np.float32([0, 0, 1]), (64, 1)), "labels": np.arange(64),

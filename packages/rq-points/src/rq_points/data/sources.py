@@ -1,6 +1,6 @@
-"""Where shapes come from: lists of :class:`~rq_points.shape_cache.ShapeSource` for a cache.
+"""Where shapes come from: lists of :class:`~rq_points.data.shape_cache.ShapeSource` for a cache.
 
-- :func:`procedural_sources`: the embedded part-labelled family (:mod:`rq_points.procedural`).
+- :func:`procedural_sources`: the embedded part-labelled family (:mod:`rq_points.data.procedural`).
 - :func:`folder_sources`: a folder of shape files + ``metadata.csv`` with
   ``file_name,label,split`` (the project's points data contract); labels are class names.
 - :func:`sweethome3d_sources`: the furniture OBJ models inside Sweet Home 3D's jar (Debian
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rq_points import procedural
-from rq_points.readers import ShapeReadError, SkipReason, load_shape, parse_obj, sample_mesh
-from rq_points.shape_cache import SPLITS, ShapeSource
+from rq_points.data import procedural
+from rq_points.data.readers import ShapeReadError, SkipReason, load_shape, parse_obj, sample_mesh
+from rq_points.data.shape_cache import SPLITS, ShapeSource
 
 __all__ = ["folder_sources", "procedural_sources", "sweethome3d_sources", "split_of"]
 

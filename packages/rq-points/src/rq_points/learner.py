@@ -15,10 +15,10 @@ import lightning as L
 import torch
 from rq_core import distributed
 from rq_points.losses import MidNetLoss
-from rq_points.midnet import MidNet, MidNetConfig
+from rq_points.encoder import MidNet, MidNetConfig
 from rq_points.octree_batch import OctreeBatch, build_octree_batch, leaf_majority_label
-from rq_points.packed import PackedShapes
-from rq_points.transforms import PointAugmentation
+from rq_points.data.packed import PackedShapes
+from rq_points.augmentations import PointAugmentation
 
 __all__ = ["MidNetPretraining"]
 

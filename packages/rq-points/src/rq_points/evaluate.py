@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rq_points.midnet import MidNet, two_fc_head
+from rq_points.encoder import MidNet, two_fc_head
 from rq_points.octree_batch import build_octree_batch
-from rq_points.packed import ShapeDataset, collate_shapes
-from rq_points.transforms import PointAugmentation
+from rq_points.data.packed import ShapeDataset, collate_shapes
+from rq_points.augmentations import PointAugmentation
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm

@@ -4,7 +4,7 @@ Every reader returns a :class:`Shape` (points + unit normals + optional per-poin
 all numpy) or raises :class:`ShapeReadError` naming the file and the problem, with a fixed
 :class:`SkipReason` chosen where it is raised (never guessed from the message, which holds the
 path). Callers that read whole datasets catch that error, skip the shape and count it by
-reason (see :mod:`rq_points.shape_cache`).
+reason (see :mod:`rq_points.data.shape_cache`).
 
 Meshes (.off, .obj, .ply with faces) are sampled area-weighted: a face is drawn with
 probability proportional to its area, a point uniformly inside it (square-root barycentric

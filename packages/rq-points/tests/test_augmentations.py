@@ -1,7 +1,7 @@
 import numpy as np
 import torch
-from rq_points.packed import collate_shapes
-from rq_points.transforms import (
+from rq_points.data.packed import collate_shapes
+from rq_points.augmentations import (
     PointAugmentation,
     clip_inside_unit_cube,
     normalize_unit_sphere,
