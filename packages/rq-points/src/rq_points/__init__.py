@@ -15,12 +15,12 @@ Points -> packed batch -> augmentation (+ RQ on xyz) -> octree -> MID-Net -> MID
 torch.Size([6, 32])
 """
 
-from rq_points.losses import MidNetLoss
-from rq_points.encoder import MidNet, MidNetConfig
-from rq_points.octree_batch import OctreeBatch, build_octree_batch
+from rq_points.augmentations import PointAugmentation
 from rq_points.data.packed import PackedShapes, ShapeDataset, collate_shapes
 from rq_points.data.shape_cache import ShapeCache, write_shape_cache
-from rq_points.augmentations import PointAugmentation
+from rq_points.encoder import MidNet, MidNetConfig
+from rq_points.losses import MidNetLoss
+from rq_points.octree_batch import OctreeBatch, build_octree_batch
 
 __version__ = "0.1.0"
 

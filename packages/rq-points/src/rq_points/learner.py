@@ -14,11 +14,12 @@ from dataclasses import asdict
 import lightning as L
 import torch
 from rq_core import distributed
-from rq_points.losses import MidNetLoss
-from rq_points.encoder import MidNet, MidNetConfig
-from rq_points.octree_batch import OctreeBatch, build_octree_batch, leaf_majority_label
-from rq_points.data.packed import PackedShapes
+
 from rq_points.augmentations import PointAugmentation
+from rq_points.data.packed import PackedShapes
+from rq_points.encoder import MidNet, MidNetConfig
+from rq_points.losses import MidNetLoss
+from rq_points.octree_batch import OctreeBatch, build_octree_batch, leaf_majority_label
 
 __all__ = ["MidNetPretraining"]
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from rq_points.data.readers import Shape, check_shape
 
 __all__ = [

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from rq_core.runs import atomic_output
 from rq_core.skipped import write_skipped_csv
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -140,9 +141,7 @@ def write_shape_cache(
         )
     counts = np.array([s.points.shape[0] for _, s in shapes], np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with h5py.File(tmp, "w") as f:
+    with atomic_output(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
         T = int(offsets[-1])
         d_points = f.create_dataset("points", (T, 3), np.float32)
         d_normals = f.create_dataset("normals", (T, 3), np.float32)
@@ -163,7 +162,6 @@ def write_shape_cache(
         f.attrs["part_names"] = json.dumps([list(p) for p in part_names] if part_names else [])
         f.attrs["num_clusters"] = num_clusters
         f.attrs["skipped"] = json.dumps(dict(skipped))
-    os.replace(tmp, path)
     if failures:
         log.warning(
             "%s: %d of %d shapes skipped (listed in %s)", path, len(failures), total, report

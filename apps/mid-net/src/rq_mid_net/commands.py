@@ -1,0 +1,312 @@
+"""One function per ``rq-mid-net`` command: config -> rq_points calls -> results. Wiring only;
+the pieces live in rq_points (data, pretrain, evaluate) and rq_core.runs (cache root, stage
+reuse, results files)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from rq_core.config import save_config
+from rq_core.runs import (
+    RANK_ZERO_WAIT_S,
+    ResultsTable,
+    Stage,
+    StageChangedError,
+    atomic_write,
+    cache_root,
+    process_rank,
+    write_results,
+)
+from rq_core.training import last_checkpoint
+from rq_points.data.shape_cache import ShapeCache
+from rq_points.data.shape_sets import prepare_shape_set, split_indices
+from rq_points.evaluate import FeatureStore, load_pretrained
+from rq_points.evaluate import classify as classify_protocol
+from rq_points.evaluate import segment as segment_protocol
+from rq_points.pretrain import pretrain as fit_mid_net
+
+__all__ = ["COMMANDS", "classify", "demo", "prepare", "pretrain", "segment"]
+
+# Trainer keys that do not change what a pretraining learns (how it is shown or saved).
+_TRAINER_COSMETIC = ("resume", "progress_bar", "tensorboard", "log_every_n_steps",
+                     "checkpoint_every_n_steps")
+# Trainer keys that only extend a finished pretraining (Stage budget: resume, not redo).
+_TRAINER_BUDGET = ("max_epochs", "max_steps")
+_EVAL_KEYS = ("classify_data", "segment_data", "classify", "segment", "model")
+
+
+# ------------------------------------------------------------------------------ wiring
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def _object(node: DictConfig) -> Any:
+    """The dataclass instance of a structured config section."""
+    return OmegaConf.to_object(node)
+
+
+def _apply_threads(cfg: DictConfig) -> None:
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+
+
+def _device(cfg: DictConfig) -> str:
+    if cfg.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return cfg.device
+
+
+def _shapes(cfg: DictConfig, key: str) -> ShapeCache:
+    """The cache of ``cfg[key]`` (data, classify_data or segment_data), built on first use."""
+    return prepare_shape_set(_object(cfg[key]), cache_root("points", override=cfg.cache_dir))
+
+
+def _pretrain_stage(cfg: DictConfig) -> Stage:
+    """The reuse record of a pretraining in ``cfg.run_dir``: every section that shapes the
+    weights is a setting; max_epochs/max_steps are the budget (more extends the run)."""
+    trainer = _plain(cfg.trainer)
+    budget = {k: trainer.pop(k) for k in _TRAINER_BUDGET}
+    for key in _TRAINER_COSMETIC:
+        trainer.pop(key)
+    settings = {k: _plain(cfg[k]) for k in ("data", "model", "augmentation", "optim", "loss")}
+    settings["trainer"] = trainer
+    return Stage(cfg.run_dir, settings, budget=budget)
+
+
+def _wait_for_fresh_stage(stage: Stage) -> None:
+    """Ranks > 0 of a forced run: wait until rank 0 has moved the old run aside (a record
+    that is unfinished and no last.ckpt), so that no rank resumes from the old weights."""
+    deadline = time.monotonic() + RANK_ZERO_WAIT_S
+    while True:
+        record = stage.read()
+        if record and not record.get("finished") and not last_checkpoint(stage.directory).exists():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rank {process_rank()}: rank 0 did not restart {stage.directory}")
+        time.sleep(1.0)
+
+
+def _run_pretraining(cfg: DictConfig, *, on_change: str) -> tuple[Path, float | None]:
+    """Pretrain into ``cfg.run_dir`` unless a finished run with these settings is there
+    (``force`` redoes it). ``on_change``: ``refuse`` (the user's own run_dir) or
+    ``supersede`` (the demo's stage folders). Returns the checkpoint and the seconds the
+    finished run took (``None`` when unknown)."""
+    stage = _pretrain_stage(cfg)
+    if process_rank() == 0:
+        check = stage.prepare(force=cfg.force, on_change=on_change)
+    else:  # rank 0 decides and moves aside; the others follow its decision
+        check = stage.check()
+        if check.state == "changed":
+            raise StageChangedError(f"{stage.directory} holds a result made with other settings")
+        if cfg.force:
+            _wait_for_fresh_stage(stage)
+            check = stage.check()
+    if check.reusable:
+        print(f"[pretrain] {cfg.run_dir}: finished with these settings; reused")
+        return last_checkpoint(cfg.run_dir), stage.outputs().get("seconds")
+    cache = _shapes(cfg, "data")
+    started = time.time()
+    checkpoint = fit_mid_net(
+        cache, split_indices(cache, list(cfg.data.splits)), cfg.run_dir,
+        model=_object(cfg.model), augmentation=_object(cfg.augmentation),
+        optim=_object(cfg.optim), loss=_object(cfg.loss), trainer=_object(cfg.trainer),
+        config=cfg,
+    )
+    seconds = time.time() - started
+    if process_rank() == 0:
+        stage.finish(seconds=seconds, checkpoint=str(checkpoint))
+    print(f"[pretrain] done: {checkpoint}")
+    return checkpoint, seconds
+
+
+def _pretrained_spec(cfg: DictConfig) -> str:
+    return cfg.pretrained or str(last_checkpoint(cfg.run_dir))
+
+
+def _evaluate(cfg: DictConfig, spec: str, tasks: tuple[str, ...]) -> dict:
+    """The probes of ``tasks`` (classify, segment) on the backbone ``spec``."""
+    net = load_pretrained(spec, _object(cfg.model), cfg.trainer.seed)
+    store = FeatureStore(net, _device(cfg), cfg.segment.points_per_shape)
+    out: dict[str, Any] = {"pretrained": spec}
+    if "classify" in tasks:
+        out["classify"] = classify_protocol(store, _shapes(cfg, "classify_data"),
+                                            _object(cfg.classify))
+    if "segment" in tasks:
+        out["segment"] = segment_protocol(store, _shapes(cfg, "segment_data"),
+                                          _object(cfg.segment))
+    return out
+
+
+# ------------------------------------------------------------------------------ results
+
+
+def _ratios(results: dict[str, dict], task: str, mode: str | None = None) -> list[str]:
+    found = set()
+    for r in results.values():
+        section = (r.get(task) or {})
+        section = section.get(mode, {}) if mode else section
+        found |= {k for k in section if k != "finetune"}
+    return sorted(found, key=float)
+
+
+def results_table(results: dict[str, dict], title: str, notes: list[str]) -> ResultsTable:
+    """One row per method: linear-probe accuracy (mean ± std over probe seeds) per ratio,
+    segmentation C.mIoU / I.mIoU per ratio, all in %."""
+    cls_ratios = _ratios(results, "classify", "linear")
+    seg_ratios = _ratios(results, "segment")
+    cls_cols = [f"cls lin {float(r):.0%}" for r in cls_ratios]
+    seg_cols = [f"seg {float(r):.0%} C.mIoU / I.mIoU" for r in seg_ratios]
+    table = ResultsTable(title, ["method", *cls_cols, *seg_cols], notes=notes)
+    for name, r in results.items():
+        row: dict[str, Any] = {"method": name}
+        for col, ratio in zip(cls_cols, cls_ratios, strict=True):
+            x = (r.get("classify") or {}).get("linear", {}).get(ratio)
+            row[col] = f"{x['accuracy_mean']:.1f} ± {x['accuracy_std']:.1f}" if x else None
+        for col, ratio in zip(seg_cols, seg_ratios, strict=True):
+            x = (r.get("segment") or {}).get(ratio)
+            row[col] = f"{x['class_miou_mean']:.1f} / {x['instance_miou_mean']:.1f}" if x else None
+        table.add(**row)
+    return table
+
+
+def results_rows(results: dict[str, dict]) -> list[dict]:
+    """Long-form rows (method, task, ratio, metric, value) for ``results.csv``."""
+    rows = []
+    for name, r in results.items():
+        for mode, per_ratio in (r.get("classify") or {}).items():
+            for ratio, x in per_ratio.items():
+                value = x.get("accuracy_mean", x.get("accuracy"))
+                rows.append({"method": name, "task": f"classify_{mode}", "ratio": ratio,
+                             "metric": "accuracy", "value": value})
+        segment_results = r.get("segment") or {}
+        for ratio, x in segment_results.get("finetune", {}).items():
+            for metric in ("class_miou", "instance_miou"):
+                rows.append({"method": name, "task": "segment_finetune", "ratio": ratio,
+                             "metric": metric, "value": x[metric]})
+        for ratio, x in segment_results.items():
+            if ratio == "finetune":
+                continue
+            for metric in ("class_miou", "instance_miou"):
+                rows.append({"method": name, "task": "segment", "ratio": ratio,
+                             "metric": metric, "value": x[f"{metric}_mean"]})
+    return rows
+
+
+def _write(run_dir: Path, tables: list[ResultsTable], data: dict, rows: list[dict]) -> None:
+    write_results(run_dir, tables, data)
+    header = "method,task,ratio,metric,value\n"
+    lines = [f"{r['method']},{r['task']},{r['ratio']},{r['metric']},{r['value']}" for r in rows]
+    atomic_write(run_dir / "results.csv", header + "\n".join(lines) + "\n")
+    for table in tables:
+        print(table.markdown(level=2))
+
+
+def _probe_notes(cfg: DictConfig) -> list[str]:
+    return [
+        "classification: linear probe on the frozen global feature (test accuracy %, mean ± "
+        f"std over seeds {list(cfg.classify.seeds)});",
+        "segmentation: 2-FC head on frozen point features (C.mIoU / I.mIoU %).",
+    ]
+
+
+def _method_of(spec: str) -> str:
+    return "random" if spec == "random" else Path(spec).name
+
+
+# ------------------------------------------------------------------------------ commands
+
+
+def prepare(cfg: DictConfig) -> dict:
+    """Build the HDF5 caches of data, classify_data and segment_data."""
+    _apply_threads(cfg)
+    out = {}
+    for key in ("data", "classify_data", "segment_data"):
+        cache = _shapes(cfg, key)
+        out[key] = cache.path
+        print(f"[prepare] {key}: {cache.path} ({len(cache)} shapes, {cache.num_classes} classes)")
+    return out
+
+
+def pretrain(cfg: DictConfig) -> Path:
+    """Pretrain MID-Net (with RQ unless augmentation.rq_bins=0); checkpoints in RUN_DIR."""
+    _apply_threads(cfg)
+    checkpoint, _ = _run_pretraining(cfg, on_change="refuse")
+    return checkpoint
+
+
+def _probe_command(cfg: DictConfig, task: str) -> dict:
+    _apply_threads(cfg)
+    spec = _pretrained_spec(cfg)
+    result = _evaluate(cfg, spec, (task,))
+    run_dir = Path(cfg.run_dir)
+    save_config(cfg, run_dir)
+    table = results_table({_method_of(spec): result}, "", _probe_notes(cfg))
+    _write(run_dir, [table], result, results_rows({_method_of(spec): result}))
+    return result
+
+
+def classify(cfg: DictConfig) -> dict:
+    """Linear probe (and optional finetune) on the frozen global feature at the data ratios."""
+    return _probe_command(cfg, "classify")
+
+
+def segment(cfg: DictConfig) -> dict:
+    """2-FC head on frozen point features; C.mIoU and I.mIoU at the data ratios."""
+    return _probe_command(cfg, "segment")
+
+
+DEMO_VARIANTS = ("random", "midfc", "rq")
+
+
+def demo(cfg: DictConfig) -> dict:
+    """Pretrain with and without RQ on the procedural shapes, probe both and a random init.
+
+    Each pretraining (``RUN_DIR/pretrain_<variant>``) and each evaluation
+    (``RUN_DIR/eval_<variant>``) is a :class:`rq_core.runs.Stage`: reused while its settings
+    are unchanged, moved aside when they changed, redone with ``force=true``."""
+    _apply_threads(cfg)
+    run_dir = Path(cfg.run_dir)
+    unknown = sorted(set(cfg.demo_variants) - set(DEMO_VARIANTS))
+    if unknown:
+        raise ValueError(f"demo_variants: unknown {unknown}; choose from {list(DEMO_VARIANTS)}")
+    save_config(cfg, run_dir)
+    started = time.time()
+    _shapes(cfg, "data")
+    results, timings = {}, {}
+    for variant in cfg.demo_variants:
+        spec, pretrain_settings = "random", None
+        if variant != "random":
+            sub = copy.deepcopy(cfg)
+            sub.run_dir = str(run_dir / f"pretrain_{variant}")
+            if variant == "midfc":
+                sub.augmentation.rq_bins = 0
+            checkpoint, seconds = _run_pretraining(sub, on_change="supersede")
+            timings[f"pretrain_{variant}_s"] = seconds
+            spec = str(checkpoint)
+            pretrain_settings = _pretrain_stage(sub).settings
+        settings = {k: _plain(cfg[k]) for k in _EVAL_KEYS}
+        settings["pretrained"] = {"path": spec, "settings": pretrain_settings}
+        stage = Stage(run_dir / f"eval_{variant}", settings)
+        if stage.prepare(force=cfg.force, on_change="supersede").reusable:
+            results[variant] = stage.outputs()["results"]
+            continue
+        evaluated_at = time.time()
+        result = _evaluate(cfg, spec, ("classify", "segment"))
+        result["eval_seconds"] = time.time() - evaluated_at
+        stage.finish(results=result)
+        results[variant] = result
+    table = results_table(results, "MID-Net demo (procedural shapes)", _probe_notes(cfg))
+    summary = {"results": results, "timings": timings, "total_seconds": time.time() - started}
+    _write(run_dir, [table], summary, results_rows(results))
+    return summary
+
+
+COMMANDS = {"prepare": prepare, "pretrain": pretrain, "classify": classify, "segment": segment,
+            "demo": demo}
