@@ -125,6 +125,7 @@ APPS: tuple[AppSpec, ...] = (
             "rq-mid-net segment --config apps/mid-net/configs/shapenet_paper.yaml",
         ),
         expected=StageTime(quick=30, full=365),
+        accepts_force=True,
     ),
     AppSpec(
         name="dabs",

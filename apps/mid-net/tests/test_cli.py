@@ -80,3 +80,27 @@ def test_demo_quick_end_to_end_and_reuse(tmp_path, monkeypatch):
     t0 = time.time()
     main(["demo", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}"])  # reuses every stage
     assert time.time() - t0 < 20
+    # force=true redoes every stage (pretrainings and evaluations); the old ones are kept.
+    main(["demo", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}", "force=true"])
+    aside = sorted(p.name.split(".superseded-")[0] for p in run.glob("*.superseded-*"))
+    assert aside == ["eval_midfc", "eval_random", "eval_rq", "pretrain_midfc", "pretrain_rq"]
+
+
+def test_pretrain_refuses_a_run_dir_made_with_other_settings_and_force_redoes_it(
+    tmp_path, tiny_overrides, capsys
+):
+    run = tmp_path / "run"
+    args = ["pretrain", "--config", str(CONFIGS / "demo.yaml"), *tiny_overrides, f"run_dir={run}"]
+    main(args)
+    record = json.loads((run / "stage.json").read_text())
+    assert record["finished"] and record["settings"]["optim"]["lr"] == 0.03
+    main(args)  # finished with the same settings: reused, not trained again
+    assert "reused" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as err:
+        main([*args, "optim.lr=0.1"])
+    assert err.value.code == 2
+    assert "optim.lr" in capsys.readouterr().err
+    main([*args, "optim.lr=0.1", "force=true"])  # redone; the old run is kept beside it
+    assert json.loads((run / "stage.json").read_text())["settings"]["optim"]["lr"] == 0.1
+    (aside,) = tmp_path.glob("run.superseded-*")
+    assert (aside / "checkpoints" / "last.ckpt").is_file()
