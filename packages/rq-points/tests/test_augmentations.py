@@ -1,6 +1,5 @@
 import numpy as np
 import torch
-from rq_points.data.packed import collate_shapes
 from rq_points.augmentations import (
     PointAugmentation,
     clip_inside_unit_cube,
@@ -8,6 +7,7 @@ from rq_points.augmentations import (
     random_axis_scale,
     random_upright_rotation,
 )
+from rq_points.data.packed import collate_shapes
 
 
 def test_normalize_puts_every_shape_in_the_unit_sphere(packed_batch):

@@ -129,3 +129,14 @@ def test_bad_shapes_raise_naming_the_problem(tmp_path):
     with pytest.raises(ShapeReadError, match="malformed OFF") as err:
         read_mesh(tmp_path / "y.off")
     assert err.value.reason == "malformed"
+
+
+def test_a_text_file_named_npz_says_so_not_pickled_data(tmp_path):
+    """numpy's own message for it is "Cannot load file containing pickled data when
+    allow_pickle=False", which sends a user looking for pickles."""
+    p = tmp_path / "chair.npz"
+    p.write_text("x,y,z\n0,0,0\n")
+    with pytest.raises(ShapeReadError) as err:
+        read_point_file(p)
+    assert "not a NumPy .npz archive" in str(err.value) and "pickle" not in str(err.value)
+    assert err.value.reason == "wrong_format"

@@ -7,6 +7,7 @@ Wang et al. 2021, reference ``mid_hrnet_d6.yaml``); see :mod:`rq_points.learner`
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,10 +21,13 @@ from rq_core.training import TrainerConfig, fit, last_checkpoint, resumable_load
 from rq_points.augmentations import PointAugmentation
 from rq_points.data.packed import ShapeDataset, collate_shapes
 from rq_points.data.shape_cache import ShapeCache
+from rq_points.data.shape_sets import up_axis_warning
 from rq_points.encoder import MidNetConfig
 from rq_points.learner import MidNetPretraining
 
 __all__ = ["LossConfig", "OptimConfig", "pretrain"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,8 +68,12 @@ def pretrain(
     The loader draws its order from a ResumableSampler (a run resumed mid-epoch continues
     the interrupted epoch); the initial weights are those of ``torch.manual_seed(seed)``,
     the same as a random-init baseline with that seed. ``config`` (the app's resolved config)
-    is stored in every checkpoint and as ``run_dir/config.yaml``.
+    is stored in every checkpoint and as ``run_dir/config.yaml``. Logs a warning when the
+    shapes look z-up while the rotation turns about y (:func:`up_axis_warning`).
     """
+    warning = up_axis_warning(cache, augmentation.up_axis) if augmentation.rotate else None
+    if warning:
+        log.warning(warning)
     dataset = ShapeDataset(cache, np.asarray(indices))
     if len(dataset) < optim.batch_size:
         raise ValueError(f"{len(dataset)} pretraining shapes < batch size {optim.batch_size}")

@@ -25,10 +25,12 @@ from rq_points.data.sources import folder_sources, procedural_sources, sweethome
 
 __all__ = [
     "SOURCES",
+    "Z_UP_RATIO",
     "ShapeSetConfig",
     "prepare_shape_set",
     "shape_set_cache_path",
     "split_indices",
+    "up_axis_warning",
 ]
 
 SOURCES = ("procedural", "folder", "sweethome3d", "cache")
@@ -38,7 +40,8 @@ SOURCES = ("procedural", "folder", "sweethome3d", "cache")
 class ShapeSetConfig:
     """One shape set, turned into an HDF5 cache under the cache directory on first use.
 
-    ``source``: ``procedural`` (embedded family), ``folder`` (``root`` holds metadata.csv),
+    ``source``: ``procedural`` (embedded family), ``folder`` (``root`` holds the shape files,
+    ``metadata`` the CSV with ``file_name`` relative to ``root``; default ROOT/metadata.csv),
     ``sweethome3d`` (``root`` is sweethome3d.jar) or ``cache`` (``root`` is a prepared .h5,
     e.g. from ``data_scripts/points``). ``splits``: the splits a command uses (pretraining
     reads these; the probes read train/valid/test).
@@ -46,6 +49,7 @@ class ShapeSetConfig:
 
     source: str = "procedural"
     root: str = ""
+    metadata: str = ""  # folder: the metadata CSV; "" = ROOT/metadata.csv (file_name rel. ROOT)
     num_points: int = 2048
     shapes_per_class: int = 60
     num_clusters: int = 100  # MID-Net's seg_num: 100
@@ -53,14 +57,28 @@ class ShapeSetConfig:
     splits: list[str] = field(default_factory=lambda: ["train"])
 
 
+# The fields that change what a cache of each source holds: two shape sets that agree on these
+# share one cache (e.g. `data` and `classify_data` pointing at one folder: read once).
+_CONTENT_FIELDS = {
+    "procedural": ("shapes_per_class", "num_points", "num_clusters", "seed"),
+    "folder": ("root", "metadata", "num_points", "num_clusters", "seed"),
+    "sweethome3d": ("root", "num_points", "num_clusters", "seed"),
+}
+
+
 def shape_set_cache_path(shapes: ShapeSetConfig, cache_dir: str | os.PathLike) -> Path:
-    """Where the cache of ``shapes`` lives: ``cache_dir/SOURCE-HASH.h5``, the hash over every
-    field that changes its content (not ``splits``: one cache holds all splits)."""
+    """Where the cache of ``shapes`` lives: ``cache_dir/SOURCE-HASH.h5``, the hash over the
+    fields that change its content for that source (not ``splits``: one cache holds all)."""
     if shapes.source == "cache":
         return Path(shapes.root).expanduser()
-    spec = {k: getattr(shapes, k) for k in ("source", "num_points", "shapes_per_class",
-                                            "num_clusters", "seed")}
-    spec["root"] = str(Path(shapes.root).expanduser().resolve()) if shapes.root else ""
+    if shapes.source not in _CONTENT_FIELDS:
+        raise ValueError(f"data.source must be one of {'|'.join(SOURCES)}, got {shapes.source!r}")
+    spec: dict = {"source": shapes.source}
+    for key in _CONTENT_FIELDS[shapes.source]:
+        value = getattr(shapes, key)
+        if key in ("root", "metadata") and value:
+            value = str(Path(value).expanduser().resolve())
+        spec[key] = value
     digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
     return Path(cache_dir) / f"{shapes.source}-{digest}.h5"
 
@@ -69,7 +87,7 @@ def _sources(shapes: ShapeSetConfig):
     if shapes.source == "procedural":
         return procedural_sources(shapes.shapes_per_class, shapes.num_points, shapes.seed)
     if shapes.source == "folder":
-        return folder_sources(shapes.root, shapes.num_points, shapes.seed)
+        return folder_sources(shapes.root, shapes.num_points, shapes.seed, shapes.metadata)
     if shapes.source == "sweethome3d":
         return sweethome3d_sources(shapes.root, shapes.num_points, shapes.seed)
     raise ValueError(f"data.source must be one of {'|'.join(SOURCES)}, got {shapes.source!r}")
@@ -98,8 +116,6 @@ def prepare_shape_set(
             print(f"[prepare] {summary} in {time.time() - started:.1f} s")
         return summary
 
-    if shapes.source not in SOURCES:
-        raise ValueError(f"data.source must be one of {'|'.join(SOURCES)}, got {shapes.source!r}")
     rank_zero_first(path, build)
     return ShapeCache(path)
 
@@ -114,3 +130,33 @@ def split_indices(cache: ShapeCache, splits: list[str]) -> np.ndarray:
     True
     """
     return np.sort(np.concatenate([cache.split_indices(s) for s in splits]))
+
+
+# A set looks z-up when its shapes are typically this much taller along z than along y
+# (median over shapes of extent / largest extent). A heuristic: upright objects are usually
+# taller than they are deep; the embedded y-up family has y 1.0 and z 0.66.
+Z_UP_RATIO = 1.25
+
+
+def up_axis_warning(cache: ShapeCache, up_axis: int) -> str | None:
+    """A warning when the pretraining rotation turns about y (``up_axis=1``) but the shapes of
+    ``cache`` look z-up (ModelNet's convention), else ``None``.
+
+    >>> class Cache:  # a stand-in: only the recorded extents matter
+    ...     path, median_relative_extent = "modelnet.h5", [0.9, 0.6, 1.0]
+    >>> print(up_axis_warning(Cache(), up_axis=1))  # doctest: +ELLIPSIS
+    modelnet.h5: the shapes look z-up (median extent y 0.60, z 1.00) but ... up_axis=2
+    >>> up_axis_warning(Cache(), up_axis=2) is None
+    True
+    """
+    extent = getattr(cache, "median_relative_extent", None)
+    if up_axis != 1 or not extent:
+        return None
+    y, z = extent[1], extent[2]
+    if z < Z_UP_RATIO * y:
+        return None
+    return (
+        f"{cache.path}: the shapes look z-up (median extent y {y:.2f}, z {z:.2f}) but the "
+        "pretraining rotation turns about y (augmentation.up_axis=1, ShapeNet's y-up); if "
+        "they are z-up (ModelNet's convention), set augmentation.up_axis=2"
+    )
