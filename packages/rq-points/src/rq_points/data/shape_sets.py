@@ -145,7 +145,7 @@ def up_axis_warning(cache: ShapeCache, up_axis: int) -> str | None:
     >>> class Cache:  # a stand-in: only the recorded extents matter
     ...     path, median_relative_extent = "modelnet.h5", [0.9, 0.6, 1.0]
     >>> print(up_axis_warning(Cache(), up_axis=1))  # doctest: +ELLIPSIS
-    modelnet.h5: the shapes look z-up (median extent y 0.60, z 1.00) but ... up_axis=2
+    modelnet.h5: the shapes look z-up (median extent y 0.60, z 1.00) but ...up_axis=2
     >>> up_axis_warning(Cache(), up_axis=2) is None
     True
     """
