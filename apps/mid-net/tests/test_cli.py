@@ -27,12 +27,23 @@ def test_prepare_pretrain_classify_segment(tmp_path, tiny_overrides):
         results = json.loads((out / "results.json").read_text())
         assert (out / "results.md").is_file() and (out / "config.yaml").is_file()
         assert (out / "results.csv").read_text().startswith("method,task,ratio,metric,value")
+        # Issue 15: the row is the method (the checkpoint's run config says rq), never the
+        # checkpoint's file name; each cell is a mean with its 95% interval.
+        markdown = (out / "results.md").read_text()
+        assert "| rq |" in markdown and "last.ckpt" not in markdown
+        (estimates,) = results["tables"]
+        assert [row["method"] for row in estimates["rows"]] == ["rq"]
         if command == "classify":
             assert set(results["classify"]["linear"]) == {"0.5", "1.0"}
             assert 0 <= results["classify"]["linear"]["1.0"]["accuracy_mean"] <= 100
+            cell = estimates["rows"][0]["cls lin 100%"]
         else:
             r = results["segment"]["1.0"]
             assert 0 < r["instance_miou_mean"] <= 100 and 0 < r["class_miou_mean"] <= 100
+            num_test = r["num_test_shapes"]
+            assert len(r["shape_iou_per_seed"][0]) == len(r["test_class_ids"]) == num_test
+            cell = estimates["rows"][0]["seg 100% C.mIoU"]
+        assert cell["low"] <= cell["value"] <= cell["high"]
 
 
 def test_bad_override_names_the_key(tmp_path, tiny_overrides, capsys):
@@ -77,6 +88,11 @@ def test_demo_quick_end_to_end_and_reuse(tmp_path, monkeypatch):
     results = json.loads((run / "results.json").read_text())
     assert set(results["results"]) == {"random", "midfc", "rq"}
     assert "| rq |" in (run / "results.md").read_text()
+    estimates, paired = results["tables"]
+    assert [row["method"] for row in estimates["rows"]] == ["random", "midfc", "rq"]
+    pairs = {(row["method"], row["against"]) for row in paired["rows"]}
+    assert {("rq", "random"), ("rq", "midfc"), ("midfc", "random")} <= pairs
+    assert {row["verdict"] for row in paired["rows"]} <= {"better", "worse", "no clear difference"}
     t0 = time.time()
     main(["demo", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}"])  # reuses every stage
     assert time.time() - t0 < 20
@@ -104,3 +120,28 @@ def test_pretrain_refuses_a_run_dir_made_with_other_settings_and_force_redoes_it
     assert json.loads((run / "stage.json").read_text())["settings"]["optim"]["lr"] == 0.1
     (aside,) = tmp_path.glob("run.superseded-*")
     assert (aside / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_demo_and_readme_commands_resolve_to_the_same_augmentation_chains():
+    """Issue 15: `method=` picks the chain. The README's paper commands (shapenet_paper.yaml,
+    shapenet_midfc.yaml) and the demo's rq / midfc pretrainings use the same chains; an
+    explicit augmentation key tunes the rq chain; a contradiction is one clear error."""
+    from rq_core.config import ConfigError, load_config
+    from rq_mid_net.commands import demo_variant_config, method_augmentation
+    from rq_mid_net.config import MidNetAppConfig
+
+    def chain(name, *overrides):
+        return method_augmentation(load_config(MidNetAppConfig, CONFIGS / name, list(overrides)))
+
+    demo = load_config(MidNetAppConfig, CONFIGS / "demo.yaml", [])
+    assert method_augmentation(demo_variant_config(demo, "rq")) == chain("shapenet_paper.yaml")
+    assert method_augmentation(demo_variant_config(demo, "midfc")) == chain("shapenet_midfc.yaml")
+    paper = chain("shapenet_paper.yaml")
+    assert (paper.rq_bins, paper.rq_spacing, paper.rq_collapse) == (30, "random", "random")
+    assert chain("shapenet_midfc.yaml").rq_bins == 0
+    assert chain("shapenet_paper.yaml", "method=midfc").rq_bins == 0
+    assert chain("shapenet_paper.yaml", "augmentation.rq_bins=16").rq_bins == 16
+    with pytest.raises(ConfigError, match="method=rq with augmentation.rq_bins=0"):
+        chain("shapenet_paper.yaml", "augmentation.rq_bins=0")
+    with pytest.raises(ConfigError, match="method must be one of rq|midfc"):
+        chain("shapenet_paper.yaml", "method=mixup")

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from rq_core.config import save_config
+from rq_core.config import ConfigError, save_config
 from rq_core.runs import (
     RANK_ZERO_WAIT_S,
     ResultsTable,
@@ -23,6 +25,8 @@ from rq_core.runs import (
     write_results,
 )
 from rq_core.training import last_checkpoint
+from rq_core.uncertainty import Statistic, accuracy_statistic, compare_methods, miou_statistic
+from rq_points.augmentations import PointAugmentation
 from rq_points.data.shape_cache import ShapeCache
 from rq_points.data.shape_sets import prepare_shape_set, split_indices
 from rq_points.evaluate import FeatureStore, load_pretrained
@@ -63,6 +67,28 @@ def _device(cfg: DictConfig) -> str:
     return cfg.device
 
 
+# The method presets (``method=``): the paper's chain with RQ (Wu et al., ICCV 2023, Sec. 5.2:
+# MID-Net's augmentations then RQ on xyz, 30 bins, random spacing and collapse) and the MID-FC
+# baseline (Wang et al. 2021: the same chain without RQ). The ``augmentation.*`` keys tune the
+# chain of ``rq``; ``midfc`` ignores the ``rq_*`` keys.
+METHODS = ("rq", "midfc")
+
+
+def method_augmentation(cfg: DictConfig) -> PointAugmentation:
+    """The augmentation chain of ``cfg.method`` with the config's ``augmentation`` keys."""
+    augmentation = _object(cfg.augmentation)
+    if cfg.method == "midfc":
+        return replace(augmentation, rq_bins=0)
+    if cfg.method != "rq":
+        raise ConfigError(f"method must be one of {'|'.join(METHODS)}, got {cfg.method!r}")
+    if augmentation.rq_bins <= 0:
+        raise ConfigError(
+            f"method=rq with augmentation.rq_bins={augmentation.rq_bins}: RQ needs >= 1 bin "
+            "(the paper's 30); for the baseline without RQ use method=midfc"
+        )
+    return augmentation
+
+
 def _shapes(cfg: DictConfig, key: str) -> ShapeCache:
     """The cache of ``cfg[key]`` (data, classify_data or segment_data), built on first use."""
     return prepare_shape_set(_object(cfg[key]), cache_root("points", override=cfg.cache_dir))
@@ -75,7 +101,9 @@ def _pretrain_stage(cfg: DictConfig) -> Stage:
     budget = {k: trainer.pop(k) for k in _TRAINER_BUDGET}
     for key in _TRAINER_COSMETIC:
         trainer.pop(key)
-    settings = {k: _plain(cfg[k]) for k in ("data", "model", "augmentation", "optim", "loss")}
+    settings = {k: _plain(cfg[k]) for k in ("data", "model", "optim", "loss")}
+    settings["method"] = cfg.method
+    settings["augmentation"] = asdict(method_augmentation(cfg))  # the chain the run used
     settings["trainer"] = trainer
     return Stage(cfg.run_dir, settings, budget=budget)
 
@@ -115,7 +143,7 @@ def _run_pretraining(cfg: DictConfig, *, on_change: str) -> tuple[Path, float | 
     started = time.time()
     checkpoint = fit_mid_net(
         cache, split_indices(cache, list(cfg.data.splits)), cfg.run_dir,
-        model=_object(cfg.model), augmentation=_object(cfg.augmentation),
+        model=_object(cfg.model), augmentation=method_augmentation(cfg),
         optim=_object(cfg.optim), loss=_object(cfg.loss), trainer=_object(cfg.trainer),
         config=cfg,
     )
@@ -132,9 +160,9 @@ def _pretrained_spec(cfg: DictConfig) -> str:
 
 def _evaluate(cfg: DictConfig, spec: str, tasks: tuple[str, ...]) -> dict:
     """The probes of ``tasks`` (classify, segment) on the backbone ``spec``."""
-    net = load_pretrained(spec, _object(cfg.model), cfg.trainer.seed)
+    net, method = load_pretrained(spec, _object(cfg.model), cfg.trainer.seed)
     store = FeatureStore(net, _device(cfg), cfg.segment.points_per_shape)
-    out: dict[str, Any] = {"pretrained": spec}
+    out: dict[str, Any] = {"pretrained": spec, "method": method}
     if "classify" in tasks:
         out["classify"] = classify_protocol(store, _shapes(cfg, "classify_data"),
                                             _object(cfg.classify))
@@ -156,24 +184,39 @@ def _ratios(results: dict[str, dict], task: str, mode: str | None = None) -> lis
     return sorted(found, key=float)
 
 
-def results_table(results: dict[str, dict], title: str, notes: list[str]) -> ResultsTable:
-    """One row per method: linear-probe accuracy (mean ± std over probe seeds) per ratio,
-    segmentation C.mIoU / I.mIoU per ratio, all in %."""
+def _statistics(results: dict[str, dict]) -> dict[str, dict[str, Statistic]]:
+    """method -> {column -> Statistic} from the per-item outputs of the probes: each linear
+    probe's per-seed correctness of every test shape, each segmentation head's per-seed IoU
+    of every test shape (the same test shapes for every method)."""
     cls_ratios = _ratios(results, "classify", "linear")
     seg_ratios = _ratios(results, "segment")
-    cls_cols = [f"cls lin {float(r):.0%}" for r in cls_ratios]
-    seg_cols = [f"seg {float(r):.0%} C.mIoU / I.mIoU" for r in seg_ratios]
-    table = ResultsTable(title, ["method", *cls_cols, *seg_cols], notes=notes)
+    out: dict[str, dict[str, Statistic]] = {}
     for name, r in results.items():
-        row: dict[str, Any] = {"method": name}
-        for col, ratio in zip(cls_cols, cls_ratios, strict=True):
+        stats: dict[str, Statistic] = {}
+        for ratio in cls_ratios:
             x = (r.get("classify") or {}).get("linear", {}).get(ratio)
-            row[col] = f"{x['accuracy_mean']:.1f} ± {x['accuracy_std']:.1f}" if x else None
-        for col, ratio in zip(seg_cols, seg_ratios, strict=True):
+            if x:
+                stats[f"cls lin {float(ratio):.0%}"] = accuracy_statistic(
+                    np.asarray(x["correct_per_seed"], bool), labels=np.asarray(x["test_labels"]))
+        for ratio in seg_ratios:
             x = (r.get("segment") or {}).get(ratio)
-            row[col] = f"{x['class_miou_mean']:.1f} / {x['instance_miou_mean']:.1f}" if x else None
-        table.add(**row)
-    return table
+            if x:
+                ious, classes = np.asarray(x["shape_iou_per_seed"]), np.asarray(x["test_class_ids"])
+                for short, average in (("C", "class"), ("I", "instance")):
+                    stats[f"seg {float(ratio):.0%} {short}.mIoU"] = miou_statistic(
+                        ious, classes, average=average)
+        out[name] = stats
+    return out
+
+
+def results_tables(results: dict[str, dict], title: str, notes: list[str]) -> list[ResultsTable]:
+    """Each method's linear-probe accuracy and segmentation C./I.mIoU per data ratio with a
+    95% bootstrap interval over test shapes and probe seeds, and each method against random
+    init and the MID-FC baseline, paired on the same test shapes, with a verdict
+    (:func:`rq_core.uncertainty.compare_methods`)."""
+    tables = compare_methods(title, _statistics(results), reference="random", baseline="midfc")
+    tables[0].notes = [*notes, *tables[0].notes]
+    return [t for t in tables if t.rows]
 
 
 def results_rows(results: dict[str, dict]) -> list[dict]:
@@ -210,14 +253,10 @@ def _write(run_dir: Path, tables: list[ResultsTable], data: dict, rows: list[dic
 
 def _probe_notes(cfg: DictConfig) -> list[str]:
     return [
-        "classification: linear probe on the frozen global feature (test accuracy %, mean ± "
-        f"std over seeds {list(cfg.classify.seeds)});",
-        "segmentation: 2-FC head on frozen point features (C.mIoU / I.mIoU %).",
+        "classification: linear probe on the frozen global feature (test accuracy %, probe "
+        f"seeds {list(cfg.classify.seeds)}); segmentation: 2-FC head on frozen point "
+        f"features (C.mIoU and I.mIoU %, probe seeds {list(cfg.segment.seeds)}).",
     ]
-
-
-def _method_of(spec: str) -> str:
-    return "random" if spec == "random" else Path(spec).name
 
 
 # ------------------------------------------------------------------------------ commands
@@ -235,7 +274,7 @@ def prepare(cfg: DictConfig) -> dict:
 
 
 def pretrain(cfg: DictConfig) -> Path:
-    """Pretrain MID-Net (with RQ unless augmentation.rq_bins=0); checkpoints in RUN_DIR."""
+    """Pretrain MID-Net with the chain of ``method`` (rq | midfc); checkpoints in RUN_DIR."""
     _apply_threads(cfg)
     checkpoint, _ = _run_pretraining(cfg, on_change="refuse")
     return checkpoint
@@ -247,8 +286,9 @@ def _probe_command(cfg: DictConfig, task: str) -> dict:
     result = _evaluate(cfg, spec, (task,))
     run_dir = Path(cfg.run_dir)
     save_config(cfg, run_dir)
-    table = results_table({_method_of(spec): result}, "", _probe_notes(cfg))
-    _write(run_dir, [table], result, results_rows({_method_of(spec): result}))
+    results = {result["method"]: result}
+    tables = results_tables(results, f"MID-Net {task}", _probe_notes(cfg))
+    _write(run_dir, tables, result, results_rows(results))
     return result
 
 
@@ -263,6 +303,17 @@ def segment(cfg: DictConfig) -> dict:
 
 
 DEMO_VARIANTS = ("random", "midfc", "rq")
+# The version of what an evaluation stage stores; 2: per-item outputs for the intervals.
+_EVAL_PROTOCOL = 2
+
+
+def demo_variant_config(cfg: DictConfig, variant: str) -> DictConfig:
+    """The config of the demo's pretraining of ``variant`` (a method preset), run in
+    ``RUN_DIR/pretrain_<variant>``."""
+    sub = copy.deepcopy(cfg)
+    sub.run_dir = str(Path(cfg.run_dir) / f"pretrain_{variant}")
+    sub.method = variant
+    return sub
 
 
 def demo(cfg: DictConfig) -> dict:
@@ -283,16 +334,14 @@ def demo(cfg: DictConfig) -> dict:
     for variant in cfg.demo_variants:
         spec, pretrain_settings = "random", None
         if variant != "random":
-            sub = copy.deepcopy(cfg)
-            sub.run_dir = str(run_dir / f"pretrain_{variant}")
-            if variant == "midfc":
-                sub.augmentation.rq_bins = 0
+            sub = demo_variant_config(cfg, variant)
             checkpoint, seconds = _run_pretraining(sub, on_change="supersede")
             timings[f"pretrain_{variant}_s"] = seconds
             spec = str(checkpoint)
             pretrain_settings = _pretrain_stage(sub).settings
         settings = {k: _plain(cfg[k]) for k in _EVAL_KEYS}
         settings["pretrained"] = {"path": spec, "settings": pretrain_settings}
+        settings["protocol"] = _EVAL_PROTOCOL
         stage = Stage(run_dir / f"eval_{variant}", settings)
         if stage.prepare(force=cfg.force, on_change="supersede").reusable:
             results[variant] = stage.outputs()["results"]
@@ -302,9 +351,9 @@ def demo(cfg: DictConfig) -> dict:
         result["eval_seconds"] = time.time() - evaluated_at
         stage.finish(results=result)
         results[variant] = result
-    table = results_table(results, "MID-Net demo (procedural shapes)", _probe_notes(cfg))
+    tables = results_tables(results, "MID-Net demo (procedural shapes)", _probe_notes(cfg))
     summary = {"results": results, "timings": timings, "total_seconds": time.time() - started}
-    _write(run_dir, [table], summary, results_rows(results))
+    _write(run_dir, tables, summary, results_rows(results))
     return summary
 
 

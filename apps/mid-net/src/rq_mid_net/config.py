@@ -33,6 +33,9 @@ class MidNetAppConfig:
     device: str = "auto"  # evaluation device: auto | cpu | cuda
     num_threads: int = 0  # torch CPU threads; 0 = torch's default (one per core)
     pretrained: str = ""  # classify/segment: a checkpoint, "random", or "" (RUN_DIR's last.ckpt)
+    # The pretraining's augmentation chain: rq (the paper's, Wu et al. 2023 Sec. 5.2) or midfc
+    # (the MID-FC baseline: the same chain without RQ); `augmentation.*` tunes it.
+    method: str = "rq"
     data: ShapeSetConfig = field(default_factory=ShapeSetConfig)
     classify_data: ShapeSetConfig = field(default_factory=_probe_set)
     segment_data: ShapeSetConfig = field(default_factory=_probe_set)

@@ -180,7 +180,7 @@ def part_iou(pred: np.ndarray, labels: np.ndarray, shape: np.ndarray, class_ids:
         per_class.setdefault(int(c), []).append(per_shape[-1])
     return {"instance_miou": 100 * float(np.mean(per_shape)),
             "class_miou": 100 * float(np.mean([np.mean(v) for v in per_class.values()])),
-            "num_shapes": len(per_shape)}
+            "num_shapes": len(per_shape), "per_shape_iou": per_shape}
 
 
 def _class_mask(class_ids: Tensor, part_ranges: Sequence[tuple[int, int]], num_parts: int) -> Tensor:
@@ -228,7 +228,12 @@ def segmentation_probe(train: PointFeatures, test: PointFeatures, part_ranges: S
             pred = torch.cat([head(x).masked_fill(~m, float("-inf")).argmax(1)
                               for x, m in zip(xte.split(batch_size), mte.split(batch_size))]).numpy()
         runs.append(part_iou(pred, test.labels, test.shape, test.class_ids, part_ranges))
-    out = {"seeds": list(seeds), "num_train_shapes": len(train.class_ids), "num_test_shapes": len(test.class_ids)}
+    out = {"seeds": list(seeds), "num_train_shapes": len(train.class_ids),
+           "num_test_shapes": len(test.class_ids),
+           # Per seed, each test shape's mean part IoU (0..1): the items of the bootstrap
+           # intervals and paired comparisons (rq_core.uncertainty.miou_statistic).
+           "shape_iou_per_seed": [r["per_shape_iou"] for r in runs],
+           "test_class_ids": [int(c) for c in test.class_ids]}
     for key in ("class_miou", "instance_miou"):
         vals = np.array([r[key] for r in runs])
         out[f"{key}_mean"] = float(vals.mean())
@@ -370,23 +375,31 @@ def cpu_threads(n: int):
         torch.set_num_threads(before)
 
 
-def load_pretrained(spec: str, config: MidNetConfig, seed: int) -> MidNet:
-    """``spec``: a pretraining checkpoint (its network sizes win over ``config``), or
-    ``random`` (the initialization a pretraining with ``seed`` starts from)."""
+def load_pretrained(spec: str, config: MidNetConfig, seed: int) -> tuple[MidNet, str]:
+    """The backbone ``spec`` names and its method (a results table's row name).
+
+    ``spec``: a pretraining checkpoint (its network sizes win over ``config``; its method is
+    the ``method`` of the run config it carries, else ``rq`` when its augmentation quantized
+    and ``midfc`` when not), or ``random`` (the initialization a pretraining with ``seed``
+    starts from; method ``random``)."""
     if spec == "random":
         torch.manual_seed(seed)
-        return MidNet(config)
+        return MidNet(config), "random"
     path = Path(spec)
     if not path.is_file():
         raise FileNotFoundError(
             f"pretrained checkpoint {path} not found (run `rq-mid-net pretrain` first)"
         )
     ckpt = load_checkpoint(path)
-    net_cfg = ckpt.get("hyper_parameters", {}).get("net")
+    hparams = ckpt.get("hyper_parameters", {})
+    net_cfg = hparams.get("net")
     net = MidNet(MidNetConfig(**net_cfg) if net_cfg else config)
     state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
-    return net
+    method = (ckpt.get("config") or {}).get("method")
+    if not method:
+        method = "rq" if (hparams.get("augmentation") or {}).get("rq_bins", 0) > 0 else "midfc"
+    return net, str(method)
 
 
 class FeatureStore:
@@ -420,10 +433,17 @@ def classify(store: FeatureStore, cache, config: ClassifyConfig) -> dict:
         if config.linear:
             with cpu_threads(1):
                 r = linear_probe((xtr[sub], ytr[sub]), (xva, yva), (xte, yte),
-                                 seeds=tuple(config.seeds), settings=settings)
+                                 seeds=tuple(config.seeds), settings=settings,
+                                 return_predictions=True)
+            predictions = r.pop("predictions")
             # rq_core reports accuracy as a fraction; the paper's tables use percent.
-            out["linear"][str(ratio)] = {k: (100 * v if k.startswith("accuracy") else v)
-                                         for k, v in r.items() if not k.endswith("per_seed")}
+            linear = {k: (100 * v if k.startswith("accuracy") else v)
+                      for k, v in r.items() if not k.endswith("per_seed")}
+            # Per seed, whether each test shape was right: the items of the bootstrap
+            # intervals and paired comparisons (rq_core.uncertainty.accuracy_statistic).
+            linear["correct_per_seed"] = predictions.correct.astype(int).tolist()
+            linear["test_labels"] = [int(y) for y in yte]
+            out["linear"][str(ratio)] = linear
         if config.finetune:
             out["finetune"][str(ratio)] = finetune_classification(
                 copy.deepcopy(store.net), cache, tr[sub], te, epochs=config.finetune_epochs,
