@@ -145,3 +145,32 @@ def test_demo_and_readme_commands_resolve_to_the_same_augmentation_chains():
         chain("shapenet_paper.yaml", "augmentation.rq_bins=0")
     with pytest.raises(ConfigError, match="method must be one of rq|midfc"):
         chain("shapenet_paper.yaml", "method=mixup")
+
+
+@pytest.mark.slow
+def test_a_tiny_sweep_runs_two_points_and_reuses_them(tmp_path, tiny_overrides, capsys):
+    """Issue 15.4: one pretraining + probes per quantizer setting, random init and MID-FC as
+    bands, a table with intervals and a plot; a second call reuses every finished point."""
+    run = tmp_path / "sweep"
+    args = ["sweep", "--config", str(CONFIGS / "demo.yaml"), *tiny_overrides, f"run_dir={run}",
+            "sweep.bins=[2,8]", "sweep.spacing=[uniform]", "sweep.collapse=[middle]"]
+    main(args)
+    results = json.loads((run / "results.json").read_text())
+    (table,) = results["tables"]
+    assert [(r["bins"], r["spacing"], r["collapse"]) for r in table["rows"]] == [
+        (2, "uniform", "middle"), (8, "uniform", "middle"), ("random", "", ""), ("midfc", "", "")]
+    cell = table["rows"][0]["cls lin 100%"]
+    assert cell["low"] <= cell["value"] <= cell["high"]
+    assert (run / "sweep.png").stat().st_size > 0
+    pretrained = json.loads((run / "sweep" / "bins-8-uniform-middle" / "pretrain" /
+                             "stage.json").read_text())
+    augmentation = pretrained["settings"]["augmentation"]
+    assert (augmentation["rq_bins"], augmentation["rq_spacing"], augmentation["rq_collapse"]) == (
+        8, "uniform", "middle")
+    capsys.readouterr()
+    main(args)
+    out = capsys.readouterr().out
+    assert "bins-2-uniform-middle: reused" in out and "bins-8-uniform-middle: reused" in out
+    assert "running" not in out
+    (again,) = json.loads((run / "results.json").read_text())["tables"]
+    assert again["rows"] == table["rows"] and set(again["columns"]) == set(table["columns"])

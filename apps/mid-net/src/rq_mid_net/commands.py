@@ -24,8 +24,16 @@ from rq_core.runs import (
     process_rank,
     write_results,
 )
+from rq_core.sweep import SweepPoint, run_sweep, sweep_points
 from rq_core.training import last_checkpoint
-from rq_core.uncertainty import Statistic, accuracy_statistic, compare_methods, miou_statistic
+from rq_core.uncertainty import (
+    Estimate,
+    Statistic,
+    accuracy_statistic,
+    bootstrap_estimate,
+    compare_methods,
+    miou_statistic,
+)
 from rq_points.augmentations import PointAugmentation
 from rq_points.data.shape_cache import ShapeCache
 from rq_points.data.shape_sets import prepare_shape_set, split_indices
@@ -34,7 +42,7 @@ from rq_points.evaluate import classify as classify_protocol
 from rq_points.evaluate import segment as segment_protocol
 from rq_points.pretrain import pretrain as fit_mid_net
 
-__all__ = ["COMMANDS", "classify", "demo", "prepare", "pretrain", "segment"]
+__all__ = ["COMMANDS", "classify", "demo", "prepare", "pretrain", "segment", "sweep"]
 
 # Trainer keys that do not change what a pretraining learns (how it is shown or saved).
 _TRAINER_COSMETIC = ("resume", "progress_bar", "tensorboard", "log_every_n_steps",
@@ -316,6 +324,35 @@ def demo_variant_config(cfg: DictConfig, variant: str) -> DictConfig:
     return sub
 
 
+def _pretrained_and_evaluated(
+    cfg: DictConfig, pretrain_cfg: DictConfig | None, eval_dir: Path
+) -> tuple[dict, float | None]:
+    """Pretrain with ``pretrain_cfg`` (``None``: random init), then probe (classify and
+    segment) in the stage ``eval_dir``; both reused when finished with the same settings.
+    Returns the evaluation's results and the pretraining's seconds."""
+    spec, pretrain_settings, seconds = "random", None, None
+    if pretrain_cfg is not None:
+        checkpoint, seconds = _run_pretraining(pretrain_cfg, on_change="supersede")
+        spec, pretrain_settings = str(checkpoint), _pretrain_stage(pretrain_cfg).settings
+    settings = {k: _plain(cfg[k]) for k in _EVAL_KEYS}
+    settings["pretrained"] = {"path": spec, "settings": pretrain_settings}
+    settings["protocol"] = _EVAL_PROTOCOL
+    stage = Stage(eval_dir, settings)
+    if stage.prepare(force=cfg.force, on_change="supersede").reusable:
+        return stage.outputs()["results"], seconds
+    evaluated_at = time.time()
+    result = _evaluate(cfg, spec, ("classify", "segment"))
+    result["eval_seconds"] = time.time() - evaluated_at
+    stage.finish(results=result)
+    return result, seconds
+
+
+def _check_variants(variants) -> None:
+    unknown = sorted(set(variants) - set(DEMO_VARIANTS))
+    if unknown:
+        raise ConfigError(f"demo_variants: unknown {unknown}; choose from {list(DEMO_VARIANTS)}")
+
+
 def demo(cfg: DictConfig) -> dict:
     """Pretrain with and without RQ on the procedural shapes, probe both and a random init.
 
@@ -324,38 +361,70 @@ def demo(cfg: DictConfig) -> dict:
     are unchanged, moved aside when they changed, redone with ``force=true``."""
     _apply_threads(cfg)
     run_dir = Path(cfg.run_dir)
-    unknown = sorted(set(cfg.demo_variants) - set(DEMO_VARIANTS))
-    if unknown:
-        raise ValueError(f"demo_variants: unknown {unknown}; choose from {list(DEMO_VARIANTS)}")
+    _check_variants(cfg.demo_variants)
     save_config(cfg, run_dir)
     started = time.time()
     _shapes(cfg, "data")
     results, timings = {}, {}
     for variant in cfg.demo_variants:
-        spec, pretrain_settings = "random", None
-        if variant != "random":
-            sub = demo_variant_config(cfg, variant)
-            checkpoint, seconds = _run_pretraining(sub, on_change="supersede")
+        pretrain_cfg = None if variant == "random" else demo_variant_config(cfg, variant)
+        results[variant], seconds = _pretrained_and_evaluated(
+            cfg, pretrain_cfg, run_dir / f"eval_{variant}")
+        if pretrain_cfg is not None:
             timings[f"pretrain_{variant}_s"] = seconds
-            spec = str(checkpoint)
-            pretrain_settings = _pretrain_stage(sub).settings
-        settings = {k: _plain(cfg[k]) for k in _EVAL_KEYS}
-        settings["pretrained"] = {"path": spec, "settings": pretrain_settings}
-        settings["protocol"] = _EVAL_PROTOCOL
-        stage = Stage(run_dir / f"eval_{variant}", settings)
-        if stage.prepare(force=cfg.force, on_change="supersede").reusable:
-            results[variant] = stage.outputs()["results"]
-            continue
-        evaluated_at = time.time()
-        result = _evaluate(cfg, spec, ("classify", "segment"))
-        result["eval_seconds"] = time.time() - evaluated_at
-        stage.finish(results=result)
-        results[variant] = result
     tables = results_tables(results, "MID-Net demo (procedural shapes)", _probe_notes(cfg))
     summary = {"results": results, "timings": timings, "total_seconds": time.time() - started}
     _write(run_dir, tables, summary, results_rows(results))
     return summary
 
 
+def _estimates(result: dict) -> dict[str, Estimate]:
+    """{column: Estimate in %} of one method's probes."""
+    (stats,) = _statistics({"method": result}).values()
+    return {column: bootstrap_estimate(stat).scaled(100) for column, stat in stats.items()}
+
+
+def sweep(cfg: DictConfig) -> list:
+    """Pretrain and probe once per quantizer setting of ``sweep`` (bins x spacing x
+    collapse; the demo's budget by default), with random init and MID-FC as reference bands.
+
+    Writes ``RUN_DIR/results.{json,md}`` (each point's probe metrics with 95% intervals) and
+    ``RUN_DIR/sweep.png``; each point is a stage under ``RUN_DIR/sweep/`` (finished points are
+    reused, ``force=true`` redoes them)."""
+    _apply_threads(cfg)
+    run_dir = Path(cfg.run_dir)
+    points = sweep_points(_object(cfg.sweep))
+    _check_variants(cfg.demo_variants)
+    save_config(cfg, run_dir)
+    _shapes(cfg, "data")
+    bands = {}
+    for variant in ("random", "midfc"):
+        pretrain_cfg = None if variant == "random" else demo_variant_config(cfg, variant)
+        result, _ = _pretrained_and_evaluated(cfg, pretrain_cfg, run_dir / f"eval_{variant}")
+        bands[variant] = _estimates(result)
+
+    def run_point(point: SweepPoint, point_dir: Path) -> dict[str, Estimate]:
+        sub = copy.deepcopy(cfg)
+        sub.run_dir = str(point_dir / "pretrain")
+        sub.method = "rq"
+        sub.augmentation.rq_bins = point.num_bins
+        sub.augmentation.rq_spacing = point.spacing
+        sub.augmentation.rq_collapse = point.collapse
+        result, _ = _pretrained_and_evaluated(sub, sub, point_dir / "eval")
+        return _estimates(result)
+
+    settings = _pretrain_stage(cfg).settings
+    settings.pop("method")
+    augmentation = dict(settings.pop("augmentation"))
+    for key in ("rq_bins", "rq_spacing", "rq_collapse"):  # the point's own
+        augmentation.pop(key)
+    settings["augmentation"] = augmentation
+    settings["budget"] = _pretrain_stage(cfg).budget
+    settings["evaluation"] = {k: _plain(cfg[k]) for k in _EVAL_KEYS}
+    settings["protocol"] = _EVAL_PROTOCOL
+    return run_sweep(points, run_point, run_dir=run_dir, settings=settings, force=cfg.force,
+                     bands=bands, title="MID-Net sweep of the quantizer (procedural shapes)")
+
+
 COMMANDS = {"prepare": prepare, "pretrain": pretrain, "classify": classify, "segment": segment,
-            "demo": demo}
+            "demo": demo, "sweep": sweep}

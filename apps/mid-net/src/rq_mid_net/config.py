@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rq_core.sweep import SweepConfig
 from rq_core.training import TrainerConfig
 from rq_points.augmentations import PointAugmentation
 from rq_points.data.shape_sets import ShapeSetConfig
@@ -47,3 +48,6 @@ class MidNetAppConfig:
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     demo_variants: list[str] = field(default_factory=lambda: ["random", "midfc", "rq"])
+    # `sweep`: the quantizer settings tried (augmentation.rq_bins / rq_spacing / rq_collapse).
+    # Bins bracket the paper's 30 for points (Wu et al. 2023, Sec. 5.2).
+    sweep: SweepConfig = field(default_factory=lambda: SweepConfig(bins=[4, 8, 16, 30, 64]))
