@@ -155,14 +155,15 @@ def test_a_tiny_sweep_runs_two_points_and_reuses_them(tmp_path, tiny_overrides, 
     args = ["sweep", "--config", str(CONFIGS / "demo.yaml"), *tiny_overrides, f"run_dir={run}",
             "sweep.bins=[2,8]", "sweep.spacing=[uniform]", "sweep.collapse=[middle]"]
     main(args)
-    results = json.loads((run / "results.json").read_text())
+    results = json.loads((run / "sweep" / "results.json").read_text())
     (table,) = results["tables"]
     assert [(r["bins"], r["spacing"], r["collapse"]) for r in table["rows"]] == [
         (2, "uniform", "middle"), (8, "uniform", "middle"), ("random", "", ""), ("midfc", "", "")]
     cell = table["rows"][0]["cls lin 100%"]
     assert cell["low"] <= cell["value"] <= cell["high"]
-    assert (run / "sweep.png").stat().st_size > 0
-    pretrained = json.loads((run / "sweep" / "bins-8-uniform-middle" / "pretrain" /
+    assert (run / "sweep" / "sweep.png").stat().st_size > 0
+    assert (run / "eval_random" / "stage.json").is_file()  # the references: the demo's stages
+    pretrained = json.loads((run / "sweep" / "sweep" / "bins-8-uniform-middle" / "pretrain" /
                              "stage.json").read_text())
     augmentation = pretrained["settings"]["augmentation"]
     assert (augmentation["rq_bins"], augmentation["rq_spacing"], augmentation["rq_collapse"]) == (
@@ -172,5 +173,5 @@ def test_a_tiny_sweep_runs_two_points_and_reuses_them(tmp_path, tiny_overrides, 
     out = capsys.readouterr().out
     assert "bins-2-uniform-middle: reused" in out and "bins-8-uniform-middle: reused" in out
     assert "running" not in out
-    (again,) = json.loads((run / "results.json").read_text())["tables"]
+    (again,) = json.loads((run / "sweep" / "results.json").read_text())["tables"]
     assert again["rows"] == table["rows"] and set(again["columns"]) == set(table["columns"])

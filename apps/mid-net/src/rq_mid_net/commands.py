@@ -388,14 +388,15 @@ def sweep(cfg: DictConfig) -> list:
     """Pretrain and probe once per quantizer setting of ``sweep`` (bins x spacing x
     collapse; the demo's budget by default), with random init and MID-FC as reference bands.
 
-    Writes ``RUN_DIR/results.{json,md}`` (each point's probe metrics with 95% intervals) and
-    ``RUN_DIR/sweep.png``; each point is a stage under ``RUN_DIR/sweep/`` (finished points are
-    reused, ``force=true`` redoes them)."""
+    Writes ``RUN_DIR/sweep/results.{json,md}`` (each point's probe metrics with 95%
+    intervals) and ``RUN_DIR/sweep/sweep.png``; each point is a stage under
+    ``RUN_DIR/sweep/sweep/`` (finished points are reused, ``force=true`` redoes them). The
+    references are the demo's stages (``RUN_DIR/pretrain_midfc``, ``RUN_DIR/eval_*``): a
+    sweep in the demo's run_dir reuses them."""
     _apply_threads(cfg)
     run_dir = Path(cfg.run_dir)
     points = sweep_points(_object(cfg.sweep))
-    _check_variants(cfg.demo_variants)
-    save_config(cfg, run_dir)
+    save_config(cfg, run_dir / "sweep")
     _shapes(cfg, "data")
     bands = {}
     for variant in ("random", "midfc"):
@@ -422,7 +423,8 @@ def sweep(cfg: DictConfig) -> list:
     settings["budget"] = _pretrain_stage(cfg).budget
     settings["evaluation"] = {k: _plain(cfg[k]) for k in _EVAL_KEYS}
     settings["protocol"] = _EVAL_PROTOCOL
-    return run_sweep(points, run_point, run_dir=run_dir, settings=settings, force=cfg.force,
+    return run_sweep(points, run_point, run_dir=run_dir / "sweep", settings=settings,
+                     force=cfg.force,
                      bands=bands, title="MID-Net sweep of the quantizer (procedural shapes)")
 
 
