@@ -175,3 +175,34 @@ def test_a_tiny_sweep_runs_two_points_and_reuses_them(tmp_path, tiny_overrides, 
     assert "running" not in out
     (again,) = json.loads((run / "sweep" / "results.json").read_text())["tables"]
     assert again["rows"] == table["rows"] and set(again["columns"]) == set(table["columns"])
+
+
+def test_own_folder_with_metadata_beside_it_is_read_once_for_pretraining_and_probes(
+    tmp_path, tiny_overrides, capsys
+):
+    """Issue 15 section 3, through the command line: shapes/*.npz with metadata.csv beside
+    shapes/ (file_name relative to shapes/), `data` and `classify_data` on that folder: one
+    cache, built once; the probe row is `random`."""
+    import numpy as np
+    from rq_points.data.procedural import CLASSES, generate_shapes
+    from rq_points.data.sources import split_of
+
+    (tmp_path / "shapes").mkdir()
+    rows = []
+    for i, s in enumerate(generate_shapes(6, 256)):
+        np.savez(tmp_path / "shapes" / f"s{i}.npz", points=s.shape.points, normals=s.shape.normals)
+        rows.append(f"s{i}.npz,{CLASSES[s.class_id]},{split_of(i % 6)}")
+    (tmp_path / "metadata.csv").write_text("file_name,label,split\n" + "\n".join(rows) + "\n")
+    folder = ["data.source=folder", f"data.root={tmp_path / 'shapes'}",
+              f"data.metadata={tmp_path / 'metadata.csv'}"]
+    # The folder keys first: TINY's `classify_data.splits=...` after `classify_data=${data}`
+    # makes classify_data a copy of data as it is at that point.
+    common = ["--config", str(CONFIGS / "demo.yaml"), *folder, *tiny_overrides]
+    main(["prepare", *common])
+    out = capsys.readouterr().out
+    assert out.count("shapes of 6 classes written") == 1  # read once for the three sets
+    assert len(list((tmp_path / "cache" / "points").glob("folder-*.h5"))) == 1
+    run = tmp_path / "probe"
+    main(["classify", *common, f"run_dir={run}", "pretrained=random"])
+    (estimates,) = json.loads((run / "results.json").read_text())["tables"]
+    assert [row["method"] for row in estimates["rows"]] == ["random"]

@@ -167,16 +167,21 @@ def _pretrained_spec(cfg: DictConfig) -> str:
 
 
 def _evaluate(cfg: DictConfig, spec: str, tasks: tuple[str, ...]) -> dict:
-    """The probes of ``tasks`` (classify, segment) on the backbone ``spec``."""
+    """The probes of ``tasks`` on the backbone ``spec``: ``classify``, ``segment``, or
+    ``segment_if_parts`` (segment when ``segment_data`` has part labels: a folder of your
+    own shapes has none)."""
     net, method = load_pretrained(spec, _object(cfg.model), cfg.trainer.seed)
     store = FeatureStore(net, _device(cfg), cfg.segment.points_per_shape)
     out: dict[str, Any] = {"pretrained": spec, "method": method}
     if "classify" in tasks:
         out["classify"] = classify_protocol(store, _shapes(cfg, "classify_data"),
                                             _object(cfg.classify))
-    if "segment" in tasks:
-        out["segment"] = segment_protocol(store, _shapes(cfg, "segment_data"),
-                                          _object(cfg.segment))
+    if "segment" in tasks or "segment_if_parts" in tasks:
+        cache = _shapes(cfg, "segment_data")
+        if cache.part_names or "segment" in tasks:  # the segment command insists
+            out["segment"] = segment_protocol(store, cache, _object(cfg.segment))
+        else:
+            print(f"[evaluate] {cache.path} has no part labels: segmentation skipped")
     return out
 
 
@@ -341,7 +346,7 @@ def _pretrained_and_evaluated(
     if stage.prepare(force=cfg.force, on_change="supersede").reusable:
         return stage.outputs()["results"], seconds
     evaluated_at = time.time()
-    result = _evaluate(cfg, spec, ("classify", "segment"))
+    result = _evaluate(cfg, spec, ("classify", "segment_if_parts"))
     result["eval_seconds"] = time.time() - evaluated_at
     stage.finish(results=result)
     return result, seconds
