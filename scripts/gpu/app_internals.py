@@ -132,7 +132,8 @@ def mid_net_workload(cfg: DictConfig, *, num_points: int = SHAPENET_POINTS, bank
     for ``cfg``; a packed batch of procedural shapes of ``num_points`` points each. The memory
     banks hold ``bank_shapes`` shapes (x ``data.num_clusters`` point prototypes each: 1.5 GB
     for ShapeNetCore at the paper's sizes, as the reference's)."""
-    from rq_points import MidNetConfig, PointAugmentation, collate_shapes
+    from rq_mid_net.commands import method_augmentation
+    from rq_points import MidNetConfig, collate_shapes
     from rq_points.learner import MidNetPretraining
 
     batch_size = int(cfg.optim.batch_size)
@@ -140,7 +141,7 @@ def mid_net_workload(cfg: DictConfig, *, num_points: int = SHAPENET_POINTS, bank
     module = MidNetPretraining(
         MidNetConfig(**OmegaConf.to_container(cfg.model, resolve=True)), bank_shapes,
         num_clusters=cfg.data.num_clusters,
-        augmentation=PointAugmentation(**OmegaConf.to_container(cfg.augmentation, resolve=True)),
+        augmentation=method_augmentation(cfg),  # the chain of cfg.method (rq | midfc)
         lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay,
         lr_milestones=list(cfg.optim.lr_milestones), temperature=cfg.loss.temperature,
         bank_momentum=cfg.loss.bank_momentum, loss_weights=list(cfg.loss.weights), seed=seed)

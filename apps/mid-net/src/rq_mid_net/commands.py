@@ -83,8 +83,9 @@ METHODS = ("rq", "midfc")
 
 
 def method_augmentation(cfg: DictConfig) -> PointAugmentation:
-    """The augmentation chain of ``cfg.method`` with the config's ``augmentation`` keys."""
-    augmentation = _object(cfg.augmentation)
+    """The augmentation chain of ``cfg.method`` with the config's ``augmentation`` keys
+    (``cfg``: the app's config, or its plain dump as ``--print-config`` writes it)."""
+    augmentation = PointAugmentation(**_plain(cfg.augmentation))
     if cfg.method == "midfc":
         return replace(augmentation, rq_bins=0)
     if cfg.method != "rq":
