@@ -8,6 +8,7 @@ shapes; the script prints time ratios and peak extra memory (relative to the inp
     python benchmarks/quantize.py                 # all shapes, CPU (and CUDA if present)
     python benchmarks/quantize.py --shapes audio  # one shape
     python benchmarks/quantize.py --quick         # small shapes, for a smoke run
+    python benchmarks/quantize.py --results-dir DIR   # also DIR/results.json + results.md
 
 Peak memory on CPU is the process's resident high-water mark (VmHWM, reset through
 /proc/self/clear_refs) above the resident size before the call; the script re-executes
@@ -24,10 +25,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
-
 from rq_core import randomized_quantize
+from rq_core.runs import ResultsTable, write_results
 
 TARGET_SPEEDUP = 20.0  # issue 2: at least 20x the dense algorithm on CPU at every shape
 TARGET_MEMORY = 2.0  # issue 2: extra memory at most 2x the input
@@ -154,37 +156,47 @@ def time_it(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int) 
     return statistics.median(times)
 
 
+def measure(case: Case, device: torch.device, repeats: int) -> dict:
+    """One case: both sides' median time and peak extra memory (relative to the input)."""
+    torch.manual_seed(0)
+    x, seg = case.make(device)
+    in_bytes = x.numel() * x.element_size()
+
+    def ours():
+        return case.ours(x, seg)
+
+    def dense():
+        return case.dense(x, seg)
+
+    mem_ours = peak_extra_bytes(ours, device)
+    mem_dense = peak_extra_bytes(dense, device)
+    t_ours = time_it(ours, device, repeats)
+    t_dense = time_it(dense, device, max(1, repeats // 2))
+    row = {
+        "case": case.name,
+        "device": device.type,
+        "ours_s": t_ours,
+        "dense_s": t_dense,
+        "speedup": t_dense / t_ours,
+        "ours_mem_x_input": mem_ours / in_bytes,
+        "dense_mem_x_input": mem_dense / in_bytes,
+    }
+    if device.type == "cuda":
+        t_copy = time_it(x.clone, device, repeats)
+        # ours reads x twice (min/max, then binning) and writes once; a copy reads + writes.
+        row["bandwidth_vs_copy"] = (3 * in_bytes / t_ours) / (2 * in_bytes / t_copy)
+    return row
+
+
 def run(device: torch.device, names: list[str] | None, quick: bool, repeats: int) -> list[dict]:
     rows = []
     for case in cases(quick):
         if names and not any(n in case.name for n in names):
             continue
-        torch.manual_seed(0)
-        x, seg = case.make(device)
-        in_bytes = x.numel() * x.element_size()
-        ours = lambda: case.ours(x, seg)  # noqa: E731
-        dense = lambda: case.dense(x, seg)  # noqa: E731
-        mem_ours = peak_extra_bytes(ours, device)
-        mem_dense = peak_extra_bytes(dense, device)
-        t_ours = time_it(ours, device, repeats)
-        t_dense = time_it(dense, device, max(1, repeats // 2))
-        row = {
-            "case": case.name,
-            "device": device.type,
-            "ours_s": t_ours,
-            "dense_s": t_dense,
-            "speedup": t_dense / t_ours,
-            "ours_mem_x_input": mem_ours / in_bytes,
-            "dense_mem_x_input": mem_dense / in_bytes,
-        }
-        if device.type == "cuda":
-            copy = lambda: x.clone()  # noqa: E731
-            t_copy = time_it(copy, device, repeats)
-            # ours reads x twice (min/max, then binning) and writes once; a copy reads + writes.
-            row["bandwidth_vs_copy"] = (3 * in_bytes / t_ours) / (2 * in_bytes / t_copy)
+        row = measure(case, device, repeats)  # its tensors are freed when it returns
         rows.append(row)
-        print(format_row(row), f"[ours {t_ours * 1e3:.1f} ms, dense {t_dense * 1e3:.1f} ms]", flush=True)
-        del x, seg
+        times = f"[ours {row['ours_s'] * 1e3:.1f} ms, dense {row['dense_s'] * 1e3:.1f} ms]"
+        print(format_row(row), times, flush=True)
     return rows
 
 
@@ -197,6 +209,34 @@ def format_row(r: dict) -> str:
     if "bandwidth_vs_copy" in r:
         s += f" | bandwidth {r['bandwidth_vs_copy']:.2f}x of a d2d copy"
     return s
+
+
+def results_table(rows: list[dict]) -> ResultsTable:
+    """The rows of :func:`run` as one table (what the main job's report shows)."""
+    columns = [
+        "device",
+        "case",
+        "ours / dense time",
+        "speed-up",
+        "ours peak extra memory",
+        "dense peak extra memory",
+    ]
+    if any("bandwidth_vs_copy" in r for r in rows):
+        columns.append("bandwidth vs a d2d copy")
+    table = ResultsTable("Time and peak extra memory, ours vs the dense reference", columns)
+    for r in rows:
+        cells = {
+            "device": r["device"],
+            "case": r["case"],
+            "ours / dense time": f"{1 / r['speedup']:.4f}",
+            "speed-up": f"x{r['speedup']:.1f}",
+            "ours peak extra memory": f"{r['ours_mem_x_input']:.2f}x input",
+            "dense peak extra memory": f"{r['dense_mem_x_input']:.2f}x input",
+        }
+        if "bandwidth_vs_copy" in r:
+            cells["bandwidth vs a d2d copy"] = f"{r['bandwidth_vs_copy']:.2f}x"
+        table.add(**cells)
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=["auto", "torch", "native"],
         default="auto",
         help="our implementation on CPU: auto (the compiled kernel where built), torch, native",
+    )
+    ap.add_argument(
+        "--results-dir",
+        type=Path,
+        help="also write DIR/results.json (setup, rows, the table) and DIR/results.md",
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -241,9 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         "native": "compiled kernel rq_core._native",
         "torch": "torch path",
     }[BACKEND]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, ours on CPU: {cpu_impl}" + (
-        f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    ))
+    threads = torch.get_num_threads()
+    setup = f"torch {torch.__version__}, {threads} CPU threads, ours on CPU: {cpu_impl}"
+    if torch.cuda.is_available():
+        setup += f", {torch.cuda.get_device_name()}"
+    print(setup)
     rows = []
     for d in devices:
         rows += run(d, args.shapes, args.quick, args.repeats)
@@ -253,9 +300,17 @@ def main(argv: list[str] | None = None) -> int:
         for r in cpu_rows
         if r["speedup"] < TARGET_SPEEDUP or r["ours_mem_x_input"] > TARGET_MEMORY
     ]
+    targets = f">= {TARGET_SPEEDUP:.0f}x faster, <= {TARGET_MEMORY:.0f}x input extra memory"
+    verdict = None
     if cpu_rows:
         verdict = "all CPU targets met" if not fails else f"targets missed: {fails}"
-        print(f"targets: >= {TARGET_SPEEDUP:.0f}x faster, <= {TARGET_MEMORY:.0f}x input extra memory -> {verdict}")
+        print(f"targets: {targets} -> {verdict}")
+    if args.results_dir is not None:
+        table = results_table(rows)
+        note = f"{setup}; median of {args.repeats} calls (dense: half as many)."
+        table.notes.append(note + (f" CPU targets ({targets}): {verdict}." if verdict else ""))
+        data = {"setup": setup, "quick": args.quick, "rows": rows, "verdict": verdict}
+        write_results(args.results_dir, table, data, title="Quantizer benchmark")
     return 0
 
 

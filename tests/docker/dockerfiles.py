@@ -17,33 +17,19 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rq_demo.apps import APPS as APP_SPECS
+from rq_demo.apps import AppSpec
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 DOCKERFILE = DOCKER / "Dockerfile"
 
-# app folder -> (modality package folder, console script, import package)
-APPS = {
-    "byol-a": ("rq-audio", "rq-byol-a", "rq_byol_a"),
-    "mid-net": ("rq-points", "rq-mid-net", "rq_mid_net"),
-    "dabs": ("rq-dabs", "rq-dabs", "rq_dabs_app"),
-}
+# The apps, one AppSpec each (scripts/rq_demo/apps.py, shared with the main job), by folder.
+APPS: dict[str, AppSpec] = {app.name: app for app in APP_SPECS}
 
-# Distributions that only one modality brings (PEP 503 normalized names).
-MODALITY_MARKERS = {
-    "rq-audio": {"rq-audio", "torchaudio", "soundfile", "librosa", "nnaudio"},
-    "rq-points": {"rq-points", "ocnn"},
-    "rq-dabs": {"rq-dabs"},
-}
-
-# The command each image runs once its app is installed (build arg ASSETS_COMMAND), to bake the
-# files its demo reads that no wheel carries into RQ_ASSETS; the other apps need none.
-ASSETS_COMMANDS = {"dabs": "rq-dabs fetch-assets"}
-
-# What each app's `demo` imports beyond its CLI (the image must be able to run the demo).
-DEMO_IMPORTS = {
-    "byol-a": ["tinysoundfont", "espeakng_loader", "rq_audio.corpus.build"],
-    "mid-net": ["ocnn", "rq_points.sources"],
-    "dabs": ["sklearn.datasets", "PIL", "espeakng_loader", "rq_dabs.datasets.embedded"],
+# Distributions that only one modality brings, by modality package folder.
+MODALITY_MARKERS: dict[str, set[str]] = {
+    app.modality: set(app.modality_distributions) for app in APP_SPECS
 }
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dockerfiles import APPS, ROOT, run_checked  # noqa: E402
+from dockerfiles import APPS, ROOT, normalize, run_checked  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +32,16 @@ def wheels(tmp_path_factory) -> dict[str, Path]:
     out = work / "wheels"
     run_checked([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), *sources])
     found = {}
-    for app, (_, _, package) in APPS.items():
-        (wheel,) = out.glob(f"{package}-*.whl")
+    for app, spec in APPS.items():
+        # A wheel's file name starts with its distribution name, "-" written "_" (PEP 427).
+        (wheel,) = out.glob(f"{normalize(spec.distribution).replace('-', '_')}-*.whl")
         found[app] = wheel
     return found
 
 
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_wheel_holds_every_module_and_every_config(app, wheels):
-    package = APPS[app][2]
+    package = APPS[app].package
     with zipfile.ZipFile(wheels[app]) as zf:
         names = set(zf.namelist())
         src = ROOT / "apps" / app / "src"
@@ -57,7 +58,7 @@ def test_wheel_holds_every_module_and_every_config(app, wheels):
 
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_installed_wheel_finds_its_configs_without_the_checkout(app, wheels, tmp_path):
-    package = APPS[app][2]
+    package = APPS[app].package
     target = tmp_path / "site"
     run_checked([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                  str(target), str(wheels[app])])  # fmt: skip

@@ -28,7 +28,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dockerfiles import (  # noqa: E402
     APPS,
-    DEMO_IMPORTS,
     DOCKER,
     DOCKERFILE,
     MODALITY_MARKERS,
@@ -116,7 +115,7 @@ def test_replayed_install_starts_the_app_and_holds_no_other_modality(app, scratc
     assert (runtime_env / "pyvenv.cfg").is_file()
     install_s = time.monotonic() - started_at
 
-    cli, package = APPS[app][1], APPS[app][2]
+    cli, package = APPS[app].script, APPS[app].package
     python = runtime_env / "bin" / "python"
     env = {**os.environ, "PATH": f"{runtime_env / 'bin'}:{os.environ['PATH']}", "RQ_APP": cli}
     env.pop("PYTHONPATH", None)
@@ -139,10 +138,10 @@ def test_replayed_install_starts_the_app_and_holds_no_other_modality(app, scratc
     demo_help = run_checked([cli, "demo", "--help"], env=env, cwd=scratch).stdout
     assert str(Path(found) / "demo.yaml") in " ".join(demo_help.split()), demo_help
     run_checked([cli, "demo", "--print-config"], env=env, cwd=scratch)
-    run_checked([str(python), "-c", "import " + ", ".join(DEMO_IMPORTS[app])], env=env)
+    run_checked([str(python), "-c", "import " + ", ".join(APPS[app].demo_imports)], env=env)
 
     installed = installed_distributions(python)
-    own = APPS[app][0]
+    own = APPS[app].modality
     assert MODALITY_MARKERS[own] <= installed
     for other, markers in MODALITY_MARKERS.items():
         if other != own:

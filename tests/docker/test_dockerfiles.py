@@ -26,7 +26,6 @@ from packaging.requirements import Requirement
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dockerfiles import (  # noqa: E402
     APPS,
-    ASSETS_COMMANDS,
     DOCKER,
     DOCKERFILE,
     MODALITY_MARKERS,
@@ -69,14 +68,14 @@ def test_compose_build_args_name_the_app_its_modality_and_its_demo(app):
     args = build_args(app)
     project = pyproject(ROOT / "apps" / app)["project"]
     assert args["APP"] == app
-    assert args["PACKAGE"] == APPS[app][0] and (ROOT / "packages" / args["PACKAGE"]).is_dir()
+    assert args["PACKAGE"] == APPS[app].modality and (ROOT / "packages" / args["PACKAGE"]).is_dir()
     assert normalize(args["DIST"]) == normalize(project["name"])
-    assert args["COMMAND"] == APPS[app][1] and args["COMMAND"] in project["scripts"]
+    assert args["COMMAND"] == APPS[app].script and args["COMMAND"] in project["scripts"]
     assert "demo" in args["EXTRAS"].split(","), "the image can run the app's demo"
     assert "demo" in project.get("optional-dependencies", {}), f"apps/{app} declares a demo extra"
     # Only byol-a needs a --no-deps install (tinysoundfont declares pyaudio, which cannot build).
     assert bool(args.get("NO_DEPS")) == (app == "byol-a")
-    assert args.get("ASSETS_COMMAND", "") == ASSETS_COMMANDS.get(app, "")
+    assert args.get("ASSETS_COMMAND", "") == APPS[app].assets_command
 
 
 def test_the_build_stops_at_once_without_its_build_args():
@@ -138,10 +137,10 @@ def test_runtime_stage_user_entrypoint_volumes(app):
     assert "/opt/rq/entrypoint.sh" in entrypoint.args
     volumes = " ".join(v.args for v in final.all("VOLUME"))
     assert '"/data"' in volumes and '"/runs"' in volumes
-    assert env_value(final, "RQ_APP") == APPS[app][1]
+    assert env_value(final, "RQ_APP") == APPS[app].script
     assert env_value(final, "PATH").startswith("/opt/venv/bin:"), "the venv's pip and app first"
     scripts = pyproject(ROOT / "apps" / app)["project"]["scripts"]
-    assert APPS[app][1] in scripts, "RQ_APP is the app's console script"
+    assert APPS[app].script in scripts, "RQ_APP is the app's console script"
 
 
 PIP_CACHE_MOUNT = "--mount=type=cache,target=/root/.cache/pip"
@@ -290,7 +289,7 @@ def image_requirements(app: str, root: Path = ROOT) -> set[str]:
 def test_builder_wheels_exactly_core_modality_and_app(app):
     stages = stages_of(app)
     builder = stage_named(stages, "builder")
-    modality = APPS[app][0]
+    modality = APPS[app].modality
     assert wheel_sources(builder) == ["packages/rq-core", f"packages/{modality}", f"apps/{app}"]
     copied = {c.args.split()[0] for c in builder.all("COPY")}
     assert copied == {"packages/rq-core", f"packages/{modality}", f"apps/{app}"}
@@ -318,7 +317,7 @@ def test_the_dependency_layer_is_every_third_party_requirement_of_the_wheels(app
 
 
 def _copy_projects(app: str, root: Path) -> Path:
-    for folder in ("packages/rq-core", f"packages/{APPS[app][0]}", f"apps/{app}"):
+    for folder in ("packages/rq-core", f"packages/{APPS[app].modality}", f"apps/{app}"):
         (root / folder).mkdir(parents=True)
         shutil.copy(ROOT / folder / "pyproject.toml", root / folder / "pyproject.toml")
     return root
@@ -342,7 +341,7 @@ def test_requirements_script_refuses_unknown_extras_and_dynamic_dependencies(tmp
 
 def test_each_image_holds_its_modality_and_no_other(app):
     names = image_requirements(app)
-    own = APPS[app][0]
+    own = APPS[app].modality
     assert MODALITY_MARKERS[own] <= names, MODALITY_MARKERS[own] - names
     assert {"torch", "lightning", "omegaconf", "numpy", "rq-core"} <= names
     for other, markers in MODALITY_MARKERS.items():

@@ -53,7 +53,6 @@ from dockerfiles import (  # noqa: E402
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(3600)]
 
 RQ_UID = 1000  # docker/Dockerfile's RQ_UID default
-QUICK_CONFIG = "/opt/rq/configs/demo_quick.yaml"
 REPORT = Path(os.environ.get("RQ_DOCKER_REPORT", ROOT / "runs" / "docker-tests" / "report.json"))
 
 
@@ -102,26 +101,27 @@ def _dabs_stages(cfg: dict, run_dir: Path) -> dict[str, str]:
     return stages
 
 
-@dataclass(frozen=True)
-class DemoCheck:
-    stages: Callable[[dict, Path], dict[str, str]]  # (merged demo config, run dir) ->
-    # {stage: its result}; asserts that every stage ran
-    source_file: str  # an app source file the rebuild test edits (below apps/<app>/)
-
-
-# The apps under test: docker/compose.yaml's services (tests/docker/dockerfiles.py's APPS); one
-# entry each. Issue 14's AppSpec registry is to replace these tables.
-DEMOS = {
-    "byol-a": DemoCheck(_byol_a_stages, "src/rq_byol_a/cli.py"),
-    "mid-net": DemoCheck(_mid_net_stages, "src/rq_mid_net/cli.py"),
-    "dabs": DemoCheck(_dabs_stages, "src/rq_dabs_app/cli.py"),
+# What each app's quick demo must have produced, by app (the records of scripts/rq_demo/apps.py,
+# through dockerfiles.APPS, say everything else about an app).
+DEMO_STAGES: dict[str, Callable[[dict, Path], dict[str, str]]] = {
+    "byol-a": _byol_a_stages,
+    "mid-net": _mid_net_stages,
+    "dabs": _dabs_stages,
 }
 
 
 def test_every_app_has_a_demo_check():
-    assert set(DEMOS) == set(APPS)
-    for app, check in DEMOS.items():
-        assert (ROOT / "apps" / app / check.source_file).is_file()
+    assert set(DEMO_STAGES) == set(APPS)
+
+
+def quick_config(app: str) -> str:
+    """The app's quick demo config where the image keeps its configs (/opt/rq/configs)."""
+    return f"/opt/rq/configs/{APPS[app].quick_config.name}"
+
+
+def edited_source(app: str) -> Path:
+    """The app source file the rebuild test edits: its CLI module."""
+    return APPS[app].folder / "src" / APPS[app].package / "cli.py"
 
 
 # ------------------------------------------------------------------ the engine
@@ -344,7 +344,7 @@ def _owned_by_the_image_user(path: Path) -> Path:
 def test_help_runs_offline_as_a_non_root_user(app, image, engine):
     started = container(engine, image, "--help")
     assert "[devices] torch" in started.stdout and "usage:" in started.stdout, started.stdout
-    assert APPS[app][1] in started.stdout
+    assert APPS[app].script in started.stdout
     uid = container(
         engine, image, "-c", "import os; print(os.getuid(), os.getgid())", options=PYTHON
     )
@@ -359,7 +359,9 @@ def test_quick_demo_runs_offline_every_stage_and_writes_only_the_volumes(
     runs = _owned_by_the_image_user(tmp_path / "runs")
     data = _owned_by_the_image_user(tmp_path / "data")
     mounts = [(runs, "/runs"), (data, "/data")]
-    printed = container(engine, image, "demo", "--config", QUICK_CONFIG, "--print-config").stdout
+    printed = container(
+        engine, image, "demo", "--config", quick_config(app), "--print-config"
+    ).stdout
     # The entry point's own lines come first.
     cfg = yaml.safe_load(
         "\n".join(x for x in printed.splitlines() if not x.startswith("[devices]"))
@@ -368,7 +370,7 @@ def test_quick_demo_runs_offline_every_stage_and_writes_only_the_volumes(
     started = time.monotonic()
     try:
         demo = container(
-            engine, image, "demo", "--config", QUICK_CONFIG, "run_dir=/runs/demo",
+            engine, image, "demo", "--config", quick_config(app), "run_dir=/runs/demo",
             name=name, mounts=mounts, check=False,
         )  # fmt: skip
         seconds = time.monotonic() - started
@@ -378,7 +380,7 @@ def test_quick_demo_runs_offline_every_stage_and_writes_only_the_volumes(
         engine.run("rm", "--force", name, check=False)
     skipped = [line for line in demo.stdout.splitlines() if re.match(r"\[demo\].*: skipped", line)]
     assert not skipped, skipped  # e.g. a DABS domain whose files are missing
-    stages = DEMOS[app].stages(cfg, runs / "demo")
+    stages = DEMO_STAGES[app](cfg, runs / "demo")
     # Nothing outside the volumes: the image stays as built (/tmp is scratch).
     outside = [line for line in changed if line and not re.match(r"^[ACD] /tmp(/|$)", line)]
     assert not outside, f"{app} wrote outside /runs and /data: {outside}"
@@ -395,7 +397,7 @@ def test_quick_demo_runs_offline_every_stage_and_writes_only_the_volumes(
 
 def test_a_gpu_config_without_a_gpu_stops_with_the_entrypoint_message(app, image, engine):
     refused = container(
-        engine, image, "pretrain", "--config", QUICK_CONFIG, "trainer.accelerator=gpu",
+        engine, image, "pretrain", "--config", quick_config(app), "trainer.accelerator=gpu",
         "run_dir=/tmp/never", check=False,
     )  # fmt: skip
     assert refused.returncode == 3, refused.stdout + refused.stderr
@@ -410,7 +412,7 @@ def test_the_image_holds_no_other_modality_and_its_requirements_hold(app, image,
         options=PYTHON,
     )  # fmt: skip
     installed = {normalize(line) for line in listed.stdout.splitlines() if line.strip()}
-    own = APPS[app][0]
+    own = APPS[app].modality
     assert MODALITY_MARKERS[own] <= installed, MODALITY_MARKERS[own] - installed
     for other, markers in MODALITY_MARKERS.items():
         if other != own:
@@ -490,7 +492,7 @@ def _edited_context(app: str, destination: Path) -> Path:
         shutil.copytree(ROOT / item, destination / item, ignore=ignore, symlinks=True)
     for item in ("constraints.txt", ".dockerignore"):
         shutil.copy2(ROOT / item, destination / item)
-    edited = destination / "apps" / app / DEMOS[app].source_file
+    edited = destination / edited_source(app).relative_to(ROOT)
     # A new edit each time: the build cache also holds the layers of earlier runs' edits.
     stamp = time.time_ns()
     edited.write_text(edited.read_text() + f"\n# edited by tests/docker/test_images.py {stamp}\n")
@@ -541,4 +543,4 @@ def test_a_rebuild_after_editing_app_source_reuses_every_dependency_layer(
     (app_step,) = [hit for name, hit in steps.items() if redone in name]
     assert not app_step, "the edited app was not rebuilt"
     _record(report, app, rebuild_s=round(seconds))
-    print(f"\n[{app} rebuild] {seconds:.0f} s after editing {DEMOS[app].source_file}")
+    print(f"\n[{app} rebuild] {seconds:.0f} s after editing {edited_source(app).relative_to(ROOT)}")

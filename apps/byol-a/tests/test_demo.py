@@ -20,3 +20,18 @@ def test_demo_quick_end_to_end(tmp_path, monkeypatch):
     stamp = (run_dir / "rq" / "checkpoints" / "encoder.pt").stat().st_mtime_ns
     run(["demo", "--config", str(CONFIG_DIR / "demo_quick.yaml"), f"run_dir={run_dir}"])
     assert (run_dir / "rq" / "checkpoints" / "encoder.pt").stat().st_mtime_ns == stamp
+
+
+def test_demo_without_the_soundfont_fails_in_one_line_naming_the_fix(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
+    with pytest.raises(SystemExit) as exit_:
+        run(["demo", "--config", str(CONFIG_DIR / "demo_quick.yaml"),
+             f"run_dir={tmp_path / 'demo'}", f"cache_dir={tmp_path / 'cache'}"])
+    message = str(exit_.value.code)
+    assert message.startswith("rq-byol-a demo: ") and "\n" not in message
+    assert 'pip install "rq-audio[corpus]"' in message

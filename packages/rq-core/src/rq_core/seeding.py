@@ -8,25 +8,23 @@ import random
 import numpy as np
 import torch
 
+from rq_core import runs
+
 __all__ = ["process_rank", "seed_everything_per_rank"]
 
 
 def process_rank() -> int:
     """Global rank of this process, read before or after the process group exists.
 
-    torch.distributed if initialized, else torchrun's ``RANK``, else SLURM's
-    ``SLURM_PROCID``, else 0.
+    torch.distributed if initialized, else what the launcher set
+    (:func:`rq_core.runs.process_rank`: ``RANK``, ``SLURM_PROCID``, ``LOCAL_RANK``).
 
     >>> isinstance(process_rank(), int)
     True
     """
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank()
-    for variable in ("RANK", "SLURM_PROCID"):
-        value = os.environ.get(variable)
-        if value is not None and value.isdigit():
-            return int(value)
-    return 0
+    return runs.process_rank()
 
 
 def seed_everything_per_rank(seed: int) -> int:

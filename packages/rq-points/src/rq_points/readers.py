@@ -1,9 +1,10 @@
 """Readers for shapes on disk: meshes sampled to points, point files, ShapeNet Part txt.
 
 Every reader returns a :class:`Shape` (points + unit normals + optional per-point labels,
-all numpy) or raises :class:`ShapeReadError` naming the file and the problem. Callers that
-read whole datasets catch that error, skip the shape and count it (see
-:mod:`rq_points.shape_cache`).
+all numpy) or raises :class:`ShapeReadError` naming the file and the problem, with a fixed
+:class:`SkipReason` chosen where it is raised (never guessed from the message, which holds the
+path). Callers that read whole datasets catch that error, skip the shape and count it by
+reason (see :mod:`rq_points.shape_cache`).
 
 Meshes (.off, .obj, .ply with faces) are sampled area-weighted: a face is drawn with
 probability proportional to its area, a point uniformly inside it (square-root barycentric
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ __all__ = [
     "Mesh",
     "Shape",
     "ShapeReadError",
+    "SkipReason",
     "check_shape",
     "load_shape",
     "parse_obj",
@@ -38,8 +42,49 @@ MESH_SUFFIXES = (".off", ".obj")
 POINT_SUFFIXES = (".npz", ".xyz", ".txt", ".pts")
 
 
+class SkipReason(StrEnum):
+    """Why a shape was skipped (the ``reason`` column of ``<cache>.skipped.csv``)."""
+
+    MISSING = "missing"  # listed (metadata.csv) but not on disk
+    UNREADABLE = "unreadable"  # the file cannot be read (permissions, I/O error)
+    EMPTY = "empty"  # a zero-byte file, or no points / vertices in it
+    WRONG_FORMAT = "wrong_format"  # the content is not the format its suffix names
+    UNSUPPORTED_FORMAT = "unsupported_format"  # a suffix or PLY encoding with no reader here
+    MALFORMED = "malformed"  # the right format, but counts, numbers or indices do not parse
+    NO_FACES = "no_faces"  # a mesh is needed and the file has vertices but no faces
+    MISSING_FIELDS = "missing_fields"  # needed arrays/columns absent (normals, labels, x/y/z)
+    MISMATCHED_ARRAYS = "mismatched_arrays"  # points, normals and labels of different lengths
+    NON_FINITE = "non_finite"  # NaN or Inf coordinates or normals
+    DEGENERATE = "degenerate"  # zero surface area, or all points at one place
+
+
 class ShapeReadError(ValueError):
-    """A shape file that cannot be used: unreadable, degenerate, empty or non-finite."""
+    """A shape file that cannot be used; ``reason`` is the fixed kind of failure."""
+
+    def __init__(self, message: str, reason: SkipReason) -> None:
+        super().__init__(message)
+        self.reason = SkipReason(reason)
+
+    def __reduce__(self):  # picklable across processes despite the extra argument
+        return type(self), (str(self), self.reason)
+
+
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    """The file's bytes; a missing, unreadable or zero-byte file is a :class:`ShapeReadError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ShapeReadError(f"{path}: file not found", SkipReason.MISSING)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ShapeReadError(f"{path}: cannot read ({err})", SkipReason.UNREADABLE) from err
+    if not data:
+        raise ShapeReadError(f"{path}: empty file (0 bytes)", SkipReason.EMPTY)
+    return data
+
+
+def _read_text(path: str | os.PathLike) -> str:
+    return _read_bytes(path).decode("utf-8", errors="replace")
 
 
 @dataclass
@@ -74,19 +119,31 @@ def check_shape(shape: Shape, source: str = "shape") -> Shape:
     """Validate a shape (non-empty, finite, matching lengths); returns it or raises."""
     p, n = shape.points, shape.normals
     if p.ndim != 2 or p.shape[1] != 3:
-        raise ShapeReadError(f"{source}: points must be (N, 3), got {p.shape}")
+        raise ShapeReadError(
+            f"{source}: points must be (N, 3), got {p.shape}", SkipReason.MALFORMED
+        )
     if p.shape[0] == 0:
-        raise ShapeReadError(f"{source}: empty shape (0 points)")
+        raise ShapeReadError(f"{source}: empty shape (0 points)", SkipReason.EMPTY)
     if n.shape != p.shape:
-        raise ShapeReadError(f"{source}: normals {n.shape} do not match points {p.shape}")
+        raise ShapeReadError(
+            f"{source}: normals {n.shape} do not match points {p.shape}",
+            SkipReason.MISMATCHED_ARRAYS,
+        )
     if not (np.isfinite(p).all() and np.isfinite(n).all()):
         bad = int((~np.isfinite(p).all(1) | ~np.isfinite(n).all(1)).sum())
-        raise ShapeReadError(f"{source}: {bad} points or normals are NaN/Inf")
+        raise ShapeReadError(
+            f"{source}: {bad} points or normals are NaN/Inf", SkipReason.NON_FINITE
+        )
     if shape.labels is not None and shape.labels.shape != (p.shape[0],):
-        raise ShapeReadError(f"{source}: labels {shape.labels.shape} do not match {p.shape[0]} points")
+        raise ShapeReadError(
+            f"{source}: labels {shape.labels.shape} do not match {p.shape[0]} points",
+            SkipReason.MISMATCHED_ARRAYS,
+        )
     extent = p.max(0) - p.min(0)
     if float(extent.max()) <= 0.0:
-        raise ShapeReadError(f"{source}: degenerate shape (all points coincide)")
+        raise ShapeReadError(
+            f"{source}: degenerate shape (all points coincide)", SkipReason.DEGENERATE
+        )
     return shape
 
 
@@ -100,16 +157,20 @@ def _triangulate(polygons: list[list[int]]) -> np.ndarray:
 
 def read_off(path: str | os.PathLike) -> Mesh:
     """Read an OFF mesh (also the ModelNet40 variant with the counts glued to ``OFF``)."""
-    text = Path(path).read_text(errors="replace")
+    text = _read_text(path)
     tokens_lines = [ln.split("#")[0].strip() for ln in text.splitlines()]
     lines = [ln for ln in tokens_lines if ln]
-    if not lines or not lines[0].upper().startswith("OFF"):
-        raise ShapeReadError(f"{path}: not an OFF file (first line {lines[:1]!r})")
+    if not lines:
+        raise ShapeReadError(f"{path}: empty OFF file (only blanks and comments)", SkipReason.EMPTY)
+    if not lines[0].upper().startswith("OFF"):
+        raise ShapeReadError(
+            f"{path}: not an OFF file (first line {lines[:1]!r})", SkipReason.WRONG_FORMAT
+        )
     head = lines[0][3:].split()
     rest = lines[1:]
-    if not head:
-        head, rest = rest[0].split(), rest[1:]
     try:
+        if not head:
+            head, rest = rest[0].split(), rest[1:]
         nv, nf = int(head[0]), int(head[1])
         vertices = np.array([rest[i].split()[:3] for i in range(nv)], dtype=np.float64)
         polygons = []
@@ -118,7 +179,7 @@ def read_off(path: str | os.PathLike) -> Mesh:
             k = int(vals[0])
             polygons.append([int(v) for v in vals[1 : 1 + k]])
     except (IndexError, ValueError) as err:
-        raise ShapeReadError(f"{path}: malformed OFF ({err})") from err
+        raise ShapeReadError(f"{path}: malformed OFF ({err})", SkipReason.MALFORMED) from err
     return Mesh(vertices.reshape(-1, 3), _triangulate(polygons))
 
 
@@ -147,7 +208,7 @@ def parse_obj(text: str, source: str = "<obj>") -> Mesh:
                     names.append(name)
                 current = names.index(name)
     except ValueError as err:
-        raise ShapeReadError(f"{source}: malformed OBJ ({err})") from err
+        raise ShapeReadError(f"{source}: malformed OBJ ({err})", SkipReason.MALFORMED) from err
     faces = _triangulate(polygons)
     face_groups = np.repeat(
         np.asarray(groups, np.int64), [max(len(p) - 2, 0) for p in polygons]
@@ -168,27 +229,35 @@ def read_ply(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray
     Returns the vertex properties by name (each (V,)) and the triangulated faces (F, 3) or
     ``None`` when the file has no faces (a point file).
     """
-    data = Path(path).read_bytes()
+    data = _read_bytes(path)
     end = data.find(b"end_header")
-    if not data.startswith(b"ply") or end < 0:
-        raise ShapeReadError(f"{path}: not a PLY file")
+    if not data.startswith(b"ply"):
+        raise ShapeReadError(f"{path}: not a PLY file (no 'ply' magic)", SkipReason.WRONG_FORMAT)
+    if end < 0:
+        raise ShapeReadError(f"{path}: malformed PLY (no end_header)", SkipReason.MALFORMED)
     header = data[:end].decode("ascii", errors="replace").splitlines()
-    body_start = data.index(b"\n", end) + 1
+    newline = data.find(b"\n", end)
+    body_start = len(data) if newline < 0 else newline + 1
     fmt = ""
     elements: list[tuple[str, int, list[tuple[str, str, str | None]]]] = []
-    for line in header:
-        parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "format":
-            fmt = parts[1]
-        elif parts[0] == "element":
-            elements.append((parts[1], int(parts[2]), []))
-        elif parts[0] == "property" and elements:
-            if parts[1] == "list":
-                elements[-1][2].append((parts[4], parts[3], parts[2]))
-            else:
-                elements[-1][2].append((parts[2], parts[1], None))
+    try:
+        for line in header:
+            parts = line.split()
+            if not parts:
+                continue
+            if parts[0] == "format":
+                fmt = parts[1]
+            elif parts[0] == "element":
+                elements.append((parts[1], int(parts[2]), []))
+            elif parts[0] == "property" and elements:
+                if parts[1] == "list":
+                    elements[-1][2].append((parts[4], parts[3], parts[2]))
+                else:
+                    elements[-1][2].append((parts[2], parts[1], None))
+    except (IndexError, ValueError) as err:
+        raise ShapeReadError(f"{path}: malformed PLY header ({err})", SkipReason.MALFORMED) from err
+    if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
+        raise ShapeReadError(f"{path}: unknown PLY format {fmt!r}", SkipReason.UNSUPPORTED_FORMAT)
     vertex_props: dict[str, np.ndarray] = {}
     faces = None
     try:
@@ -204,7 +273,7 @@ def read_ply(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray
                     vertex_props = {p[0]: table[:, j] for j, p in enumerate(props)}
                 elif name == "face":
                     faces = _triangulate([[int(v) for v in r[1 : 1 + int(r[0])]] for r in rows])
-        elif fmt in ("binary_little_endian", "binary_big_endian"):
+        else:
             order = "<" if fmt == "binary_little_endian" else ">"
             buf = io.BytesIO(data[body_start:])
             for name, count, props in elements:
@@ -228,12 +297,12 @@ def read_ply(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray
                         polygons.append(poly)
                     if name == "face":
                         faces = _triangulate(polygons)
-        else:
-            raise ShapeReadError(f"{path}: unknown PLY format {fmt!r}")
     except (IndexError, ValueError, KeyError) as err:
-        raise ShapeReadError(f"{path}: malformed PLY ({err})") from err
+        raise ShapeReadError(f"{path}: malformed PLY ({err})", SkipReason.MALFORMED) from err
     if not all(k in vertex_props for k in "xyz"):
-        raise ShapeReadError(f"{path}: PLY vertices lack x/y/z properties")
+        raise ShapeReadError(
+            f"{path}: PLY vertices lack x/y/z properties", SkipReason.MISSING_FIELDS
+        )
     return vertex_props, faces
 
 
@@ -243,14 +312,16 @@ def read_mesh(path: str | os.PathLike) -> Mesh:
     if suffix == ".off":
         return read_off(path)
     if suffix == ".obj":
-        return parse_obj(Path(path).read_text(errors="replace"), str(path))
+        return parse_obj(_read_text(path), str(path))
     if suffix == ".ply":
         props, faces = read_ply(path)
         if faces is None:
-            raise ShapeReadError(f"{path}: PLY has no faces (a point file, not a mesh)")
+            raise ShapeReadError(
+                f"{path}: PLY has no faces (a point file, not a mesh)", SkipReason.NO_FACES
+            )
         vertices = np.stack([props["x"], props["y"], props["z"]], axis=1)
         return Mesh(vertices, faces)
-    raise ShapeReadError(f"{path}: unknown mesh format {suffix!r}")
+    raise ShapeReadError(f"{path}: unknown mesh format {suffix!r}", SkipReason.UNSUPPORTED_FORMAT)
 
 
 def sample_mesh(
@@ -268,18 +339,24 @@ def sample_mesh(
     ((5, 3), True)
     """
     v, f = mesh.vertices, mesh.faces
-    if f.shape[0] == 0 or v.shape[0] == 0:
-        raise ShapeReadError(f"{source}: mesh has no faces")
+    if v.shape[0] == 0:
+        raise ShapeReadError(f"{source}: mesh has no vertices", SkipReason.EMPTY)
+    if f.shape[0] == 0:
+        raise ShapeReadError(f"{source}: mesh has no faces", SkipReason.NO_FACES)
     if f.min() < 0 or f.max() >= v.shape[0]:
-        raise ShapeReadError(f"{source}: face indices out of range [0, {v.shape[0]})")
+        raise ShapeReadError(
+            f"{source}: face indices out of range [0, {v.shape[0]})", SkipReason.MALFORMED
+        )
     if not np.isfinite(v).all():
-        raise ShapeReadError(f"{source}: mesh has NaN/Inf vertices")
+        raise ShapeReadError(f"{source}: mesh has NaN/Inf vertices", SkipReason.NON_FINITE)
     a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
     cross = np.cross(b - a, c - a)
     double_area = np.linalg.norm(cross, axis=1)
     total = double_area.sum()
     if not total > 0:
-        raise ShapeReadError(f"{source}: degenerate mesh (zero surface area)")
+        raise ShapeReadError(
+            f"{source}: degenerate mesh (zero surface area)", SkipReason.DEGENERATE
+        )
     face = rng.choice(f.shape[0], size=num_points, p=double_area / total)
     r1 = np.sqrt(rng.random(num_points))[:, None]
     r2 = rng.random(num_points)[:, None]
@@ -304,35 +381,59 @@ def read_point_file(path: str | os.PathLike) -> Shape:
     suffix = path.suffix.lower()
     labels = None
     if suffix == ".npz":
-        with np.load(path) as z:
-            if "points" not in z or "normals" not in z:
-                raise ShapeReadError(f"{path}: .npz needs arrays 'points' and 'normals', has {list(z.keys())}")
-            points, normals = z["points"], z["normals"]
-            labels = z["labels"].astype(np.int64) if "labels" in z else None
+        data = _read_bytes(path)
+        if not data.startswith(b"PK"):  # every .npz is a zip archive
+            raise ShapeReadError(
+                f"{path}: not a NumPy .npz archive (starts with {data[:16]!r})",
+                SkipReason.WRONG_FORMAT,
+            )
+        try:
+            with np.load(io.BytesIO(data)) as z:
+                if "points" not in z or "normals" not in z:
+                    raise ShapeReadError(
+                        f"{path}: .npz needs arrays 'points' and 'normals', has {list(z.keys())}",
+                        SkipReason.MISSING_FIELDS,
+                    )
+                points, normals = z["points"], z["normals"]
+                labels = z["labels"].astype(np.int64) if "labels" in z else None
+        except ShapeReadError:
+            raise
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise ShapeReadError(f"{path}: malformed .npz ({err})", SkipReason.MALFORMED) from err
     elif suffix == ".ply":
         props, _ = read_ply(path)
         if not all(k in props for k in ("nx", "ny", "nz")):
-            raise ShapeReadError(f"{path}: PLY point file needs nx/ny/nz properties")
+            raise ShapeReadError(
+                f"{path}: PLY point file needs nx/ny/nz properties", SkipReason.MISSING_FIELDS
+            )
         points = np.stack([props["x"], props["y"], props["z"]], 1)
         normals = np.stack([props["nx"], props["ny"], props["nz"]], 1)
         if "label" in props:
             labels = props["label"].astype(np.int64)
     elif suffix in (".xyz", ".txt", ".pts"):
-        if not path.read_text(errors="replace").strip():
-            raise ShapeReadError(f"{path}: empty shape (0 points)")
+        text = _read_text(path)
+        if not text.strip():
+            raise ShapeReadError(f"{path}: empty shape (0 points)", SkipReason.EMPTY)
         try:
-            table = np.loadtxt(path, dtype=np.float64, ndmin=2)
+            table = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
         except ValueError as err:
-            raise ShapeReadError(f"{path}: malformed text point file ({err})") from err
+            raise ShapeReadError(
+                f"{path}: malformed text point file ({err})", SkipReason.MALFORMED
+            ) from err
         if table.size == 0:
-            raise ShapeReadError(f"{path}: empty shape (0 points)")
+            raise ShapeReadError(f"{path}: empty shape (0 points)", SkipReason.EMPTY)
         if table.shape[1] < 6:
-            raise ShapeReadError(f"{path}: expected columns x y z nx ny nz [label], got {table.shape[1]}")
+            raise ShapeReadError(
+                f"{path}: expected columns x y z nx ny nz [label], got {table.shape[1]}",
+                SkipReason.MISSING_FIELDS,
+            )
         points, normals = table[:, :3], table[:, 3:6]
         if table.shape[1] >= 7:
             labels = table[:, 6].astype(np.int64)
     else:
-        raise ShapeReadError(f"{path}: unknown point format {suffix!r}")
+        raise ShapeReadError(
+            f"{path}: unknown point format {suffix!r}", SkipReason.UNSUPPORTED_FORMAT
+        )
     shape = Shape(
         np.asarray(points, np.float32).reshape(-1, 3),
         _normalize_normals(np.asarray(normals, np.float32).reshape(-1, 3)),
@@ -348,7 +449,10 @@ def read_shapenet_part_txt(path: str | os.PathLike) -> Shape:
     """
     shape = read_point_file(path)
     if shape.labels is None:
-        raise ShapeReadError(f"{path}: ShapeNet Part txt needs 7 columns (x y z nx ny nz label)")
+        raise ShapeReadError(
+            f"{path}: ShapeNet Part txt needs 7 columns (x y z nx ny nz label)",
+            SkipReason.MISSING_FIELDS,
+        )
     return shape
 
 

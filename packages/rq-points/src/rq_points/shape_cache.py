@@ -8,16 +8,20 @@ pseudo-labels), ``offsets`` (S+1,) int64, ``class_ids`` (S,) int32, ``splits`` (
 (index into the ``split_names`` attribute), ``names`` (S,) str. Attributes: ``class_names``,
 ``part_names`` (JSON: one list per class, global part ids in order), ``num_clusters``.
 
-A shape that cannot be read is skipped with a warning and counted in the
-:class:`CacheSummary`; if more than ``max_failure_fraction`` of the shapes fail, the cache is
-not written and :class:`ValueError` says how many failed and why.
+A shape that cannot be read is skipped, named in the log (a warning of logger
+``rq_points.shape_cache``) and counted in the :class:`CacheSummary` by its fixed reason
+(:class:`~rq_points.readers.SkipReason`); ``name.skipped.csv`` beside ``name.h5`` lists every
+skipped shape with its reason and message (:mod:`rq_core.skipped`). If more than
+``max_failure_fraction`` of the shapes fail, the cache is not written (the list still is) and
+:class:`ValueError` says how many failed and why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,13 +29,18 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from rq_points.kmeans import kmeans_cluster_ids
-from rq_points.readers import Shape, ShapeReadError, check_shape
+from rq_core.skipped import write_skipped_csv
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from rq_points.kmeans import kmeans_cluster_ids
+from rq_points.readers import Shape, ShapeReadError, SkipReason, check_shape
 
 __all__ = ["CacheSummary", "ShapeCache", "ShapeSource", "write_shape_cache"]
 
 SPLITS = ("train", "valid", "test")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,12 +55,14 @@ class ShapeSource:
 
 @dataclass
 class CacheSummary:
-    """What :func:`write_shape_cache` did: shapes written, skipped (by reason) and their names."""
+    """What :func:`write_shape_cache` did: shapes written, skipped counts by reason, the
+    ``(name, reason)`` of every skipped shape and the path of the skip report."""
 
     path: str
     written: int
     skipped: dict[str, int] = field(default_factory=dict)
-    skipped_names: list[str] = field(default_factory=list)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    skipped_csv: Path | None = None
 
     @property
     def num_skipped(self) -> int:
@@ -59,15 +70,20 @@ class CacheSummary:
 
     def __str__(self) -> str:
         why = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items())) or "none"
-        return f"{self.path}: {self.written} shapes written, {self.num_skipped} skipped ({why})"
+        where = f"; listed in {self.skipped_csv}" if self.num_skipped and self.skipped_csv else ""
+        written = f"{self.path}: {self.written} shapes written"
+        return f"{written}, {self.num_skipped} skipped ({why}{where})"
 
 
-def _reason(err: Exception) -> str:
-    msg = str(err).lower()
-    for key in ("empty", "degenerate", "nan", "no faces", "malformed", "not a", "unknown"):
-        if key in msg:
-            return key.replace(" ", "_")
-    return type(err).__name__
+def _load_checked(src: ShapeSource) -> Shape | tuple[SkipReason, str]:
+    """The source's shape, or why it cannot be used: the reason fixed where the error was
+    raised (:class:`ShapeReadError`); any other read failure is ``unreadable``."""
+    try:
+        return check_shape(src.load(), src.name)
+    except ShapeReadError as err:
+        return err.reason, str(err)
+    except (OSError, ValueError) as err:
+        return SkipReason.UNREADABLE, f"{type(err).__name__}: {err}"
 
 
 def write_shape_cache(
@@ -94,27 +110,33 @@ def write_shape_cache(
     path = Path(path)
     shapes: list[tuple[ShapeSource, Shape]] = []
     skipped: Counter[str] = Counter()
-    skipped_names: list[str] = []
-    for src in tqdm(sources, desc=f"reading shapes for {path.name}", disable=not progress):
-        if src.split not in SPLITS:
-            raise ValueError(f"{src.name}: split must be one of {SPLITS}, got {src.split!r}")
-        if not 0 <= src.class_id < len(class_names):
-            raise ValueError(f"{src.name}: class_id {src.class_id} outside [0, {len(class_names)})")
-        try:
-            shape = check_shape(src.load(), src.name)
-        except (ShapeReadError, OSError, ValueError) as err:
-            warnings.warn(f"skipping {src.name}: {err}", stacklevel=2)
-            skipped[_reason(err)] += 1
-            skipped_names.append(src.name)
-            continue
-        shapes.append((src, shape))
+    failures: list[tuple[str, str, str]] = []  # (name, reason, detail)
+    # Skip warnings go through the log; while the bar is shown they are printed above it.
+    with logging_redirect_tqdm() if progress else contextlib.nullcontext():
+        for src in tqdm(sources, desc=f"reading shapes for {path.name}", disable=not progress):
+            if src.split not in SPLITS:
+                raise ValueError(f"{src.name}: split must be one of {SPLITS}, got {src.split!r}")
+            if not 0 <= src.class_id < len(class_names):
+                raise ValueError(
+                    f"{src.name}: class_id {src.class_id} outside [0, {len(class_names)})"
+                )
+            loaded = _load_checked(src)
+            if isinstance(loaded, tuple):
+                reason, detail = loaded
+                log.warning("skipping %s (%s): %s", src.name, reason.value, detail)
+                skipped[reason.value] += 1
+                failures.append((src.name, reason.value, detail))
+                continue
+            shapes.append((src, loaded))
     total = len(sources)
     if total == 0:
         raise ValueError(f"{path}: no shapes to cache")
+    report = write_skipped_csv(path, failures)
     if len(shapes) == 0 or (total - len(shapes)) / total > max_failure_fraction:
         raise ValueError(
             f"{path}: {total - len(shapes)} of {total} shapes could not be read "
-            f"({dict(skipped)}); first failures: {skipped_names[:5]}"
+            f"({dict(skipped)}); first failures: {[f[0] for f in failures[:5]]}; "
+            f"all listed in {report}"
         )
     counts = np.array([s.points.shape[0] for _, s in shapes], np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
@@ -142,7 +164,11 @@ def write_shape_cache(
         f.attrs["num_clusters"] = num_clusters
         f.attrs["skipped"] = json.dumps(dict(skipped))
     os.replace(tmp, path)
-    return CacheSummary(str(path), len(shapes), dict(skipped), skipped_names)
+    if failures:
+        log.warning(
+            "%s: %d of %d shapes skipped (listed in %s)", path, len(failures), total, report
+        )
+    return CacheSummary(str(path), len(shapes), dict(skipped), [f[:2] for f in failures], report)
 
 
 class ShapeCache:

@@ -16,8 +16,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
 from rq_points import procedural
-from rq_points.readers import ShapeReadError, load_shape, parse_obj, sample_mesh
+from rq_points.readers import ShapeReadError, SkipReason, load_shape, parse_obj, sample_mesh
 from rq_points.shape_cache import SPLITS, ShapeSource
 
 __all__ = ["folder_sources", "procedural_sources", "sweethome3d_sources", "split_of"]
@@ -94,5 +95,7 @@ def sweethome3d_sources(jar: str | os.PathLike, num_points: int, seed: int = 0) 
         sources.append(ShapeSource(e.get("name", member), classes.index(e.get("category", "unknown")),
                                    split_of(i), lambda m=member, i=i: load(m, i)))
     if not sources:
-        raise ShapeReadError(f"{jar}: no OBJ models listed in DefaultFurnitureCatalog.properties")
+        raise ShapeReadError(
+            f"{jar}: no OBJ models listed in DefaultFurnitureCatalog.properties", SkipReason.EMPTY
+        )
     return sources, {"class_names": classes, "part_names": None}

@@ -33,7 +33,7 @@ import soundfile
 from tqdm.auto import tqdm
 
 from rq_audio.corpus.instruments import FAMILIES, NoteRenderer, NoteSpec
-from rq_audio.corpus.soundfont import fetch_soundfont
+from rq_audio.corpus.soundfont import locate_soundfont
 from rq_audio.corpus.speech import ACCENTS, VARIANTS, EspeakSynth, Speaker
 from rq_audio.metadata import MetadataRow, write_metadata
 
@@ -178,11 +178,11 @@ def build_offline_corpus(
     )
     if (root / "COMPLETE").is_file():
         return corpus
+    sf2 = locate_soundfont()  # before anything is written: a missing one is a clear error
     if root.exists():
         shutil.rmtree(root)  # a half-written corpus from an interrupted run
     (root / "audio").mkdir(parents=True)
     rng = np.random.default_rng(settings.seed)
-    sf2 = fetch_soundfont(cache_dir)
     renderer = NoteRenderer(sf2, SAMPLE_RATE)
     synth = EspeakSynth()
 

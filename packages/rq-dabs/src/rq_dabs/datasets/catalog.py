@@ -108,8 +108,5 @@ def open_domain(name: str, split: str, data_root: str | Path | None = None) -> D
     info = DOMAINS[name]
     root = Path(data_root) if data_root else cache_root()
     if info.embedded:
-        path = build_embedded_domain(name, root)
-        if path is None:
-            raise RuntimeError(f"embedded domain {name!r} could not be built (see the warning above)")
-        return info.opener(path, split)
+        return info.opener(build_embedded_domain(name, root), split)
     return info.opener(root, split)

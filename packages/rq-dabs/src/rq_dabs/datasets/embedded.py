@@ -3,8 +3,9 @@
 - ``digits_images``: scikit-learn's bundled handwritten digits (real, 1,797 8x8 images,
   10 classes), natural-images stand-in at 8 px with 2x2 patches (16 tokens).
 - ``basic_motions_sensor``: BasicMotions from the UEA archive (real smartwatch 3-D
-  accelerometer + 3-D gyroscope at 10 Hz, 4 activities, 80 recordings of 10 s), read out of
-  the ``aeon`` wheel on PyPI (the file only; aeon is not installed or imported). Windows of
+  accelerometer + 3-D gyroscope at 10 Hz, 4 activities, 80 recordings of 10 s), read from
+  the assets folder (:mod:`rq_dabs.assets`: the files of the pinned ``aeon`` wheel, put
+  there once by ``rq-dabs fetch-assets``; aeon is not installed or imported). Windows of
   50 steps (stride 10) in segments of 5 -- the PAMAP2 layout of DABS, smaller.
 - ``spoken_digits_speech``: the digits "zero" .. "nine" spoken by libespeak-ng (the
   ``espeakng-loader`` wheel) in 40 voices -- accents, voice variants, rates and pitches --
@@ -14,21 +15,18 @@
   chains over 64 tokens; the class is the chain. Text-like ids for the token embedding.
 
 The cache is ``$RQ_CACHE/dabs`` (default ``~/.cache/rq/dabs``); the same seed makes the
-same files.
+same files. Building never uses the network.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
-import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from rq_dabs.assets import asset_path
 from rq_dabs.datasets.base import ArraysDataset
 from rq_dabs.datasets.ts_format import parse_ts
 from rq_dabs.specs import Input1dSpec, Input2dSpec, InputTokensSpec
@@ -44,11 +42,7 @@ __all__ = [
     "stratified_split",
 ]
 
-AEON_WHEEL = ("aeon", "1.6.0")
-BASIC_MOTIONS_MEMBERS = (
-    "aeon/datasets/data/BasicMotions/BasicMotions_TRAIN.ts",
-    "aeon/datasets/data/BasicMotions/BasicMotions_TEST.ts",
-)
+BASIC_MOTIONS_ASSETS = ("basic_motions/BasicMotions_TRAIN.ts", "basic_motions/BasicMotions_TEST.ts")
 
 
 def cache_root() -> Path:
@@ -115,28 +109,6 @@ def _windows(series: np.ndarray, length: int, stride: int) -> np.ndarray:
     return np.stack([series[:, s : s + length] for s in starts], axis=1).reshape(-1, length, series.shape[2])
 
 
-def read_wheel_members(package: str, version: str, members: tuple[str, ...]) -> list[bytes]:
-    """Fetch one wheel from the package index with pip (no dependencies, nothing installed)
-    and return the bytes of ``members``. Raises RuntimeError saying why if it cannot."""
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
-               "-d", tmp, f"{package}=={version}"]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if result.returncode != 0 or not wheels:
-            raise RuntimeError(f"pip download {package}=={version} failed: {result.stderr.strip()[-500:]}")
-        return read_zip_members(wheels[0], members)
-
-
-def read_zip_members(path: Path, members: tuple[str, ...]) -> list[bytes]:
-    with zipfile.ZipFile(path) as z:
-        names = set(z.namelist())
-        missing = [m for m in members if m not in names]
-        if missing:
-            raise RuntimeError(f"{path.name} lacks {missing}")
-        return [z.read(m) for m in members]
-
-
 class BasicMotionsSensor(ArraysDataset):
     """BasicMotions windows ``(50, 6)`` time-major, standardized per channel with train stats.
 
@@ -151,9 +123,9 @@ class BasicMotionsSensor(ArraysDataset):
 
     @classmethod
     def build(cls, root: Path, seed: int = 0, ts_texts: tuple[str, str] | None = None) -> Path:
-        if ts_texts is None:
-            raw = read_wheel_members(*AEON_WHEEL, BASIC_MOTIONS_MEMBERS)
-            ts_texts = (raw[0].decode("utf-8"), raw[1].decode("utf-8"))
+        if ts_texts is None:  # the pinned files in the assets folder (no network)
+            train, test = (asset_path(a).read_text(encoding="utf-8") for a in BASIC_MOTIONS_ASSETS)
+            ts_texts = (train, test)
         X_train, y_train, names = parse_ts(ts_texts[0])
         X_test, y_test, names_test = parse_ts(ts_texts[1])
         if names != names_test:
@@ -281,9 +253,12 @@ EMBEDDED_DOMAINS: dict[str, type[ArraysDataset]] = {
 }
 
 
-def build_embedded_domain(name: str, root: Path | None = None, *, rebuild: bool = False) -> Path | None:
-    """Build (or reuse) embedded domain ``name`` under ``root``; returns its file, or None
-    with a warning if its source cannot be had here (e.g. the package index is unreachable)."""
+def build_embedded_domain(name: str, root: Path | None = None, *, rebuild: bool = False) -> Path:
+    """Build (or reuse) embedded domain ``name`` under ``root``; returns its file.
+
+    Never uses the network. A domain whose source is missing raises, never a silent skip:
+    :class:`~rq_dabs.assets.MissingAssetError` for an asset (it names the file and
+    ``rq-dabs fetch-assets``), ImportError for a missing package (espeakng-loader)."""
     if name not in EMBEDDED_DOMAINS:
         raise ValueError(f"unknown embedded domain {name!r}; choose from {sorted(EMBEDDED_DOMAINS)}")
     cls = EMBEDDED_DOMAINS[name]
@@ -291,8 +266,4 @@ def build_embedded_domain(name: str, root: Path | None = None, *, rebuild: bool 
     path = root / cls.FILE_NAME
     if path.is_file() and not rebuild:
         return path
-    try:
-        return cls.build(root)
-    except (RuntimeError, ImportError, OSError, subprocess.TimeoutExpired) as err:
-        warnings.warn(f"embedded domain {name!r} skipped: {err}", stacklevel=2)
-        return None
+    return cls.build(root)
