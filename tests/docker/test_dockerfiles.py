@@ -139,6 +139,8 @@ def test_runtime_stage_user_entrypoint_volumes(app):
     assert '"/data"' in volumes and '"/runs"' in volumes
     assert env_value(final, "RQ_APP") == APPS[app].script
     assert env_value(final, "PATH").startswith("/opt/venv/bin:"), "the venv's pip and app first"
+    for cache in ("RQ_CACHE", "XDG_CACHE_HOME", "TRITON_CACHE_DIR"):  # runs write only volumes
+        assert env_value(final, cache).startswith("/data/"), cache
     scripts = pyproject(ROOT / "apps" / app)["project"]["scripts"]
     assert APPS[app].script in scripts, "RQ_APP is the app's console script"
 
