@@ -9,6 +9,12 @@ shapes; the script prints time ratios and peak extra memory (relative to the inp
     python benchmarks/quantize.py --shapes audio  # one shape
     python benchmarks/quantize.py --quick         # small shapes, for a smoke run
     python benchmarks/quantize.py --results-dir DIR   # also DIR/results.json + results.md
+    python benchmarks/quantize.py --device cuda       # the Triton kernel on a GPU
+
+Every row also times a device-to-device copy of the input (``x.clone()``) and reports our
+achieved bandwidth as a fraction of the copy's: ours moves about 3x the input's bytes (one
+read for the channel min/max, one read and one write to bin and collapse; packed points add
+their segment ids), a copy 2x, so 1.0 means the kernel runs at copy speed.
 
 Peak memory on CPU is the process's resident high-water mark (VmHWM, reset through
 /proc/self/clear_refs) above the resident size before the call; the script re-executes
@@ -79,9 +85,9 @@ def _points(n_shapes: int, n_points: int):
     return make, dense
 
 
-def cases(quick: bool) -> list[Case]:
-    k = 8 if quick else 1  # --quick divides the batch axis
-    pts_make, pts_dense = _points(32 // k, 10_000)
+def cases(quick: bool, tiny: bool = False) -> list[Case]:
+    k = 32 if tiny else 8 if quick else 1  # --quick / --tiny divide the batch axis
+    pts_make, pts_dense = _points(32 // k, 2_000 if tiny else 10_000)
     return [
         Case(
             "images (64, 3, 224, 224) n=8",
@@ -156,8 +162,31 @@ def time_it(fn: Callable[[], torch.Tensor], device: torch.device, repeats: int) 
     return statistics.median(times)
 
 
+def moved_bytes(x: torch.Tensor, seg: torch.Tensor | None) -> tuple[int, int]:
+    """Bytes ours and a copy move: ours reads x twice and writes it once (plus the segment
+    ids of a packed batch, read in both passes); a copy reads and writes x once."""
+    in_bytes = x.numel() * x.element_size()
+    seg_bytes = 0 if seg is None else seg.numel() * seg.element_size()
+    return 3 * in_bytes + 2 * seg_bytes, 2 * in_bytes
+
+
+def implementation(device: torch.device) -> str:
+    """What "ours" runs on ``device`` under the chosen --backend."""
+    from rq_core import quantize
+
+    if BACKEND == "triton" or (BACKEND == "auto" and device.type == "cuda"):
+        interpreted = os.environ.get("TRITON_INTERPRET") == "1" and device.type == "cpu"
+        return "Triton kernel" + (" (interpreted)" if interpreted else "")
+    if BACKEND == "torch" or device.type != "cpu":
+        return "torch path"
+    if quantize._native_kernel() is None:
+        return "torch path (rq_core._native not built)"
+    return "compiled kernel rq_core._native"
+
+
 def measure(case: Case, device: torch.device, repeats: int) -> dict:
-    """One case: both sides' median time and peak extra memory (relative to the input)."""
+    """One case: both sides' median time and peak extra memory (relative to the input), and
+    a copy of the input's time with the bandwidths it implies."""
     torch.manual_seed(0)
     x, seg = case.make(device)
     in_bytes = x.numel() * x.element_size()
@@ -172,30 +201,40 @@ def measure(case: Case, device: torch.device, repeats: int) -> dict:
     mem_dense = peak_extra_bytes(dense, device)
     t_ours = time_it(ours, device, repeats)
     t_dense = time_it(dense, device, max(1, repeats // 2))
+    t_copy = time_it(x.clone, device, repeats)
+    ours_bytes, copy_bytes = moved_bytes(x, seg)
     row = {
         "case": case.name,
         "device": device.type,
+        "ours_impl": implementation(device),
+        "input_bytes": in_bytes,
         "ours_s": t_ours,
         "dense_s": t_dense,
+        "copy_s": t_copy,
         "speedup": t_dense / t_ours,
         "ours_mem_x_input": mem_ours / in_bytes,
         "dense_mem_x_input": mem_dense / in_bytes,
+        "ours_gb_per_s": ours_bytes / t_ours / 1e9,
+        "copy_gb_per_s": copy_bytes / t_copy / 1e9,
     }
-    if device.type == "cuda":
-        t_copy = time_it(x.clone, device, repeats)
-        # ours reads x twice (min/max, then binning) and writes once; a copy reads + writes.
-        row["bandwidth_vs_copy"] = (3 * in_bytes / t_ours) / (2 * in_bytes / t_copy)
+    row["bandwidth_vs_copy"] = row["ours_gb_per_s"] / row["copy_gb_per_s"]
     return row
 
 
-def run(device: torch.device, names: list[str] | None, quick: bool, repeats: int) -> list[dict]:
+def run(
+    device: torch.device, names: list[str] | None, quick: bool, repeats: int, tiny: bool = False
+) -> list[dict]:
     rows = []
-    for case in cases(quick):
+    for case in cases(quick, tiny):
         if names and not any(n in case.name for n in names):
             continue
         row = measure(case, device, repeats)  # its tensors are freed when it returns
         rows.append(row)
-        times = f"[ours {row['ours_s'] * 1e3:.1f} ms, dense {row['dense_s'] * 1e3:.1f} ms]"
+        times = (
+            f"[ours {row['ours_s'] * 1e3:.3f} ms, dense {row['dense_s'] * 1e3:.3f} ms, "
+            f"copy {row['copy_s'] * 1e3:.3f} ms; ours {row['ours_gb_per_s']:.1f} GB/s, "
+            f"copy {row['copy_gb_per_s']:.1f} GB/s]"
+        )
         print(format_row(row), times, flush=True)
     return rows
 
@@ -207,7 +246,7 @@ def format_row(r: dict) -> str:
         f"dense {r['dense_mem_x_input']:.2f}x input"
     )
     if "bandwidth_vs_copy" in r:
-        s += f" | bandwidth {r['bandwidth_vs_copy']:.2f}x of a d2d copy"
+        s += f" | bandwidth {r['bandwidth_vs_copy']:.2f}x of a copy's"
     return s
 
 
@@ -221,8 +260,10 @@ def results_table(rows: list[dict]) -> ResultsTable:
         "ours peak extra memory",
         "dense peak extra memory",
     ]
-    if any("bandwidth_vs_copy" in r for r in rows):
-        columns.append("bandwidth vs a d2d copy")
+    # Absolute times are only quoted from a GPU (docs/benchmarks.md): CPU rows show ratios.
+    on_gpu = any(r["device"] == "cuda" for r in rows)
+    if on_gpu:
+        columns += ["ours ms", "dense ms", "copy ms", "ours GB/s", "bandwidth vs a d2d copy"]
     table = ResultsTable("Time and peak extra memory, ours vs the dense reference", columns)
     for r in rows:
         cells = {
@@ -233,7 +274,11 @@ def results_table(rows: list[dict]) -> ResultsTable:
             "ours peak extra memory": f"{r['ours_mem_x_input']:.2f}x input",
             "dense peak extra memory": f"{r['dense_mem_x_input']:.2f}x input",
         }
-        if "bandwidth_vs_copy" in r:
+        if on_gpu and r["device"] == "cuda":
+            cells["ours ms"] = f"{r['ours_s'] * 1e3:.3f}"
+            cells["dense ms"] = f"{r['dense_s'] * 1e3:.3f}"
+            cells["copy ms"] = f"{r['copy_s'] * 1e3:.3f}"
+            cells["ours GB/s"] = f"{r['ours_gb_per_s']:.0f}"
             cells["bandwidth vs a d2d copy"] = f"{r['bandwidth_vs_copy']:.2f}x"
         table.add(**cells)
     return table
@@ -243,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", nargs="*", help="substrings of case names (images, audio, points, DABS)")
     ap.add_argument("--quick", action="store_true", help="batch axis / 8: a smoke run")
+    ap.add_argument("--tiny", action="store_true", help="batch axis / 32, 2,000 points: a dry run")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     ap.add_argument(
@@ -253,9 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--backend",
-        choices=["auto", "torch", "native"],
+        choices=["auto", "torch", "native", "triton"],
         default="auto",
-        help="our implementation on CPU: auto (the compiled kernel where built), torch, native",
+        help="our implementation: auto (Triton on CUDA, the compiled kernel on CPU where built), "
+        "torch, native, triton (on CPU only under TRITON_INTERPRET=1)",
     )
     ap.add_argument(
         "--results-dir",
@@ -276,24 +323,20 @@ def main(argv: list[str] | None = None) -> int:
     devices = []
     if args.device in ("cpu", "all"):
         devices.append(torch.device("cpu"))
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda, but torch sees no CUDA device", file=sys.stderr)
+        return 2
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    from rq_core import quantize
-
-    built = quantize._native_kernel() is not None
-    cpu_impl = {
-        "auto": "compiled kernel rq_core._native" if built else "torch path (rq_core._native not built)",
-        "native": "compiled kernel rq_core._native",
-        "torch": "torch path",
-    }[BACKEND]
     threads = torch.get_num_threads()
-    setup = f"torch {torch.__version__}, {threads} CPU threads, ours on CPU: {cpu_impl}"
+    ours = ", ".join(f"on {d.type}: {implementation(d)}" for d in devices)
+    setup = f"torch {torch.__version__}, {threads} CPU threads, ours {ours}"
     if torch.cuda.is_available():
         setup += f", {torch.cuda.get_device_name()}"
     print(setup)
     rows = []
     for d in devices:
-        rows += run(d, args.shapes, args.quick, args.repeats)
+        rows += run(d, args.shapes, args.quick, args.repeats, args.tiny)
     cpu_rows = [r for r in rows if r["device"] == "cpu"]
     fails = [
         r["case"]
@@ -309,7 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         table = results_table(rows)
         note = f"{setup}; median of {args.repeats} calls (dense: half as many)."
         table.notes.append(note + (f" CPU targets ({targets}): {verdict}." if verdict else ""))
-        data = {"setup": setup, "quick": args.quick, "rows": rows, "verdict": verdict}
+        size = "tiny" if args.tiny else "quick" if args.quick else "paper"
+        data = {"setup": setup, "quick": args.quick, "size": size, "repeats": args.repeats, "rows": rows,
+                "verdict": verdict}
         write_results(args.results_dir, table, data, title="Quantizer benchmark")
     return 0
 

@@ -97,7 +97,7 @@ APPS: tuple[AppSpec, ...] = (
         distribution="rq-byol-a",
         modality="rq-audio",
         modality_distributions=frozenset(
-            {"rq-audio", "torchaudio", "soundfile", "librosa", "nnaudio"}
+            {"rq-audio", "torchaudio", "soundfile", "soxr", "nnaudio"}
         ),
         demo_imports=("tinysoundfont", "espeakng_loader", "rq_audio.corpus.build"),
         title="audio (BYOL-A)",

@@ -190,6 +190,7 @@ def test_dockerignore_keeps_the_sources_and_drops_the_heavy_folders(app):
         "apps/byol-a/src/rq_byol_a.egg-info",
         ".pytest_cache",
         ".ruff_cache",
+        ".gpu",  # the GPU acceptance run's wheels (scripts/gpu_wheels.sh)
     ):
         assert ignored(heavy, patterns), heavy
     for stage in stages_of(app):

@@ -7,8 +7,9 @@ import yaml
 from rq_audio.testing import write_tone_folder
 
 
-@pytest.fixture
-def tiny_config(tmp_path):
+def write_tiny_config(tmp_path):
+    """Write the tone folder and ``tiny.yaml`` under ``tmp_path``; return the YAML's path
+    (also used by the cross-app CLI tests in tests/cli)."""
     root = tmp_path / "tones"
     meta = write_tone_folder(root, classes=3, per_split=(6, 2, 2))
     cfg = {
@@ -30,3 +31,8 @@ def tiny_config(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    return write_tiny_config(tmp_path)

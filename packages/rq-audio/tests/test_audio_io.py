@@ -3,7 +3,7 @@ import pickle
 import numpy as np
 import pytest
 import soundfile
-from rq_audio.audio_io import AudioReadError, crop_or_pad, load_audio
+from rq_audio.audio_io import AudioReadError, crop_or_pad, load_audio, resample
 from rq_audio.testing import tone
 
 
@@ -23,6 +23,23 @@ def test_reads_stereo_44k_as_mono_16k_keeping_pitch(tmp_path, fmt, subtype):
     assert wav.dtype == np.float32 and wav.ndim == 1
     assert abs(len(wav) - 8000) <= 2
     assert abs(_dominant_freq(wav, 16000) - 1000.0) < 5.0
+
+
+@pytest.mark.parametrize("orig_sr,target_sr", [(22050, 16000), (44100, 16000), (8000, 16000), (48000, 22050)])
+@pytest.mark.parametrize("length", [1, 999, 22050])
+def test_resample_equals_librosa_soxr_hq(orig_sr, target_sr, length):
+    import librosa  # the reference (the workspace's dev group)
+
+    wav = np.random.default_rng(length).standard_normal(length).astype(np.float32) * 0.3
+    ours = resample(wav, orig_sr, target_sr)
+    reference = librosa.resample(wav, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq")
+    assert ours.dtype == reference.dtype and ours.shape == reference.shape
+    assert np.array_equal(ours, reference)
+
+
+def test_resample_at_the_same_rate_returns_the_input():
+    wav = np.arange(5, dtype=np.float32)
+    assert resample(wav, 16000, 16000) is wav
 
 
 def test_channels_are_averaged(tmp_path):

@@ -113,3 +113,25 @@ def test_lazy_open_per_worker(tone_cache):
 def test_missing_cache_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="prepare"):
         AudioClipDataset(tmp_path / "none.h5", 100)
+
+
+def test_a_seeded_key_crops_the_same_in_any_process_and_worker(tone_cache):
+    """(index, seed) keys from ResumableSampler(sample_seeds=True): the crop depends on the
+    seed alone, not on the process or worker that loads the clip (a resumed run has other
+    workers with other seeds)."""
+    from rq_core.training import resumable_loader
+
+    train = AudioClipDataset(tone_cache, 8000, random_crop=True)
+    other_process = AudioClipDataset(tone_cache, 8000, random_crop=True)
+    assert torch.equal(train[(3, 11)], other_process[(3, 11)])
+    assert not torch.equal(train[(3, 11)], train[(3, 12)]), "another seed, another crop"
+    assert torch.equal(train[(3, 11)][:100], train[(3, 11)][:100])
+
+    def epoch_batches(num_workers, epoch):
+        loader = resumable_loader(train, 4, seed=5, num_workers=num_workers, sample_seeds=True)
+        loader.sampler.set_epoch(epoch)
+        return torch.cat(list(loader))
+
+    in_process = epoch_batches(0, 1)
+    assert torch.equal(in_process, epoch_batches(2, 1)), "two workers load the same crops"
+    assert not torch.equal(in_process, epoch_batches(0, 2)), "the next epoch crops anew"

@@ -136,3 +136,73 @@ def test_cli_help_lists_commands_and_errors_name_the_key(tmp_path, capsys):
 def test_cli_print_config(tmp_path, capsys):
     assert _cli(["evaluate", "--print-config", "lr=0.9"], tmp_path) is None
     assert "lr: 0.9" in capsys.readouterr().out
+
+
+def test_a_malformed_override_or_yaml_file_is_one_line_naming_it(tmp_path, capsys):
+    with pytest.raises(ConfigError, match=r"override 'trainer.max_steps=\[1': its value is not valid YAML"):
+        load_config(AppConfig, overrides=["trainer.max_steps=[1"])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("lr: [0.1\ntrainer: {}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(AppConfig, broken)
+    assert str(broken) in str(error.value) and "\n" not in str(error.value)
+    for argv in (["pretrain", "trainer.max_steps=[1"], ["pretrain", "--config", str(broken)]):
+        with pytest.raises(SystemExit) as exit_info:
+            _cli(argv, tmp_path)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1
+        assert err.startswith("rq-test pretrain: error: ")
+
+
+def test_cli_checks_run_dir_before_the_command_runs(tmp_path, capsys):
+    ran = []
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main({"go": ran.append}, {"go": AppConfig}, {"go": None},
+                 argv=["go", f"run_dir={blocker}/run"], prog="rq-test")
+    assert exit_info.value.code == 2 and ran == []
+    err = capsys.readouterr().err
+    assert err == f"rq-test go: error: run_dir={blocker}/run: cannot create {blocker}/run: {blocker} is a file, not a directory\n"
+
+
+def test_check_run_dir_names_a_directory_it_cannot_write(tmp_path, monkeypatch):
+    """Whether a folder is writable is tried, not read from its mode bits (root may write a
+    0o555 folder). A refused try (here simulated) is a one-line ConfigError."""
+    import tempfile
+
+    from rq_core.config import check_run_dir
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    with pytest.raises(ConfigError, match=rf"^run_dir={tmp_path}: {tmp_path} is not writable \(Permission denied\)$"):
+        check_run_dir(tmp_path)
+    with pytest.raises(ConfigError, match=rf"{tmp_path}/a/b cannot be created in {tmp_path} \(Permission denied\)$"):
+        check_run_dir(tmp_path / "a" / "b")
+
+
+def test_check_run_dir_agrees_with_a_real_write_in_a_read_only_folder(tmp_path):
+    """A 0o555 folder: refused exactly when creating a folder in it really fails (always for
+    a normal user; root may write there, and then the check must let the run go on)."""
+    from rq_core.config import check_run_dir
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    locked.chmod(0o555)
+    try:
+        try:
+            (locked / "probe").mkdir()
+        except PermissionError:
+            writable = False
+        else:
+            (locked / "probe").rmdir()
+            writable = True
+        if writable:
+            assert check_run_dir(locked / "run") == locked / "run"
+        else:
+            with pytest.raises(ConfigError, match="cannot be created in"):
+                check_run_dir(locked / "run")
+    finally:
+        locked.chmod(0o755)

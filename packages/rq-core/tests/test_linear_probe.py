@@ -140,3 +140,95 @@ def test_bad_inputs_raise_naming_the_problem(call, message):
     features, labels = blobs(5, 2, 4, seed=8)
     with pytest.raises(ValueError, match=message):
         call(features, labels)
+
+
+# ------------------------------------------------------------------ per-item predictions
+
+
+def test_predictions_are_returned_only_when_asked_and_leave_the_summary_unchanged():
+    features, labels = blobs(40, 3, 6, seed=9, spread=2.5)
+    data = splits(features, labels)
+    plain = linear_probe(*data, seeds=(42, 43), settings=FAST)
+    result = linear_probe(*data, seeds=(42, 43), settings=FAST, return_predictions=True)
+    assert "predictions" not in plain
+    predictions = result.pop("predictions")
+    assert result == plain
+    assert (
+        predictions
+        == linear_probe(*data, seeds=(42, 43), settings=FAST, return_predictions=True)[
+            "predictions"
+        ]
+    )
+
+
+def test_single_label_predictions_give_each_seeds_accuracy():
+    features, labels = blobs(40, 3, 6, seed=9, spread=4.0)
+    names = np.array(["bird", "cat", "dog"])[labels]
+    data = splits(features, names)
+    result = linear_probe(*data, seeds=(42, 43, 44), settings=FAST, return_predictions=True)
+    predictions = result["predictions"]
+    test_names = data[2][1]
+    assert predictions.seeds == (42, 43, 44)
+    assert predictions.predicted.shape == (3, len(test_names)) and predictions.scores is None
+    assert (predictions.classes[predictions.targets] == test_names).all()
+    assert predictions.correct.mean(axis=1).tolist() == result["accuracy_per_seed"]
+    assert min(result["accuracy_per_seed"]) < 1.0, "a test with errors to count"
+    statistic = predictions.statistic()
+    assert statistic.value() == pytest.approx(result["accuracy_mean"], abs=1e-12)
+    assert (statistic.labels == predictions.targets).all() and statistic.num_seeds == 3
+    with pytest.raises(ValueError, match="not available for a single-label probe"):
+        predictions.statistic("map")
+
+
+def test_multilabel_predictions_give_map_and_auroc():
+    rng = np.random.default_rng(6)
+    features = rng.normal(size=(300, 5)).astype(np.float32)
+    targets = np.stack(
+        [features[:, 0] > 0, features[:, 1] > 0.5, features[:, 2] + rng.normal(size=300) < 0],
+        axis=1,
+    ).astype(np.float32)
+    result = linear_probe(
+        *splits(features, targets),
+        multilabel=True,
+        seeds=(42, 43),
+        settings=FAST,
+        return_predictions=True,
+    )
+    predictions = result["predictions"]
+    assert predictions.scores.shape == (2, 60, 3) and predictions.predicted is None
+    assert (predictions.targets == targets[240:]).all()
+    for metric in ("map", "auroc"):
+        value = predictions.statistic(metric).value()
+        assert value == pytest.approx(result[f"{metric}_mean"], abs=1e-12), metric
+    with pytest.raises(ValueError, match="choose from"):
+        predictions.statistic()
+
+
+def test_leave_one_fold_out_predictions_cover_every_item_once_per_seed():
+    features, labels = blobs(30, 3, 6, seed=10, spread=2.5)
+    folds = np.r_[np.zeros(20), np.ones(30), np.full(40, 2)]  # unequal folds: mean of folds
+    result = linear_probe_folds(
+        features, labels, folds, seeds=(42, 43), settings=FAST, return_predictions=True
+    )
+    predictions = result["predictions"]
+    assert predictions.predicted.shape == (2, 90)
+    assert (predictions.targets == labels).all() and (predictions.folds == folds).all()
+    per_fold = [predictions.correct[:, folds == f].mean() for f in range(3)]
+    assert per_fold == pytest.approx(result["accuracy_per_fold"], abs=1e-12)
+    pooled = predictions.correct.mean()
+    statistic = predictions.statistic()
+    assert statistic.value() == pytest.approx(result["accuracy_mean"], abs=1e-12)
+    assert statistic.value() != pytest.approx(pooled), "folds are averaged, not pooled"
+    assert (statistic.strata == folds).all()
+
+
+def test_leave_one_fold_out_predictions_name_string_labels():
+    features, labels = blobs(20, 3, 6, seed=11)
+    names = np.array(["a", "b", "c"])[labels]
+    folds = np.arange(60) % 2
+    result = linear_probe_folds(
+        features, names, folds, seeds=(42,), settings=FAST, return_predictions=True
+    )
+    predictions = result["predictions"]
+    assert predictions.classes.tolist() == ["a", "b", "c"]
+    assert (predictions.classes[predictions.predicted[0]] == names).all()  # separable

@@ -13,7 +13,7 @@ TORCH_ONLY_MODULES = [
     "rq_core.distributed",
     "rq_core.linear_probe",
     "rq_core.probe_metrics",
-    "rq_core.feature_cache",
+    "rq_core.features",
     "rq_core.seeding",
 ]
 

@@ -1,7 +1,9 @@
 """rq_core.training: checkpoints, kill-and-resume, logs, config saving (CPU, subprocesses)."""
 
 import csv
+import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,21 +16,28 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from rq_core.config import ConfigError, cli_main
 from rq_core.training import (
     AtomicCheckpointIO,
     MetricsCSVLogger,
     ResumableSampler,
+    SeededIndex,
     TrainerConfig,
     build_trainer,
+    fit,
     load_checkpoint,
     resolve_resume,
+    resumable_loader,
+    sample_seed,
     to_weights_only,
 )
 
 TOY = Path(__file__).with_name("toy_training.py")
+sys.path.insert(0, str(TOY.parent))  # toy_training, imported by some tests
 
 
-def _run_toy(run_dir: Path, *overrides: str) -> None:
+def _run_toy(run_dir: Path, *overrides: str) -> str:
+    """Run the toy training to its end; return its stderr."""
     result = subprocess.run(
         [sys.executable, str(TOY), str(run_dir), *overrides],
         capture_output=True,
@@ -36,6 +45,17 @@ def _run_toy(run_dir: Path, *overrides: str) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-4000:]
+    return result.stderr
+
+
+def _assert_same_run(run_dir: Path, reference: Path) -> None:
+    """Final weights bitwise equal and the same metrics.csv (steps and values)."""
+    expected = torch.load(reference / "final_weights.pt", weights_only=True)
+    resumed = torch.load(run_dir / "final_weights.pt", weights_only=True)
+    assert expected.keys() == resumed.keys()
+    for name in expected:
+        assert torch.equal(expected[name], resumed[name]), name
+    assert (run_dir / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
 
 
 def _run_toy_until_killed(run_dir: Path, block_at_step: int, *overrides: str) -> None:
@@ -75,6 +95,10 @@ def uninterrupted_run(tmp_path_factory) -> Path:
         (17, 16, ()),  # after the epoch-1 end checkpoint, before the next step checkpoint
         # every 4 steps: step 8 is an epoch's last batch, killed before its epoch-end save
         (8, 4, ("trainer.checkpoint_every_n_steps=4",)),
+        # The same 24 steps counted by max_steps (Lightning's iteration-based loop, as the
+        # apps' quick configs use): it resumed an epoch-end checkpoint one batch too far.
+        (13, 12, ("trainer.max_epochs=null", "trainer.max_steps=24")),
+        (17, 16, ("trainer.max_epochs=null", "trainer.max_steps=24")),
     ],
 )
 def test_sigkill_then_resume_auto_gives_the_uninterrupted_weights(
@@ -85,19 +109,70 @@ def test_sigkill_then_resume_auto_gives_the_uninterrupted_weights(
     assert not (tmp_path / "final_weights.pt").exists()
     assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == checkpoint_step
     _run_toy(tmp_path, *overrides)  # trainer.resume defaults to "auto"
-    expected = torch.load(uninterrupted_run / "final_weights.pt", weights_only=True)
-    resumed = torch.load(tmp_path / "final_weights.pt", weights_only=True)
-    assert expected.keys() == resumed.keys()
-    for name in expected:
-        assert torch.equal(expected[name], resumed[name]), name
     # The metrics file reads as one run: same rows as the uninterrupted one.
+    _assert_same_run(tmp_path, uninterrupted_run)
+
+
+def test_a_larger_max_steps_finishes_the_epoch_that_max_steps_cut_short(
+    uninterrupted_run, tmp_path
+):
+    # 12 steps end in the middle of the second epoch; the extended run must train the rest
+    # of that epoch, not skip to the third.
+    _run_toy(tmp_path, "trainer.max_epochs=null", "trainer.max_steps=12")
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 12
+    _run_toy(tmp_path, "trainer.max_epochs=null", "trainer.max_steps=24")
+    # Same batches and losses at every step, and the same online network. (The EMA copy
+    # differs by design: its cosine momentum schedule spans max_steps, 12 steps long in
+    # the first run.)
     assert (tmp_path / "metrics.csv").read_text() == (uninterrupted_run / "metrics.csv").read_text()
+    expected = torch.load(uninterrupted_run / "final_weights.pt", weights_only=True)
+    extended = torch.load(tmp_path / "final_weights.pt", weights_only=True)
+    online = [name for name in expected if name.startswith("net.")]
+    assert len(online) == 9
+    for name in online:
+        assert torch.equal(expected[name], extended[name]), name
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":  # a copy cut short, a full disk
+        path.write_bytes(data[: len(data) // 2])
+    else:  # bit rot, a file overwritten by something else
+        path.write_bytes(np.random.default_rng(0).bytes(len(data)))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_last_checkpoint_resumes_from_previous_with_a_warning(
+    uninterrupted_run, tmp_path, damage
+):
+    run_dir = tmp_path / "run"
+    shutil.copytree(uninterrupted_run, run_dir)
+    (run_dir / "final_weights.pt").unlink()
+    checkpoints = run_dir / "checkpoints"
+    # Saves every 3 steps and at epoch ends: the one before the final step-24 save is 21.
+    assert load_checkpoint(checkpoints / "previous.ckpt")["global_step"] == 21
+    _damage(checkpoints / "last.ckpt", damage)
+    stray = checkpoints / ".last.ckpt.k1ll3d.tmp"  # what a kill during a write leaves
+    stray.write_bytes(b"PK\x03\x04 half of a checkpoint")
+
+    stderr = _run_toy(run_dir)  # the same command again: trainer.resume=auto
+
+    warning = " ".join(stderr.split())
+    assert f"{checkpoints / 'last.ckpt'} does not load" in warning, stderr[-3000:]
+    assert f"resuming from {checkpoints / 'previous.ckpt'} (step 21)" in warning
+    _assert_same_run(run_dir, uninterrupted_run)  # steps 21-24 trained again, exactly
+    assert not stray.exists(), "stray temporary files are removed on the next start"
+    assert load_checkpoint(checkpoints / "last.ckpt")["global_step"] == 24
+    # The damaged file was not kept as previous.ckpt: the step-21 checkpoint still is.
+    assert load_checkpoint(checkpoints / "previous.ckpt")["global_step"] == 21
 
 
 def test_run_directory_layout_and_checkpoint_contents(uninterrupted_run):
     run_dir = uninterrupted_run
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["global_step"] == 24 and checkpoint["epoch"] == 2
+    # Saved after the third epoch ended: "epoch" counts the epochs completed.
+    assert checkpoint["global_step"] == 24 and checkpoint["epoch"] == 3
+    assert load_checkpoint(run_dir / "checkpoints" / "previous.ckpt")["global_step"] == 21
     for key in (
         "state_dict",
         "optimizer_states",
@@ -232,6 +307,30 @@ def test_resumable_sampler_skips_partitions_and_reshuffles_per_epoch():
     assert sorted(ranks[0] + ranks[1]) == list(range(10)) and len(ranks[0]) == 5
 
 
+def test_resumable_sampler_seeds_each_sample_by_seed_epoch_and_index():
+    sampler = ResumableSampler(range(10), seed=3, sample_seeds=True)
+    sampler.set_epoch(1)
+    keys = list(sampler)
+    assert all(isinstance(key, SeededIndex) for key in keys)
+    plain = ResumableSampler(range(10), seed=3)
+    plain.set_epoch(1)
+    assert [key.index for key in keys] == list(plain), "the same order as without seeds"
+    assert [key.seed for key in keys] == [sample_seed(3, 1, key.index) for key in keys]
+    assert len({key.seed for key in keys}) == 10
+    sampler.skip_next(6)
+    assert list(sampler) == keys[6:], "a resumed epoch continues with the same seeds"
+    sampler.set_epoch(2)
+    assert {key.seed for key in sampler}.isdisjoint({key.seed for key in keys})
+
+
+def test_resumable_loader_draws_its_order_from_a_resumable_sampler():
+    loader = resumable_loader(list(range(12)), 4, seed=1, num_workers=0)
+    assert isinstance(loader.sampler, ResumableSampler) and loader.drop_last
+    order = [i for batch in loader for i in batch.tolist()]
+    loader.sampler.skip_next(4)
+    assert [i for batch in loader for i in batch.tolist()] == order[4:]
+
+
 def test_resumable_sampler_follows_a_world_that_appears_after_construction(monkeypatch):
     for variable in ("WORLD_SIZE", "RANK", "SLURM_NTASKS", "SLURM_PROCID"):
         monkeypatch.delenv(variable, raising=False)
@@ -244,14 +343,90 @@ def test_resumable_sampler_follows_a_world_that_appears_after_construction(monke
     assert len(fixed) == 10
 
 
+def test_a_fresh_run_does_not_keep_an_earlier_runs_checkpoint_as_previous(
+    uninterrupted_run, tmp_path
+):
+    # A fallback to previous.ckpt must never land in another run's history.
+    run_dir = tmp_path / "run"
+    shutil.copytree(uninterrupted_run, run_dir)
+    _run_toy(run_dir, "trainer.resume=never", "trainer.max_epochs=null", "trainer.max_steps=2")
+    assert load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["global_step"] == 2
+    assert not (run_dir / "checkpoints" / "previous.ckpt").exists()
+
+
 def test_resolve_resume(tmp_path):
     assert resolve_resume("auto", tmp_path) is None
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
-    assert resolve_resume("auto", tmp_path) == tmp_path / "checkpoints" / "last.ckpt"
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    torch.save({"global_step": 5}, checkpoints / "last.ckpt")
+    assert resolve_resume("auto", tmp_path) == checkpoints / "last.ckpt"
     assert resolve_resume("never", tmp_path) is None
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         resolve_resume(str(tmp_path / "nope.ckpt"), tmp_path)
+    torch.save({"global_step": 3}, checkpoints / "previous.ckpt")
+    (checkpoints / "last.ckpt").unlink()  # e.g. deleted by hand
+    with pytest.warns(UserWarning, match="last.ckpt does not exist: resuming from"):
+        assert resolve_resume("auto", tmp_path) == checkpoints / "previous.ckpt"
+    (checkpoints / "last.ckpt").write_bytes(b"garbage")
+    assert resolve_resume("auto", tmp_path, check=False) == checkpoints / "last.ckpt"
+
+
+def _damaged_run_dir(tmp_path: Path) -> Path:
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    torch.save({"global_step": 5, "w": torch.ones(100)}, checkpoints / "last.ckpt")
+    torch.save({"global_step": 4, "w": torch.ones(100)}, checkpoints / "previous.ckpt")
+    _damage(checkpoints / "last.ckpt", "truncated")
+    _damage(checkpoints / "previous.ckpt", "garbage")
+    return checkpoints
+
+
+def test_when_no_checkpoint_loads_resume_stops_with_one_line_naming_both(tmp_path):
+    checkpoints = _damaged_run_dir(tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        resolve_resume("auto", tmp_path)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"{checkpoints / 'last.ckpt'} does not load (" in message
+    assert f"{checkpoints / 'previous.ckpt'} does not load (" in message
+    assert "trainer.resume=never" in message
+    with pytest.raises(ConfigError, match="the checkpoint does not load"):
+        resolve_resume(str(checkpoints / "last.ckpt"), tmp_path)
+
+
+def test_the_cli_prints_a_config_error_of_a_command_as_one_line(tmp_path, capsys):
+    _damaged_run_dir(tmp_path)
+
+    @dataclasses.dataclass
+    class Train:
+        run_dir: str = str(tmp_path)
+        resume: str = "auto"
+
+    with pytest.raises(SystemExit) as exited:
+        cli_main(
+            {"train": lambda cfg: resolve_resume(cfg.resume, cfg.run_dir)},
+            {"train": Train},
+            {"train": None},
+            argv=["train"],
+            prog="rq-test",
+        )
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rq-test train: error: trainer.resume=auto")
+    assert "trainer.resume=never" in lines[0]
+
+
+def test_fit_refuses_a_training_loader_that_cannot_resume_mid_epoch(tmp_path):
+    import toy_training
+
+    dataset = toy_training.toy_loader(16, 8).dataset
+    loader = torch.utils.data.DataLoader(dataset, batch_size=8, shuffle=True)
+    config = TrainerConfig(
+        max_steps=1, accelerator="cpu", devices="1", progress_bar=False, tensorboard=False
+    )
+    with pytest.raises(ValueError, match="RandomSampler, not rq_core.training.ResumableSampler"):
+        fit(toy_training.ToyModule(), tmp_path, config, train_dataloaders=loader)
+    assert not (tmp_path / "checkpoints" / "last.ckpt").exists()
 
 
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from rq_core.checkpoints import load_checkpoint
 from rq_core.config import app_config_dir, cli_main, save_config
 from rq_core.linear_probe import ProbeSettings, linear_probe
 from rq_core.seeding import process_rank
-from rq_core.training import TrainerConfig, fit
+from rq_core.training import TrainerConfig, fit, resumable_loader
 from rq_points.evaluation import (
     class_ratio_subset,
     extract_features,
@@ -39,10 +40,8 @@ from rq_points.pretraining import MidNetPretraining
 from rq_points.shape_cache import ShapeCache, write_shape_cache
 from rq_points.sources import folder_sources, procedural_sources, sweethome3d_sources
 from rq_points.transforms import PointAugmentation
-from torch.utils.data import DataLoader
 
 from rq_mid_net.schema import MidNetRunConfig
-
 
 # Package data when installed from a wheel (see pyproject.toml), else the checkout's configs/.
 CONFIG_DIR = app_config_dir("rq_mid_net", Path(__file__).resolve().parents[2] / "configs")
@@ -134,7 +133,7 @@ def load_backbone(cfg: DictConfig, spec: str, seed: int) -> MidNet:
     path = Path(spec)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained checkpoint {path} not found (run `rq-mid-net pretrain` first)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path)
     net_cfg = ckpt.get("hyper_parameters", {}).get("net")
     net = MidNet(MidNetConfig(**net_cfg) if net_cfg else model_config(cfg))
     state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
@@ -176,9 +175,9 @@ def pretrain(cfg: DictConfig) -> Path:
     dataset = ShapeDataset(cache, indices)
     if len(dataset) < cfg.optim.batch_size:
         raise ValueError(f"{len(dataset)} pretraining shapes < batch size {cfg.optim.batch_size}")
-    loader = DataLoader(dataset, batch_size=cfg.optim.batch_size, shuffle=True, drop_last=True,
-                        collate_fn=collate_shapes, num_workers=cfg.optim.num_workers,
-                        persistent_workers=cfg.optim.num_workers > 0)
+    # A ResumableSampler's order: a run resumed mid-epoch continues the interrupted epoch.
+    loader = resumable_loader(dataset, cfg.optim.batch_size, seed=cfg.trainer.seed,
+                              num_workers=cfg.optim.num_workers, collate_fn=collate_shapes)
     torch.manual_seed(cfg.trainer.seed)  # the same initial weights as `pretrained=random`
     module = MidNetPretraining(
         model_config(cfg), len(dataset), num_clusters=cache.num_clusters,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rq_core.checkpoints import load_checkpoint
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -31,7 +32,7 @@ def load_encoder(path: str | Path) -> tuple[AudioNTT2020, LogMelSpectrogram, tup
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"encoder checkpoint not found: {path} (run `pretrain` first)")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_checkpoint(path)
     encoder = AudioNTT2020(payload["n_mels"], payload["feature_dim"], channels=payload["encoder_channels"])
     encoder.load_state_dict(payload["encoder"])
     log_mel = LogMelSpectrogram(n_mels=payload["n_mels"], **payload["log_mel"])

@@ -216,6 +216,12 @@ class AudioClipDataset(Dataset):
         label_to_index: if given, items are ``(wav, label_index)``.
         seed: base seed of the per-worker crop RNG (None: from torch's seed).
 
+    An item's key is a row position ``i``, or an ``(i, seed)`` pair as
+    :class:`rq_core.training.ResumableSampler` yields with ``sample_seeds=True``: the random
+    crop is then drawn from that seed alone, so it depends on the epoch and the clip, not on
+    the worker that loads it (which a resumed run cannot reproduce). With a plain ``i`` the
+    crop comes from a per-process generator (``seed``).
+
     Items: ``(unit_samples,)`` float32 tensors (or a tuple with an int64 label).
     """
 
@@ -263,15 +269,21 @@ class AudioClipDataset(Dataset):
             self._rng = np.random.default_rng([base % (2**63), 0 if info is None else info.id])
         return self._h5
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, key: int | tuple[int, int]):
         h5 = self._open()
+        rng = self._rng
+        if isinstance(key, tuple):  # (index, seed) from ResumableSampler(sample_seeds=True)
+            i, sample_seed = key
+            rng = np.random.default_rng(sample_seed)
+        else:
+            i = key
         row = int(self.indices[i])
         start, n = int(self.offsets[row]), int(self.lengths[row])
         if not self.random_crop and n > self.unit_samples:
             n = self.unit_samples  # read only what the deterministic crop keeps
         pcm = h5["audio"][start : start + n]
         wav = crop_or_pad(
-            pcm.astype(np.float32) / 32767.0, self.unit_samples, random_crop=self.random_crop, rng=self._rng
+            pcm.astype(np.float32) / 32767.0, self.unit_samples, random_crop=self.random_crop, rng=rng
         )
         wav = torch.from_numpy(np.ascontiguousarray(wav))
         if self.label_to_index is not None:

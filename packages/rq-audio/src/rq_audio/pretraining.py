@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rq_core.training import ResumableSampler, TrainerConfig, fit, resolve_resume
+from rq_core.training import TrainerConfig, fit, resolve_resume, resumable_loader
 from torch.utils.data import DataLoader
 
 from rq_audio.byol_a import BYOLA
@@ -78,21 +78,21 @@ def pretrain_byol_a(
             f"{cache_path} holds {len(train_set)} clips, fewer than one batch of {batch_size}"
         )
     tcfg = trainer_cfg if isinstance(trainer_cfg, TrainerConfig) else TrainerConfig(**dict(trainer_cfg))
-    if resolve_resume(tcfg.resume, run_dir) is None:
+    if resolve_resume(tcfg.resume, run_dir, check=False) is None:  # not resuming (fit checks)
         # Deterministic crops and the same clips on every rank: every rank gets the same stats.
         stats_set = AudioClipDataset(cache_path, unit_samples, random_crop=False)
         loader = DataLoader(stats_set, batch_size=min(256, batch_size), shuffle=False)
         mean, std = compute_norm_stats(loader, module.to_log_mel, max_clips=norm_stats_clips, progress=progress)
         module.set_norm_stats(mean, std)
         log.info("pre-norm statistics: mean %.4f std %.4f", mean, std)
-    sampler = ResumableSampler(train_set, shuffle=True, seed=tcfg.seed, drop_last=True)
-    loader = DataLoader(
+    # sample_seeds: each clip's random crop is seeded by (seed, epoch, clip), so a resumed
+    # run crops as the uninterrupted one did, whichever worker loads the clip.
+    loader = resumable_loader(
         train_set,
-        batch_size=batch_size,
-        sampler=sampler,
-        drop_last=True,
+        batch_size,
+        seed=tcfg.seed,
         num_workers=num_workers,
-        persistent_workers=num_workers > 0,
+        sample_seeds=True,
         pin_memory=torch.cuda.is_available(),
     )
     trainer = fit(module, run_dir, tcfg, train_dataloaders=loader, config=config)

@@ -40,3 +40,28 @@ def test_bad_arguments():
         MixupBYOLA(ratio=1.5)
     with pytest.raises(ValueError, match="memory_size"):
         MixupBYOLA(memory_size=0)
+
+
+def test_rank_state_restores_the_memory_so_mixing_continues_identically():
+    # What a training checkpoint carries per rank (rq_core.training.RunCheckpoint): a fresh
+    # module given the state mixes with the same memory as the one that kept running.
+    running = MixupBYOLA(memory_size=6)
+    for _ in range(3):
+        running(torch.randn(4, 1, 8, 5))
+    state = running.rank_state_dict()
+    assert state["memory"].shape == (6, 1, 8, 5) and state["num_filled"] == 6
+    assert "memory" not in running.state_dict(), "per-rank state stays out of state_dict"
+    restored = MixupBYOLA(memory_size=6)
+    copied = {k: v.clone() if torch.is_tensor(v) else v for k, v in state.items()}
+    restored.load_rank_state_dict(copied)
+    x = torch.randn(4, 1, 8, 5)
+    torch.manual_seed(0)
+    expected = running(x)
+    torch.manual_seed(0)
+    assert torch.equal(restored(x), expected)
+    assert torch.equal(restored.memory, running.memory) and restored._write == running._write
+    empty = MixupBYOLA(memory_size=6)
+    empty.load_rank_state_dict(MixupBYOLA(memory_size=6).rank_state_dict())
+    assert empty.memory is None and empty.num_filled == 0
+    with pytest.raises(ValueError, match="memory_size=3"):
+        MixupBYOLA(memory_size=3).load_rank_state_dict(state)

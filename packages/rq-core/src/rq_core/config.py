@@ -17,10 +17,14 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-__all__ = ["ConfigError", "cli_main", "load_config", "save_config"]
+from rq_core.checkpoints import CheckpointError
+from rq_core.runs import StageChangedError
+
+__all__ = ["ConfigError", "check_run_dir", "cli_main", "load_config", "save_config"]
 
 
 def _chmod_like_new_file(path: str) -> None:
@@ -45,6 +49,16 @@ def _describe(
     if key:
         return ConfigError(f"config key '{key}'{where}: {reason}")
     return ConfigError(f"config{where}: {reason}")
+
+
+def _yaml_problem(error: Exception, position: bool = True) -> str:
+    """One line saying what is wrong with a piece of YAML (yaml's own message spans lines);
+    ``position``: add yaml's line and column (meaningful for a file, not for one value)."""
+    problem = getattr(error, "problem", None) or getattr(error, "context", None)
+    mark = getattr(error, "problem_mark", None) if position else None
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    text = problem or (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return f"{text}{where}"
 
 
 def _base(schema: Any) -> DictConfig:
@@ -118,7 +132,7 @@ def load_config(
         try:
             from_file = OmegaConf.load(path)
         except Exception as error:  # YAML syntax errors come from yaml, not OmegaConf
-            raise ConfigError(f"cannot parse {path}: {error}") from error
+            raise ConfigError(f"cannot parse {path}: {_yaml_problem(error)}") from error
         if not isinstance(from_file, DictConfig):
             raise ConfigError(f"{path} must hold a mapping at the top level")
         try:
@@ -127,7 +141,13 @@ def load_config(
             raise _describe(error, str(path)) from None
     for item in _check_overrides(overrides):
         try:
-            config = OmegaConf.merge(config, OmegaConf.from_dotlist([item]))
+            parsed = OmegaConf.from_dotlist([item])
+        except yaml.YAMLError as error:  # e.g. `trainer.max_steps=[1`: the value is not YAML
+            raise ConfigError(
+                f"override '{item}': its value is not valid YAML ({_yaml_problem(error, False)})"
+            ) from None
+        try:
+            config = OmegaConf.merge(config, parsed)
         except OmegaConfBaseException as error:
             raise _describe(error, f"override '{item}'", item.split("=", 1)[0]) from None
     try:
@@ -168,6 +188,54 @@ def save_config(config: DictConfig | Mapping[str, Any], run_dir: str | os.PathLi
     return target
 
 
+def check_run_dir(run_dir: str | os.PathLike, key: str = "run_dir") -> Path:
+    """Check that a run can write ``run_dir``, without leaving anything behind; return it.
+
+    The directory must be a directory or creatable: no file at its place or above it, and
+    its nearest existing directory must let us create entries (tried for real, with a
+    temporary directory removed at once: permission bits do not tell, e.g. for root or on a
+    read-only mount).
+
+    Raises: :class:`ConfigError`, one line naming ``key``, the path and the problem.
+    """
+    path = Path(run_dir).expanduser().absolute()
+    named = f"{key}={run_dir}"
+    existing = path
+    # os.path (not pathlib): False instead of an exception for a path we may not stat.
+    while not os.path.exists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not os.path.isdir(existing):
+        if existing == path:
+            raise ConfigError(f"{named}: {path} is a file, not a directory")
+        raise ConfigError(f"{named}: cannot create {path}: {existing} is a file, not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".rq-write-check-"))
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        what = "is not writable" if existing == path else f"cannot be created in {existing}"
+        raise ConfigError(f"{named}: {path} {what} ({reason})") from None
+    return path
+
+
+# What a command raises for a mistake in what the user gave it (never for a bug): cli_main
+# prints these as one line and exits 2.
+# A FileNotFoundError names the file the user pointed at (a checkpoint, a cache, a folder).
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    CheckpointError,
+    StageChangedError,
+    FileNotFoundError,
+)
+
+
+def _exit_with(prog: str, command: str | None, message: str) -> None:
+    """Print ``prog command: error: message`` on one line of stderr and exit with status 2."""
+    where = f"{prog} {command}" if command else prog
+    one_line = " ".join(str(message).split())
+    print(f"{where}: error: {one_line}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def cli_main(
     commands: Mapping[str, Callable[[DictConfig], Any]],
     schemas: Mapping[str, Any],
@@ -185,8 +253,14 @@ def cli_main(
             defaults only).
         argv: arguments without the program name (default ``sys.argv[1:]``).
 
-    Returns: what the command returned. Bad arguments or a :class:`ConfigError` print a
-    message naming the problem and exit with status 2 (argparse's convention).
+    Returns: what the command returned. Bad arguments (argparse's usage message), a
+    :class:`ConfigError` (a wrong key, type or malformed override, or one the command raises,
+    e.g. ``trainer.resume`` when no checkpoint loads), a config's ``run_dir`` that cannot be
+    written (checked before the command runs, see :func:`check_run_dir`), and the
+    :data:`USER_ERRORS` a command raises (a checkpoint that a weights-only load refuses or that
+    is damaged, :class:`rq_core.checkpoints.CheckpointError`; a run dir that holds a result
+    made with other settings, :class:`rq_core.runs.StageChangedError`) print one line naming
+    the problem on stderr and exit with status 2, without a traceback.
 
     >>> @dataclasses.dataclass
     ... class Hello:
@@ -224,11 +298,23 @@ def cli_main(
         sub.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted overrides")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     config_path = args.config if args.config is not None else default_configs.get(args.command)
+    prog = parser.prog
     try:
         config = load_config(schemas[args.command], config_path, args.overrides)
     except (ConfigError, FileNotFoundError) as error:
-        parser.error(str(error))
+        _exit_with(prog, args.command, str(error))
     if args.print_config:
         print(OmegaConf.to_yaml(config, resolve=True), end="")
         return None
-    return commands[args.command](config)
+    if "run_dir" in config and config.run_dir:
+        # Before the command: a run_dir that cannot be written must not cost a data preparation.
+        try:
+            check_run_dir(config.run_dir)
+        except ConfigError as error:
+            _exit_with(prog, args.command, str(error))
+    try:
+        return commands[args.command](config)
+    except USER_ERRORS as error:
+        # Raised by the command for what the user gave it: a checkpoint that is refused or
+        # damaged, trainer.resume when no checkpoint loads, a run dir made with other settings.
+        _exit_with(prog, args.command, str(error))

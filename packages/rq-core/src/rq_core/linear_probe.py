@@ -13,6 +13,11 @@ and sample std.
 Leave-one-fold-out (:func:`linear_probe_folds`): each fold in turn is the test split; as in
 EVAR, which uses no validation fold there, a random 10 % of the remaining samples
 (``validation_fraction=0.1``) is held out for early stopping.
+
+With ``return_predictions=True`` both also return each seed's per-item test outputs
+(:class:`ProbePredictions`, under the key ``"predictions"``), from which
+:mod:`rq_core.uncertainty` builds confidence intervals and paired comparisons. They are numpy
+arrays, not JSON: pop the key before writing the summary to ``results.json``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -29,8 +34,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rq_core.probe_metrics import accuracy, macro_auroc, mean_average_precision
+from rq_core.uncertainty import Statistic, accuracy_statistic, auroc_statistic, map_statistic
 
-__all__ = ["ProbeSettings", "linear_probe", "linear_probe_folds"]
+__all__ = ["ProbePredictions", "ProbeSettings", "linear_probe", "linear_probe_folds"]
 
 ArrayLike = np.ndarray | Tensor
 
@@ -58,6 +64,80 @@ class ProbeSettings:
             )
 
 
+@dataclass(frozen=True, eq=False)
+class ProbePredictions:
+    """Each probe seed's outputs on every test item, in the order the test items were given
+    (for :func:`linear_probe_folds`: the order of ``features``, every item scored once per
+    seed, by the probe for which its fold was held out).
+
+    Attributes:
+        seeds: the probe seeds, S of them.
+        targets: (N,) int64 class ids ``0..C-1`` (single-label) or (N, C) float32 0/1.
+        predicted: (S, N) int64 argmax class ids (single-label), else ``None``.
+        scores: (S, N, C) float32 test logits (multi-label), else ``None``.
+        classes: (C,) the original label of each class id (single-label), else ``None``.
+        folds: (N,) the held-out fold of each item (:func:`linear_probe_folds`), else ``None``.
+
+    >>> p = ProbePredictions((42, 43), np.array([0, 1, 1]), np.array([[0, 1, 0], [0, 1, 1]]),
+    ...                      None, np.array(["cat", "dog"]))
+    >>> p.correct.mean(axis=1).tolist(), round(p.statistic("accuracy").value(), 4)
+    ([0.6666666666666666, 1.0], 0.8333)
+    """
+
+    seeds: tuple[int, ...]
+    targets: np.ndarray
+    predicted: np.ndarray | None
+    scores: np.ndarray | None
+    classes: np.ndarray | None
+    folds: np.ndarray | None = None
+
+    @property
+    def multilabel(self) -> bool:
+        return self.scores is not None
+
+    @property
+    def num_items(self) -> int:
+        return len(self.targets)
+
+    @property
+    def correct(self) -> np.ndarray:
+        """(S, N) bool: whether each seed's probe got each item right (single-label)."""
+        if self.predicted is None:
+            raise ValueError("per-item correctness is defined for single-label probes only")
+        return self.predicted == self.targets[None]
+
+    def statistic(self, metric: str | None = None) -> Statistic:
+        """The :class:`rq_core.uncertainty.Statistic` of ``metric``: ``accuracy``
+        (single-label, the default there), ``map`` or ``auroc`` (multi-label, one must be
+        named). Its value is the summary's ``<metric>_mean``; folds are kept as strata."""
+        available = ("map", "auroc") if self.multilabel else ("accuracy",)
+        if metric is None and not self.multilabel:
+            metric = "accuracy"
+        if metric not in available:
+            raise ValueError(
+                f"metric {metric!r} is not available for a "
+                f"{'multi' if self.multilabel else 'single'}-label probe; choose from "
+                f"{list(available)}"
+            )
+        if metric == "accuracy":
+            return accuracy_statistic(self.correct, labels=self.targets, strata=self.folds)
+        build = map_statistic if metric == "map" else auroc_statistic
+        return build(self.scores, self.targets, strata=self.folds)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ProbePredictions):
+            return NotImplemented
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return a is not None and b is not None and np.array_equal(a, b)
+    return a == b
+
+
 def _as_numpy(x: ArrayLike, name: str) -> np.ndarray:
     if isinstance(x, Tensor):
         x = x.detach().cpu().numpy()
@@ -83,8 +163,11 @@ class _Split:
             raise ValueError(f"{name} split is empty")
 
 
-def _encode_labels(train: _Split, others: Sequence[_Split], multilabel: bool) -> int:
-    """Turn labels into class ids (single-label) in place; return the number of classes."""
+def _encode_labels(
+    train: _Split, others: Sequence[_Split], multilabel: bool
+) -> tuple[int, np.ndarray | None]:
+    """Turn labels into class ids (single-label) in place; return the number of classes and
+    (single-label) the label value of each class id."""
     if multilabel:
         for split in (train, *others):
             if split.labels.ndim != 2:
@@ -95,7 +178,7 @@ def _encode_labels(train: _Split, others: Sequence[_Split], multilabel: bool) ->
         num_classes = train.labels.shape[1]
         if any(split.labels.shape[1] != num_classes for split in others):
             raise ValueError("every split must have the same number of label columns")
-        return num_classes
+        return num_classes, None
     if train.labels.ndim != 1:
         raise ValueError(
             f"single-label probing needs (N,) labels, got shape {train.labels.shape}; "
@@ -114,7 +197,7 @@ def _encode_labels(train: _Split, others: Sequence[_Split], multilabel: bool) ->
                 "training split"
             )
         split.labels = ids.astype(np.int64)
-    return len(classes)
+    return len(classes), classes
 
 
 def _scores(model: nn.Module, features: Tensor) -> np.ndarray:
@@ -138,7 +221,8 @@ def _fit_one_seed(
     seed: int,
     settings: ProbeSettings,
     device: torch.device,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], np.ndarray]:
+    """Train one probe; return its metrics and its (N_test, C) test scores."""
     generator = torch.Generator().manual_seed(seed)
     x_train = torch.from_numpy(train.features).to(device)
     y_train = torch.from_numpy(train.labels).to(device)
@@ -188,7 +272,7 @@ def _fit_one_seed(
         result["auroc"] = macro_auroc(test_scores, test.labels)
     else:
         result["accuracy"] = accuracy(test_scores, test.labels)
-    return result
+    return result, test_scores
 
 
 def _summarize(per_seed: list[dict[str, float]], seeds: Sequence[int]) -> dict[str, Any]:
@@ -211,6 +295,7 @@ def linear_probe(
     multilabel: bool = False,
     settings: ProbeSettings | None = None,
     device: str | torch.device = "cpu",
+    return_predictions: bool = False,
 ) -> dict[str, Any]:
     """Train one linear layer per seed on frozen features; score the test split.
 
@@ -221,6 +306,8 @@ def linear_probe(
         multilabel: BCE loss, early stopping on validation mAP, test mAP and macro AUROC.
         settings: optimization settings (:class:`ProbeSettings`, EVAR defaults).
         device: where the probe trains.
+        return_predictions: also return each seed's per-item test outputs under
+            ``"predictions"`` (:class:`ProbePredictions`; not JSON, pop it before writing).
 
     Returns:
         ``{"seeds", "<metric>_mean", "<metric>_std", "<metric>_per_seed", ...}`` with metric
@@ -234,6 +321,12 @@ def linear_probe(
     ...                  seeds=(42,), settings=fast)
     >>> r["accuracy_mean"] > 0.8
     True
+    >>> quick = ProbeSettings(lr=0.1, max_epochs=20)
+    >>> r = linear_probe((x[:80], y[:80]), (x[80:100], y[80:100]), (x[100:], y[100:]),
+    ...                  seeds=(42, 43), settings=quick, return_predictions=True)
+    >>> predictions = r.pop("predictions")  # numpy arrays: keep them out of results.json
+    >>> predictions.correct.shape, abs(predictions.statistic().value() - r["accuracy_mean"]) < 1e-12
+    ((2, 20), True)
     """
     settings = settings or ProbeSettings()
     if len(seeds) == 0:
@@ -245,7 +338,7 @@ def linear_probe(
     dims = {split.features.shape[1] for split in splits}
     if len(dims) != 1:
         raise ValueError(f"feature dimensions differ between splits: {sorted(dims)}")
-    num_classes = _encode_labels(train_split, [valid_split, test_split], multilabel)
+    num_classes, classes = _encode_labels(train_split, [valid_split, test_split], multilabel)
     if settings.standardize:
         # Statistics of the training split only (EVAR's StandardScaler.fit(X_train)).
         mean = train_split.features.mean(axis=0, dtype=np.float64)
@@ -254,19 +347,28 @@ def linear_probe(
         for split in splits:
             split.features = ((split.features - mean) / std).astype(np.float32)
     device = torch.device(device)
-    per_seed = [
+    runs = [
         _fit_one_seed(
             train_split, valid_split, test_split, num_classes, multilabel, seed, settings, device
         )
         for seed in seeds
     ]
-    summary = _summarize(per_seed, seeds)
+    summary = _summarize([metrics for metrics, _ in runs], seeds)
     summary.update(
         num_classes=num_classes,
         num_train=len(train_split.features),
         num_valid=len(valid_split.features),
         num_test=len(test_split.features),
     )
+    if return_predictions:
+        scores = np.stack([test_scores for _, test_scores in runs]).astype(np.float32)
+        summary["predictions"] = ProbePredictions(
+            seeds=tuple(int(s) for s in seeds),
+            targets=test_split.labels,
+            predicted=None if multilabel else np.argmax(scores, axis=2).astype(np.int64),
+            scores=scores if multilabel else None,
+            classes=classes,
+        )
     return summary
 
 
@@ -279,6 +381,7 @@ def linear_probe_folds(
     multilabel: bool = False,
     settings: ProbeSettings | None = None,
     device: str | torch.device = "cpu",
+    return_predictions: bool = False,
 ) -> dict[str, Any]:
     """Leave-one-fold-out probing: each fold is the test split once.
 
@@ -289,13 +392,21 @@ def linear_probe_folds(
     Shapes: ``features`` (N, D), ``labels`` (N,) or (N, C), ``folds`` (N,) fold ids.
 
     Returns: as :func:`linear_probe`, plus ``"folds"`` (the fold ids) and
-    ``"<metric>_per_fold"`` (mean over seeds of each fold's score).
+    ``"<metric>_per_fold"`` (mean over seeds of each fold's score). With
+    ``return_predictions``, ``"predictions"`` holds every item's held-out outputs in the
+    order of ``features``, with ``folds`` set, so that its statistics average over folds as
+    the summary does and resample items within their fold.
 
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(90, 3)).astype(np.float32); y = (x[:, 1] > 0).astype(int)
     >>> r = linear_probe_folds(x, y, np.arange(90) % 3, seeds=(42,), settings=ProbeSettings(lr=0.1))
     >>> r["folds"], r["accuracy_mean"] > 0.8
     ([0, 1, 2], True)
+    >>> r = linear_probe_folds(x, y, np.arange(90) % 3, seeds=(42,), return_predictions=True,
+    ...                        settings=ProbeSettings(lr=0.1, max_epochs=20))
+    >>> predictions = r.pop("predictions")
+    >>> predictions.folds.shape, abs(predictions.statistic().value() - r["accuracy_mean"]) < 1e-12
+    ((90,), True)
     """
     settings = settings or ProbeSettings()
     features_np = _as_numpy(features, "features")
@@ -311,7 +422,8 @@ def linear_probe_folds(
         raise ValueError(f"leave-one-fold-out needs >= 2 folds, got {fold_ids.tolist()}")
     per_seed: list[dict[str, float]] = []
     per_fold_runs: dict[str, list[list[float]]] = {}
-    for seed in seeds:
+    held_out = _HeldOutPredictions(labels_np, folds_np, len(seeds), multilabel)
+    for seed_index, seed in enumerate(seeds):
         fold_results = []
         for fold in fold_ids:
             test_mask = folds_np == fold
@@ -327,7 +439,10 @@ def linear_probe_folds(
                 multilabel=multilabel,
                 settings=settings,
                 device=device,
+                return_predictions=return_predictions,
             )
+            if return_predictions:
+                held_out.add(seed_index, test_mask, result.pop("predictions"))
             fold_results.append(result)
         metrics = [k[: -len("_mean")] for k in fold_results[0] if k.endswith("_mean")]
         per_seed.append(
@@ -339,4 +454,42 @@ def linear_probe_folds(
     summary["folds"] = fold_ids.tolist()
     for m, runs in per_fold_runs.items():
         summary[f"{m}_per_fold"] = np.mean(np.array(runs), axis=0).tolist()
+    if return_predictions:
+        summary["predictions"] = held_out.result(seeds)
     return summary
+
+
+class _HeldOutPredictions:
+    """Collects each fold's test outputs of :func:`linear_probe_folds` into one
+    :class:`ProbePredictions` over all items, class ids numbered over the whole set."""
+
+    def __init__(
+        self, labels: np.ndarray, folds: np.ndarray, num_seeds: int, multilabel: bool
+    ) -> None:
+        self.folds = folds
+        self.multilabel = multilabel
+        self.classes = None if multilabel else np.unique(labels)
+        if multilabel:
+            self.targets = labels.astype(np.float32)
+            self.outputs = np.zeros((num_seeds, *labels.shape), dtype=np.float32)
+        else:
+            self.targets = np.searchsorted(self.classes, labels).astype(np.int64)
+            self.outputs = np.zeros((num_seeds, len(labels)), dtype=np.int64)
+
+    def add(self, seed_index: int, test_mask: np.ndarray, fold: ProbePredictions) -> None:
+        if self.multilabel:
+            self.outputs[seed_index, test_mask] = fold.scores[0]
+        else:
+            # Ids of the fold's probe index its own training classes: go through the labels.
+            labels = fold.classes[fold.predicted[0]]
+            self.outputs[seed_index, test_mask] = np.searchsorted(self.classes, labels)
+
+    def result(self, seeds: Sequence[int]) -> ProbePredictions:
+        return ProbePredictions(
+            seeds=tuple(int(s) for s in seeds),
+            targets=self.targets,
+            predicted=None if self.multilabel else self.outputs,
+            scores=self.outputs if self.multilabel else None,
+            classes=self.classes,
+            folds=self.folds,
+        )

@@ -11,9 +11,9 @@ from rq_core.quantize import (
     QuantizationParams,
     Spacing,
     _check_options,
-    _check_segment_ids,
     _compute_dtype,
     _normalize_channel_dim,
+    _num_segment_samples,
     apply_randomized_quantization,
     sample_quantization_params,
 )
@@ -79,7 +79,7 @@ class RandomizedQuantization(nn.Module):
         """Draw parameters for input ``x`` without applying them."""
         dim = _normalize_channel_dim(x, self.channel_dim)
         if segment_ids is not None:
-            S = _check_segment_ids(x, segment_ids, dim)
+            S = _num_segment_samples(x, segment_ids, dim)
         else:
             S = x.shape[0]
         dtype = _compute_dtype(x.dtype) if x.is_floating_point() else torch.float32

@@ -36,6 +36,8 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "MAX_NUM_BINS",
+    "MAX_TABLE_ENTRIES",
     "QuantizationParams",
     "apply_randomized_quantization",
     "randomized_quantize",
@@ -62,6 +64,22 @@ _NATIVE_DTYPES = (torch.float32, torch.float64)
 _NATIVE_PARALLEL_MIN = 1 << 20
 # The select chain of the native kernel serves up to this many cuts (LINEAR_MAX_CUTS in C).
 _NATIVE_SELECT_MAX_CUTS = 32
+
+# The most bins one quantizer may have. No kernel breaks above it (the C kernel indexes in
+# int64, the Triton one widens past 2**31, the torch path searches), but every call draws and
+# keeps S x C x num_bins numbers, so a mistyped num_bins (2**31) took ~23 GB and the OOM
+# killer. The paper uses 5-30 bins; 2**16 leaves 2000x of headroom and is as many bins as a
+# 16-bit float has bit patterns. docs/decisions.md, "num_bins limit".
+MAX_NUM_BINS = 1 << 16
+# The most numbers (samples x channels x num_bins) the bin tables of one call may hold: a call
+# peaks at ~28 bytes per entry for float32 data (the draws, their sort, the absolute tables),
+# ~57 for float64, so 2**26 entries is ~2 GiB (~4 GiB), 500x the largest shape in the
+# benchmarks (64 x 256 tokens x 8 bins). Above it, quantize the batch in parts.
+MAX_TABLE_ENTRIES = 1 << 26
+# Packed batches whose largest segment id reaches this many times the number of rows are
+# mostly empty segments (e.g. dataset indices used as ids): their ids are compacted to ranks
+# so memory follows the present segments, not the largest id.
+_SPARSE_IDS_PER_ROW = 2
 
 
 @dataclass(frozen=True)
@@ -104,8 +122,11 @@ class QuantizationParams:
 def _check_options(num_bins: int, collapse: str, spacing: str, p: float) -> None:
     if isinstance(num_bins, bool) or not isinstance(num_bins, int):
         raise TypeError(f"num_bins must be an int, got {type(num_bins).__name__} ({num_bins!r})")
-    if num_bins < 1:
-        raise ValueError(f"num_bins must be >= 1, got {num_bins}")
+    if not 1 <= num_bins <= MAX_NUM_BINS:
+        raise ValueError(
+            f"num_bins must be in [1, {MAX_NUM_BINS}] (rq_core.quantize.MAX_NUM_BINS), "
+            f"got {num_bins}"
+        )
     if collapse not in ("random", "middle"):
         raise ValueError(f"collapse must be 'random' or 'middle', got {collapse!r}")
     if spacing not in ("random", "uniform"):
@@ -144,8 +165,19 @@ def _normalize_channel_dim(x: Tensor, channel_dim: int) -> int:
     return dim
 
 
+def _check_table_size(num_samples: int, num_channels: int, num_bins: int) -> None:
+    entries = num_samples * num_channels * num_bins
+    if entries > MAX_TABLE_ENTRIES:
+        raise ValueError(
+            f"{num_samples} samples x {num_channels} channels x {num_bins} bins = {entries:,} "
+            f"bin-table entries, above the limit of {MAX_TABLE_ENTRIES:,} "
+            "(rq_core.quantize.MAX_TABLE_ENTRIES, ~2 GiB of tables per call); "
+            "use fewer bins or quantize the batch in parts"
+        )
+
+
 def _check_segment_ids(x: Tensor, segment_ids: Tensor, dim: int) -> int:
-    """Validate a packed-batch layout; returns the number of segments."""
+    """Validate a packed-batch layout; returns the largest segment id + 1 (0 if no rows)."""
     if not isinstance(segment_ids, Tensor):
         raise TypeError(f"segment_ids must be a torch.Tensor, got {type(segment_ids).__name__}")
     if x.ndim != 2 or dim != 1:
@@ -168,10 +200,53 @@ def _check_segment_ids(x: Tensor, segment_ids: Tensor, dim: int) -> int:
         raise ValueError(f"segment_ids is on {segment_ids.device} but x is on {x.device}")
     if segment_ids.numel() == 0:
         return 0
-    lo, hi = int(segment_ids.min()), int(segment_ids.max())
+    lo, hi = (int(v) for v in torch.aminmax(segment_ids))
     if lo < 0:
         raise ValueError(f"segment_ids must be >= 0, found {lo}")
     return hi + 1
+
+
+def _ids_are_sparse(num_ids: int, num_rows: int) -> bool:
+    """Whether a packed batch's ids are compacted (mostly empty segments; see
+    ``_SPARSE_IDS_PER_ROW``). Dense ids, the usual packed batch, keep one row per id."""
+    return num_ids > _SPARSE_IDS_PER_ROW * num_rows
+
+
+def _num_segment_samples(x: Tensor, segment_ids: Tensor, dim: int) -> int:
+    """How many samples to draw params for: the largest id + 1, or for sparse ids the number
+    of distinct ids (params then go to the present segments in increasing id order)."""
+    num_ids = _check_segment_ids(x, segment_ids, dim)
+    if _ids_are_sparse(num_ids, segment_ids.shape[0]):
+        return int(torch.unique(segment_ids).numel())
+    return num_ids
+
+
+def _compact_segments(
+    segment_ids: Tensor, num_ids: int, params: QuantizationParams
+) -> tuple[Tensor, QuantizationParams]:
+    """Renumber sparse ids to ranks 0..K-1 and take the K matching rows of ``params``.
+
+    ``params`` either has a row per id (row = id, as for dense ids: the rows of the present
+    ids are taken, so the output is the one the dense layout gives) or a row per present
+    segment in increasing id order (as :func:`randomized_quantize` and the module draw them).
+    Everything after this sees K segments, so min/max and tables scale with K, not the id.
+    """
+    present, ranks = torch.unique(segment_ids, sorted=True, return_inverse=True)
+    K = present.numel()
+    if params.num_samples >= num_ids:
+        rows = present.to(params.apply.device)
+    elif params.num_samples >= K:
+        rows = slice(0, K)
+    else:
+        raise ValueError(
+            f"params were sampled for {params.num_samples} samples, but segment_ids has {K} "
+            f"distinct ids up to {num_ids - 1}: params need a row per id ({num_ids}) or, for "
+            f"ids this sparse, a row per distinct id ({K}, in increasing id order)"
+        )
+    params = QuantizationParams(
+        params.cut_fractions[rows], params.value_fractions[rows], params.apply[rows]
+    )
+    return ranks, params
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -205,6 +280,7 @@ def sample_quantization_params(
     (torch.Size([2, 3, 7]), torch.Size([2, 3, 8]), torch.Size([2]))
     """
     _check_options(num_bins, collapse, spacing, p)
+    _check_table_size(num_samples, num_channels, num_bins)
     if generator is not None:
         device = generator.device if device is None else torch.device(device)
         if torch.device(device).type != generator.device.type:
@@ -252,8 +328,27 @@ def segment_min_max(
 
     Empty segments get min = max = 0 (they own no element, so their bins are never used).
     float32/float64 CPU batches take one pass of the compiled kernel, others one
-    ``scatter_reduce`` per channel; both give the same numbers.
+    ``scatter_reduce`` per channel; both give the same numbers. The outputs have
+    ``num_segments`` rows whatever the ids in use; for sparse ids (dataset indices, say),
+    renumber them first (``torch.unique(segment_ids, return_inverse=True)[1]``).
+
+    Raises ValueError when an id lies outside ``[0, num_segments)`` (the compiled kernel
+    writes at the id's row, so it is never handed one).
     """
+    if segment_ids.numel():
+        lo, hi = (int(v) for v in torch.aminmax(segment_ids))
+        if lo < 0 or hi >= num_segments:
+            bad = lo if lo < 0 else hi
+            raise ValueError(
+                f"segment_ids must lie in [0, num_segments={num_segments}), found {bad}"
+            )
+    return _segment_min_max(x, segment_ids, num_segments)
+
+
+def _segment_min_max(
+    x: Tensor, segment_ids: Tensor, num_segments: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`segment_min_max` for ids already checked to lie in [0, num_segments)."""
     if _native_usable(x):
         return _segment_min_max_native(x, segment_ids, num_segments)
     C = x.shape[1]
@@ -270,7 +365,16 @@ def segment_min_max(
     return mn, mx, counts
 
 
-def _raise_if_not_finite(mn: Tensor, mx: Tensor, what: str) -> None:
+def _check_ranges(mn: Tensor, mx: Tensor, what: str) -> bool:
+    """Raise ValueError naming the first channel that holds NaN or Inf; return whether some
+    channel's ``max - min`` overflows the compute dtype (:func:`bin_tables` then halves it).
+
+    ``max - min`` is finite exactly when neither is NaN/Inf and the range does not overflow,
+    so the usual all-finite input costs one subtraction, one reduction and one sync.
+    """
+    cd = _compute_dtype(mn.dtype)
+    if bool(torch.isfinite(mx.to(cd) - mn.to(cd)).all()):
+        return False
     bad = ~(torch.isfinite(mn) & torch.isfinite(mx))
     if bool(bad.any()):
         s, c = (int(v) for v in bad.nonzero()[0])
@@ -278,27 +382,53 @@ def _raise_if_not_finite(mn: Tensor, mx: Tensor, what: str) -> None:
             f"x contains NaN or Inf in {what} {s}, channel {c} "
             f"(min={mn[s, c].item()}, max={mx[s, c].item()}); clean the input before quantizing"
         )
+    return True
 
 
-def bin_tables(mn: Tensor, mx: Tensor, params: QuantizationParams) -> tuple[Tensor, Tensor]:
+def bin_tables(
+    mn: Tensor, mx: Tensor, params: QuantizationParams, *, overflows: bool | None = None
+) -> tuple[Tensor, Tensor]:
     """Absolute bin edges and bin values for every channel, flattened over (S, C).
 
     Returns ``cuts`` ``(S*C, n-1)`` (sorted, inside [min, max]) and ``values`` ``(S*C, n)``
     (value ``i`` inside bin ``i``), in the compute dtype. Both the torch and the Triton path
-    bin against these same tables, which is what makes them agree bit for bit.
+    bin against these same tables, which is what makes them agree bit for bit. ``overflows``:
+    whether some ``max - min`` overflows the compute dtype, when the caller has checked
+    (:func:`_check_ranges`); None finds out here.
     """
     cd = _compute_dtype(mn.dtype)
     lo = mn.to(cd).reshape(-1, 1)
     hi = mx.to(cd).reshape(-1, 1)
     n, rows = params.num_bins, lo.shape[0]
-    cuts = lo + params.cut_fractions.to(cd).reshape(rows, n - 1) * (hi - lo)
-    # Rounding may push lo + f * (hi - lo) a hair past hi; clamping keeps the order.
-    cuts = torch.minimum(torch.maximum(cuts, lo), hi)
+    # A channel whose range is wider than the dtype's largest number (float32 [-2e38, 2e38]:
+    # max - min overflows to inf, and 0 * inf is NaN) is worked on halved. Scaling by 0.5 and
+    # back by 2 is exact there (both ends are then far from the subnormals), and by 1 it
+    # changes nothing, so every other channel gets the very bits of lo + f * (hi - lo). Only
+    # inputs that have such a channel pay for the scaling.
+    if overflows is None:
+        overflows = not bool(torch.isfinite(hi - lo).all())
+    scale = torch.where(torch.isinf(hi - lo), 0.5, 1.0).to(cd) if overflows else None
+    cuts = _point_between(lo, hi, params.cut_fractions.to(cd).reshape(rows, n - 1), scale)
     left = torch.cat([lo, cuts], dim=1)
     right = torch.cat([cuts, hi], dim=1)
-    values = left + params.value_fractions.to(cd).reshape(rows, n) * (right - left)
-    values = torch.minimum(torch.maximum(values, left), right)
+    values = _point_between(left, right, params.value_fractions.to(cd).reshape(rows, n), scale)
     return cuts.contiguous(), values.contiguous()
+
+
+def _point_between(a: Tensor, b: Tensor, f: Tensor, scale: Tensor | None) -> Tensor:
+    """``a + f * (b - a)``, clamped to ``[a, b]``; with ``scale``, computed on ``a * scale,
+    b * scale`` and scaled back. Rounding (or the doubling, near the dtype's max) may push it
+    a hair out, and the clamp keeps it inside (an overflow to inf lands on b). Monotone in f,
+    so sorted fractions give sorted points."""
+    # In place where the shapes allow: the tables are the per-entry memory of a call.
+    sa = a if scale is None else a * scale
+    d = b - a if scale is None else (b * scale).sub_(sa)
+    t = d.mul_(f) if d.shape == f.shape else d * f
+    t.add_(sa)
+    if scale is not None:
+        t.div_(scale)
+    del sa, d
+    return t.clamp_(min=a, max=b)
 
 
 def _blocks(S: int, A: int, C: int, B: int):
@@ -651,6 +781,12 @@ def apply_randomized_quantization(
     and the torch path elsewhere (and while torch.compile traces). ``"torch"``, ``"native"`` and
     ``"triton"`` force one (``"triton"`` on CPU needs ``TRITON_INTERPRET=1``, which is how that
     kernel is tested). All paths bin against the same tables and agree bit for bit.
+
+    With ``segment_ids``, row ``s`` of ``params`` belongs to segment id ``s`` (params for the
+    largest id + 1 samples). Sparse ids -- the largest id at least twice the number of rows,
+    e.g. dataset indices -- are compacted to ranks first, so memory follows the present
+    segments; their params may then hold one row per distinct id, in increasing id order
+    (which is how :func:`randomized_quantize` and the module draw them), or one per id.
     """
     _check_input(x)
     dim = _normalize_channel_dim(x, channel_dim)
@@ -665,21 +801,26 @@ def apply_randomized_quantization(
         raise ValueError(
             f"backend='native' needs a float32/float64 CPU tensor, got {x.dtype} on {x.device}"
         )
+    sparse = False
     if segment_ids is not None:
-        S = _check_segment_ids(x, segment_ids, dim)
-        S = max(S, params.num_samples) if x.shape[0] else S
+        num_ids = _check_segment_ids(x, segment_ids, dim)
+        sparse = _ids_are_sparse(num_ids, x.shape[0])
+        S = max(num_ids, params.num_samples) if x.shape[0] else num_ids
     else:
         S = x.shape[0]
     C = x.shape[dim]
     if x.numel() == 0:
         return x.clone()
+    if params.cut_fractions.device != x.device:
+        params = params.to(x.device)
+    if sparse:
+        segment_ids, params = _compact_segments(segment_ids, num_ids, params)
+        S = params.num_samples
     if params.num_samples < S or params.num_channels != C:
         raise ValueError(
             f"params were sampled for {params.num_samples} samples x {params.num_channels} channels, "
             f"but x has {S} samples x {C} channels"
         )
-    if params.cut_fractions.device != x.device:
-        params = params.to(x.device)
     use_triton = backend == "triton" or (backend == "auto" and _triton_usable(x))
     use_native = backend == "native" or (backend == "auto" and not use_triton and _native_usable(x))
 
@@ -692,11 +833,11 @@ def apply_randomized_quantization(
                 mn, mx = _triton_quantize.channel_min_max(xd, dim)
             else:
                 mn, mx = channel_min_max(xd, dim)
-            _raise_if_not_finite(mn, mx, "sample")
+            overflows = _check_ranges(mn, mx, "sample")
         else:
-            mn, mx, _ = segment_min_max(xd, segment_ids, S)
-            _raise_if_not_finite(mn, mx, "segment")
-        cuts, values = bin_tables(mn, mx, _take_samples(params, S))
+            mn, mx, _ = _segment_min_max(xd, segment_ids, S)
+            overflows = _check_ranges(mn, mx, "segment")
+        cuts, values = bin_tables(mn, mx, _take_samples(params, S), overflows=overflows)
         apply = params.apply[:S]
         gate = None if bool(apply.all()) else apply
         if use_triton:
@@ -756,13 +897,18 @@ def randomized_quantize(
         x: floating tensor; dim 0 is the sample axis. ``(B, C, H, W)`` images and
             ``(B, 1, F, T)`` spectrograms use ``channel_dim=1``; tokens ``(B, L, D)`` and
             packed points ``(N, 3)`` use ``channel_dim=-1``.
-        num_bins: number of bins n >= 1 per channel.
+        num_bins: number of bins per channel, 1 <= n <= ``MAX_NUM_BINS`` (2**16): every call
+            draws and keeps samples x channels x n numbers, so the bound keeps a mistyped n
+            from taking all memory (the paper uses 5-30). The tables of one call may hold at
+            most ``MAX_TABLE_ENTRIES`` (2**26) numbers; quantize larger batches in parts.
         channel_dim: the channel axis (not 0).
         collapse: ``"random"`` (a uniform draw inside each bin) or ``"middle"``.
         spacing: ``"random"`` (n-1 uniform cuts in [min, max]) or ``"uniform"``.
         p: probability that a sample is quantized at all; others pass through unchanged.
         segment_ids: ``(N,)`` integer segment of every row of a packed ``(N, C)`` batch;
-            each segment is one sample (its own min/max and bins).
+            each segment is one sample (its own min/max and bins). Ids need not be
+            contiguous; sparse ids (largest >= 2N) are compacted to ranks, so a huge id costs
+            no memory (see :func:`apply_randomized_quantization`).
         straight_through: give the gradient of the identity instead of zero.
         generator: a ``torch.Generator`` on x's device; same state, same output.
         backend: ``"auto"`` (Triton on CUDA, the compiled kernel on CPU), ``"torch"``,
@@ -771,7 +917,12 @@ def randomized_quantize(
     Returns:
         A tensor of x's shape and dtype. Each output value lies in the bin of its input,
         each channel holds at most ``num_bins`` distinct values, and a constant channel is
-        returned unchanged.
+        returned unchanged. This holds up to the dtype's largest numbers: a channel whose
+        ``max - min`` overflows (float32 ``[-2e38, 2e38]``) is binned on its halved range.
+
+    Raises:
+        ValueError: ``x`` holds NaN or +-Inf (the message names the sample or segment and the
+            channel), or ``num_bins`` / the table size is above its limit.
 
     >>> x = torch.linspace(0, 1, 12).view(1, 2, 6)
     >>> y = randomized_quantize(x, 3, generator=torch.Generator().manual_seed(0))
@@ -782,7 +933,7 @@ def randomized_quantize(
     _check_input(x)
     dim = _normalize_channel_dim(x, channel_dim)
     if segment_ids is not None:
-        S = _check_segment_ids(x, segment_ids, dim)
+        S = _num_segment_samples(x, segment_ids, dim)
     else:
         S = x.shape[0]
     if x.numel() == 0:

@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from rq_core.training import ResumableSampler, TrainerConfig, fit
-from torch.utils.data import DataLoader, Dataset
+from rq_core.training import TrainerConfig, fit, resumable_loader
+from torch.utils.data import Dataset
 
 from rq_dabs.algorithms import PretrainingAlgorithm
 from rq_dabs.system import DABSPretraining, OptimizerConfig, save_encoder
@@ -59,15 +59,7 @@ def pretrain(
     if len(dataset) < batch_size:
         raise ValueError(f"the pretraining set has {len(dataset)} samples, fewer than batch_size={batch_size}")
     module = DABSPretraining(model, algorithm, optimizer)
-    sampler = ResumableSampler(dataset, shuffle=True, seed=trainer.seed, drop_last=True)
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        drop_last=True,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
-    )
+    loader = resumable_loader(dataset, batch_size, seed=trainer.seed, num_workers=num_workers)
     result = fit(module, run_dir, trainer, train_dataloaders=loader, config=config)
     if result.is_global_zero and not result.interrupted:
         save_encoder(module.model, target)

@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from rq_core.checkpoints import load_checkpoint
 from torch import Tensor
 
 from rq_dabs.algorithms import PretrainingAlgorithm
@@ -81,8 +82,8 @@ def save_encoder(model: DomainAgnosticTransformer, path: str | Path) -> Path:
 
 def load_encoder(path: str | Path) -> DomainAgnosticTransformer:
     """Rebuild an encoder from :func:`save_encoder`'s file or a :class:`DABSPretraining`
-    Lightning checkpoint."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    Lightning checkpoint (read weights-only: :func:`rq_core.checkpoints.load_checkpoint`)."""
+    checkpoint = load_checkpoint(path)
     if "dabs_encoder" not in checkpoint:
         raise ValueError(f"{path} is not a rq-dabs encoder or checkpoint (no 'dabs_encoder')")
     info = checkpoint["dabs_encoder"]

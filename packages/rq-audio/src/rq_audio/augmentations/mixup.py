@@ -7,7 +7,10 @@ linear-power domain ("log-mixup-exp"): ``log((1 - a) exp(x) + a exp(z) + eps)`` 
 
 The memory holds the inputs of previous calls (the reference also pushes each input after
 mixing it, so the very first inputs pass through unmixed). It lives on the input's device
-and is per process (per DDP rank), as in the reference.
+and is per process (per DDP rank), as in the reference. It is not in ``state_dict`` (it
+differs per rank); training checkpoints carry every rank's memory through
+:meth:`MixupBYOLA.rank_state_dict` (see :class:`rq_core.training.RunCheckpoint`), so a
+resumed run mixes with what the uninterrupted one would have.
 
 >>> import torch
 >>> mix = MixupBYOLA(memory_size=8)
@@ -57,9 +60,29 @@ class MixupBYOLA(nn.Module):
     def reset(self) -> None:
         self.memory, self.num_filled, self._write = None, 0, 0
 
+    def rank_state_dict(self) -> dict[str, Tensor | int]:
+        """This process's memory: ``memory`` (memory_size, ...) or an empty tensor, the
+        number of filled rows and the next write position."""
+        memory = self.memory if self.memory is not None else torch.empty(0)
+        return {"memory": memory, "num_filled": self.num_filled, "write": self._write}
+
+    def load_rank_state_dict(self, state: dict[str, Tensor | int]) -> None:
+        """Inverse of :meth:`rank_state_dict` (the memory moves to the input's device)."""
+        memory = state["memory"]
+        if not isinstance(memory, Tensor) or memory.numel() == 0:
+            self.reset()
+            return
+        if memory.shape[0] != self.memory_size:
+            raise ValueError(
+                f"a saved Mixup memory of {memory.shape[0]} inputs does not fit memory_size="
+                f"{self.memory_size}"
+            )
+        self.memory = memory.clone()
+        self.num_filled, self._write = int(state["num_filled"]), int(state["write"])
+
     def _push(self, x: Tensor) -> None:
         x = x.detach()
-        if self.memory is None or self.memory.shape[1:] != x.shape[1:] or self.memory.device != x.device:
+        if self.memory is None or self.memory.shape[1:] != x.shape[1:]:
             self.memory = x.new_zeros((self.memory_size, *x.shape[1:]))
             self.num_filled, self._write = 0, 0
         n = min(x.shape[0], self.memory_size)
@@ -72,6 +95,8 @@ class MixupBYOLA(nn.Module):
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if x.ndim < 2:
             raise ValueError(f"expected a batch (B, ...), got shape {tuple(x.shape)}")
+        if self.memory is not None and self.memory.device != x.device:
+            self.memory = self.memory.to(x.device)  # a restored memory comes on the CPU
         ready = self.memory is not None and self.num_filled > 0 and self.memory.shape[1:] == x.shape[1:]
         if ready:
             B = x.shape[0]

@@ -32,6 +32,7 @@ import numpy as np
 import soundfile
 from tqdm.auto import tqdm
 
+from rq_audio.audio_io import resample
 from rq_audio.corpus.instruments import FAMILIES, NoteRenderer, NoteSpec
 from rq_audio.corpus.soundfont import locate_soundfont
 from rq_audio.corpus.speech import ACCENTS, VARIANTS, EspeakSynth, Speaker
@@ -151,9 +152,7 @@ def _speakers(rng: np.random.Generator, count: int) -> list[Speaker]:
 
 
 def _resample_to_16k(wav: np.ndarray, rate: int) -> np.ndarray:
-    import librosa
-
-    return librosa.resample(wav.astype(np.float32) / 32768.0, orig_sr=rate, target_sr=SAMPLE_RATE, res_type="soxr_hq")
+    return resample(wav.astype(np.float32) / 32768.0, rate, SAMPLE_RATE)
 
 
 def build_offline_corpus(

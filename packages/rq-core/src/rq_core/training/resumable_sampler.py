@@ -1,15 +1,41 @@
-"""A distributed sampler that can resume in the middle of an epoch."""
+"""A distributed sampler that can resume in the middle of an epoch, and the training
+loader built on it."""
 
 from __future__ import annotations
 
 import math
 import os
 from collections.abc import Iterator, Sized
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-__all__ = ["ResumableSampler"]
+__all__ = ["ResumableSampler", "SeededIndex", "resumable_loader", "sample_seed"]
+
+
+class SeededIndex(NamedTuple):
+    """A dataset index with the seed of that sample's random draws in this epoch.
+
+    What :class:`ResumableSampler` yields with ``sample_seeds=True``: a dataset that draws
+    random numbers in ``__getitem__`` (a random crop) seeds them with ``seed``, so its draws
+    depend on the epoch and the sample only, not on which DataLoader worker loads it or on
+    how many samples that worker loaded before (both change when a run resumes).
+    """
+
+    index: int
+    seed: int
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed for sample ``index`` in ``epoch`` of a sampler seeded with ``seed``.
+
+    >>> sample_seed(0, 1, 7) == sample_seed(0, 1, 7) != sample_seed(0, 2, 7)
+    True
+    """
+    state = np.random.SeedSequence([seed, epoch, index]).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
 
 
 def _world() -> tuple[int, int]:
@@ -33,6 +59,11 @@ class ResumableSampler(DistributedSampler):
     torchrun/SLURM environment variables when the process group does not exist yet, and are
     read again at every iteration unless ``num_replicas``/``rank`` are given.
 
+    With ``sample_seeds=True`` it yields :class:`SeededIndex` pairs ``(index, seed)``
+    instead, the seed drawn from ``(seed, epoch, index)``: the random draws a dataset makes
+    for a sample (see :class:`SeededIndex`) are then the same in a resumed run and with any
+    number of workers.
+
     Shapes: yields dataset indices; ``len`` is this rank's samples per epoch.
 
     >>> sampler = ResumableSampler(range(10), shuffle=False)
@@ -51,6 +82,7 @@ class ResumableSampler(DistributedSampler):
         drop_last: bool = False,
         num_replicas: int | None = None,
         rank: int | None = None,
+        sample_seeds: bool = False,
     ) -> None:
         world_size, world_rank = _world()
         super().__init__(
@@ -62,6 +94,7 @@ class ResumableSampler(DistributedSampler):
             drop_last=drop_last,
         )
         self._skip = 0
+        self.sample_seeds = sample_seeds
         # Without explicit values, the world is read again when iterating: a loader built
         # before the process group exists (Lightning's own launcher starts the other
         # ranks after the app built its data) still gets its rank's share.
@@ -92,8 +125,48 @@ class ResumableSampler(DistributedSampler):
             raise ValueError(f"num_samples must be >= 0, got {num_samples}")
         self._skip = num_samples
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[int] | Iterator[SeededIndex]:
         self._refresh_world()
         indices = list(super().__iter__())
         skip, self._skip = self._skip, 0
+        if self.sample_seeds:
+            return iter(
+                SeededIndex(i, sample_seed(self.seed, self.epoch, i)) for i in indices[skip:]
+            )
         return iter(indices[skip:])
+
+
+def resumable_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    seed: int,
+    shuffle: bool = True,
+    drop_last: bool = True,
+    num_workers: int = 0,
+    sample_seeds: bool = False,
+    **loader_kwargs: Any,
+) -> DataLoader:
+    """The training loader :func:`rq_core.training.fit` needs: its order comes from a
+    :class:`ResumableSampler` (``seed``, ``shuffle``, ``drop_last``, ``sample_seeds`` go
+    to it), so a run resumed from a mid-epoch checkpoint continues the interrupted epoch.
+
+    Workers persist across epochs (``num_workers > 0``); ``loader_kwargs`` (``collate_fn``,
+    ``pin_memory``, ...) go to the ``DataLoader``. ``batch_size`` is per process.
+
+    >>> loader = resumable_loader(list(range(10)), 4, seed=0, shuffle=False)
+    >>> [batch.tolist() for batch in loader]
+    [[0, 1, 2, 3], [4, 5, 6, 7]]
+    """
+    sampler = ResumableSampler(
+        dataset, shuffle=shuffle, seed=seed, drop_last=drop_last, sample_seeds=sample_seeds
+    )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        **loader_kwargs,
+    )

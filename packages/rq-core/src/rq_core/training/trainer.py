@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,14 +13,16 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_warn
 
+from rq_core.config import ConfigError
 from rq_core.seeding import seed_everything_per_rank
-from rq_core.training.checkpoint_io import AtomicCheckpointIO, to_weights_only
+from rq_core.training.checkpoint_io import AtomicCheckpointIO, load_checkpoint, to_weights_only
 from rq_core.training.metrics_csv import MetricsCSVLogger
-from rq_core.training.run_checkpoint import RunCheckpoint
+from rq_core.training.run_checkpoint import LAST_NAME, PREVIOUS_NAME, RunCheckpoint
 from rq_core.training.trainer_config import TrainerConfig
 
-__all__ = ["build_trainer", "fit", "last_checkpoint", "resolve_resume"]
+__all__ = ["build_trainer", "fit", "last_checkpoint", "previous_checkpoint", "resolve_resume"]
 
 _PRECISIONS = {"32-true", "32", "16-mixed", "bf16-mixed", "64-true", "bf16-true", "16-true"}
 
@@ -69,21 +72,103 @@ def _sync_batchnorm(cfg: TrainerConfig) -> bool:
 
 def last_checkpoint(run_dir: str | os.PathLike) -> Path:
     """``RUN_DIR/checkpoints/last.ckpt`` (it may not exist yet)."""
-    return Path(run_dir) / "checkpoints" / "last.ckpt"
+    return Path(run_dir) / "checkpoints" / LAST_NAME
 
 
-def resolve_resume(resume: str, run_dir: str | os.PathLike) -> Path | None:
-    """The checkpoint to resume from: ``auto`` -> last.ckpt if present, ``never`` -> None,
-    anything else -> that path (which must exist)."""
-    if resume == "auto":
-        path = last_checkpoint(run_dir)
-        return path if path.is_file() else None
+def previous_checkpoint(run_dir: str | os.PathLike) -> Path:
+    """``RUN_DIR/checkpoints/previous.ckpt``: the checkpoint ``last.ckpt`` replaced."""
+    return Path(run_dir) / "checkpoints" / PREVIOUS_NAME
+
+
+def _why_not_loaded(error: Exception) -> str:
+    """A short reason from torch.load's error (its messages run over several lines)."""
+    text = " ".join(str(error).split())
+    marker = "WeightsUnpickler error:"
+    if marker in text:  # garbage, or a pickle a weights-only load refuses
+        detail = text.split(marker, 1)[1].split("Check the documentation")[0].strip()
+        return f"not a weights-only pickle: {detail[:150]}".rstrip(": ")
+    if isinstance(error, EOFError):
+        return "the file is empty or cut short"
+    if not text:
+        return type(error).__name__
+    if isinstance(error, pickle.UnpicklingError):  # a refusal that is one line already
+        return text
+    # e.g. "PytorchStreamReader failed reading zip archive: failed finding central directory"
+    return text.split(". ")[0][:200]
+
+
+def _load_problem(path: Path) -> tuple[int | None, str]:
+    """``(global_step, "")`` when ``path`` loads weights-only, else ``(None, why not)``."""
+    try:
+        checkpoint = load_checkpoint(path)
+    except Exception as error:  # a truncated zip, garbage bytes, a refused pickle, ...
+        return None, _why_not_loaded(error)
+    if not isinstance(checkpoint, dict):
+        return None, f"it holds a {type(checkpoint).__name__}, not a checkpoint dict"
+    return int(checkpoint.get("global_step", 0)), ""
+
+
+def _candidates(resume: str, run_dir: str | os.PathLike) -> list[Path]:
+    """The checkpoints ``trainer.resume`` names, in the order to try them (they may not
+    exist for ``auto``)."""
     if resume in ("never", "none", ""):
-        return None
+        return []
+    if resume == "auto":
+        return [last_checkpoint(run_dir), previous_checkpoint(run_dir)]
     path = Path(resume)
     if not path.is_file():
         raise FileNotFoundError(f"trainer.resume={resume!r}: no such checkpoint")
-    return path
+    return [path]
+
+
+def _resume_from(resume: str, run_dir: str | os.PathLike) -> tuple[Path, int] | None:
+    """The checkpoint to resume from and its step (see :func:`resolve_resume`)."""
+    candidates = _candidates(resume, run_dir)
+    if not any(path.is_file() for path in candidates):
+        return None
+    problems = []
+    for path in candidates:
+        if not path.is_file():
+            problems.append(f"{path} does not exist")
+            continue
+        step, problem = _load_problem(path)
+        if step is not None:
+            if problems:
+                rank_zero_warn(
+                    f"{'; '.join(problems)}: resuming from {path} (step {step}) instead; "
+                    f"the steps after it are trained again"
+                )
+            return path, step
+        problems.append(f"{path} does not load ({problem})")
+    if resume != "auto":
+        raise ConfigError(f"trainer.resume={resume}: the checkpoint does not load ({problem})")
+    raise ConfigError(
+        f"trainer.resume=auto: no checkpoint to resume from: {'; '.join(problems)}. "
+        "Start the run anew with trainer.resume=never (it overwrites them), or name a "
+        "good checkpoint with trainer.resume=PATH"
+    )
+
+
+def resolve_resume(resume: str, run_dir: str | os.PathLike, *, check: bool = True) -> Path | None:
+    """The checkpoint to resume from.
+
+    - ``auto``: ``RUN_DIR/checkpoints/last.ckpt``; when it does not load (truncated,
+      corrupted) ``previous.ckpt``, with a warning naming both; None when neither exists;
+    - ``never`` (or ``none``, empty): None;
+    - anything else: that path (which must exist).
+
+    ``check=False`` only looks at which files exist (no loading, no warning): whether a
+    resume will be attempted.
+
+    Raises: ``FileNotFoundError`` for a named checkpoint that does not exist;
+    :class:`rq_core.config.ConfigError` (one line naming the files and why they do not
+    load, and the choice ``trainer.resume=never``) when no candidate loads.
+    """
+    if not check:
+        existing = [path for path in _candidates(resume, run_dir) if path.is_file()]
+        return existing[0] if existing else None
+    found = _resume_from(resume, run_dir)
+    return None if found is None else found[0]
 
 
 def build_trainer(
@@ -175,15 +260,8 @@ def fit(
     """
     trainer_cfg = _trainer_config(trainer_cfg)
     run_dir = Path(run_dir)
-    ckpt_path = resolve_resume(trainer_cfg.resume, run_dir)
-    resume_step = None
-    if ckpt_path is not None:
-        # mmap: reads only the few scalars we need, not the weights.
-        resume_step = int(
-            torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get(
-                "global_step", 0
-            )
-        )
+    found = _resume_from(trainer_cfg.resume, run_dir)
+    ckpt_path, resume_step = found if found is not None else (None, None)
     seed_everything_per_rank(trainer_cfg.seed)
     trainer = build_trainer(
         trainer_cfg,
@@ -193,6 +271,10 @@ def fit(
         resume_step=resume_step,
         **trainer_kwargs,
     )
+    for callback in trainer.callbacks:
+        if isinstance(callback, RunCheckpoint):
+            # Which previous.ckpt to keep depends on where the run came from.
+            callback.resumed_from = ckpt_path
     if config is not None and trainer.is_global_zero:
         from rq_core.config import save_config
 
