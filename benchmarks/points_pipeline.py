@@ -1,7 +1,7 @@
 """Points pipeline benchmark: what randomized quantization does to octrees and training steps.
 
 The RQ paper (section 5.2) notes that quantized points sparsify the octree and speed up
-training. Measured here, in one process, on the procedural shapes (rq_points.procedural):
+training. Measured here, in one process, on the procedural shapes (rq_points.data.procedural):
 
 1. octree nodes per shape (non-empty leaves at the finest depth, and all nodes) with the
    MID-Net augmentations, with RQ (30 bins) vs without -- ratio rq / no-rq;
@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from rq_core.quantize import segment_min_max
 from rq_points.losses import MidNetLoss
-from rq_points.midnet import MidNet, MidNetConfig
+from rq_points.encoder import MidNet, MidNetConfig
 from rq_points.octree_batch import build_octree_batch, leaf_majority_label
-from rq_points.packed import collate_shapes
-from rq_points.procedural import generate_shapes
-from rq_points.transforms import PointAugmentation
+from rq_points.data.packed import collate_shapes
+from rq_points.data.procedural import generate_shapes
+from rq_points.augmentations import PointAugmentation
 from torch import Tensor
 
 SIZES = {

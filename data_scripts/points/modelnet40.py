@@ -16,8 +16,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 from _common import extracted_root, parser, valid_split
-from rq_points.readers import Shape, load_shape
-from rq_points.shape_cache import ShapeSource, write_shape_cache
+from rq_points.data.readers import Shape, load_shape
+from rq_points.data.shape_cache import ShapeSource, write_shape_cache
 
 
 def off_sources(root: Path, num_points: int) -> tuple[list[ShapeSource], list[str]]:

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from _common import extracted_root, parser
-from rq_points.readers import read_shapenet_part_txt
-from rq_points.shape_cache import ShapeSource, write_shape_cache
+from rq_points.data.readers import read_shapenet_part_txt
+from rq_points.data.shape_cache import ShapeSource, write_shape_cache
 
 # Parts per category (the benchmark's 50 global part ids, categories alphabetically).
 NUM_PARTS = {"Airplane": 4, "Bag": 2, "Cap": 2, "Car": 4, "Chair": 4, "Earphone": 3, "Guitar": 3, "Knife": 2,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from _common import extracted_root, parser
-from rq_points.readers import load_shape
-from rq_points.shape_cache import ShapeSource, write_shape_cache
+from rq_points.data.readers import load_shape
+from rq_points.data.shape_cache import ShapeSource, write_shape_cache
 
 SYNSET = re.compile(r"^\d{8}$")
 

@@ -118,7 +118,7 @@ def byol_a_pipeline(cfg: DictConfig, corpus_settings: dict, cache_dir: Path, wor
 
 
 def _shape_items(num_shapes: int, num_points: int, seed: int) -> list[dict]:
-    from rq_points.procedural import CLASSES, generate_shapes
+    from rq_points.data.procedural import CLASSES, generate_shapes
 
     shapes = generate_shapes(math.ceil(num_shapes / len(CLASSES)), num_points, seed)[:num_shapes]
     return [{"points": s.shape.points, "normals": s.shape.normals, "labels": s.shape.labels,
@@ -132,15 +132,16 @@ def mid_net_workload(cfg: DictConfig, *, num_points: int = SHAPENET_POINTS, bank
     for ``cfg``; a packed batch of procedural shapes of ``num_points`` points each. The memory
     banks hold ``bank_shapes`` shapes (x ``data.num_clusters`` point prototypes each: 1.5 GB
     for ShapeNetCore at the paper's sizes, as the reference's)."""
-    from rq_points import MidNetConfig, PointAugmentation, collate_shapes
-    from rq_points.pretraining import MidNetPretraining
+    from rq_mid_net.commands import method_augmentation
+    from rq_points import MidNetConfig, collate_shapes
+    from rq_points.learner import MidNetPretraining
 
     batch_size = int(cfg.optim.batch_size)
     torch.manual_seed(seed)
     module = MidNetPretraining(
         MidNetConfig(**OmegaConf.to_container(cfg.model, resolve=True)), bank_shapes,
         num_clusters=cfg.data.num_clusters,
-        augmentation=PointAugmentation(**OmegaConf.to_container(cfg.augmentation, resolve=True)),
+        augmentation=method_augmentation(cfg),  # the chain of cfg.method (rq | midfc)
         lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay,
         lr_milestones=list(cfg.optim.lr_milestones), temperature=cfg.loss.temperature,
         bank_momentum=cfg.loss.bank_momentum, loss_weights=list(cfg.loss.weights), seed=seed)
@@ -157,7 +158,7 @@ def mid_net_pipeline(cfg: DictConfig, work_dir: Path, num_batches: int, *, num_p
     """The pretraining loader of ``cfg`` (shapes read from an HDF5 cache and packed; the
     augmentations run in the step) over a cache of the procedural demo shapes."""
     from rq_points import ShapeCache, ShapeDataset, collate_shapes, write_shape_cache
-    from rq_points.sources import procedural_sources
+    from rq_points.data.sources import procedural_sources
 
     cache = work_dir / f"mid-net-shapes-{num_points}.h5"
     if not cache.is_file():

@@ -118,7 +118,7 @@ APPS: tuple[AppSpec, ...] = (
         distribution="rq-mid-net",
         modality="rq-points",
         modality_distributions=frozenset({"rq-points", "ocnn"}),
-        demo_imports=("ocnn", "rq_points.sources"),
+        demo_imports=("ocnn", "rq_points.data.sources"),
         title="points (MID-Net)",
         baseline="MID-FC (no RQ)",
         paper_commands=(
@@ -129,6 +129,7 @@ APPS: tuple[AppSpec, ...] = (
             "rq-mid-net segment --config apps/mid-net/configs/shapenet_paper.yaml",
         ),
         expected=StageTime(quick=30, full=365),
+        accepts_force=True,
     ),
     AppSpec(
         name="dabs",

@@ -156,7 +156,7 @@ def test_full_set_values_equal_the_probe_metrics_mean_over_seeds():
 
 def test_miou_statistics_equal_part_iou_aggregation_on_the_full_set():
     """C.mIoU is the mean over categories of their shapes' mean IoU, I.mIoU the mean over
-    shapes (rq_points.evaluation.part_iou); averaged over probe seeds."""
+    shapes (rq_points.evaluate.part_iou); averaged over probe seeds."""
     rng = np.random.default_rng(11)
     ious, categories = rng.random((3, 63)), rng.integers(0, 6, 63)
     per_seed_class = [

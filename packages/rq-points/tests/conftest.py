@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from rq_points.packed import collate_shapes
-from rq_points.procedural import generate_shapes
+from rq_points.data.packed import collate_shapes
+from rq_points.data.procedural import generate_shapes
 
 
 def shape_items(num_per_class: int = 1, num_points: int = 256, seed: int = 0) -> list[dict]:

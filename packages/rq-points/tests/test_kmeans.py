@@ -1,5 +1,5 @@
 import numpy as np
-from rq_points.kmeans import kmeans_cluster_ids
+from rq_points.data.kmeans import kmeans_cluster_ids
 
 
 def test_separated_blobs_get_one_cluster_each():

@@ -3,10 +3,10 @@ import logging
 import numpy as np
 import pytest
 from rq_core.skipped import read_skipped_csv
-from rq_points.procedural import generate_shape
-from rq_points.readers import Shape, ShapeReadError, SkipReason
-from rq_points.shape_cache import ShapeCache, ShapeSource, write_shape_cache
-from rq_points.sources import folder_sources
+from rq_points.data.procedural import generate_shape
+from rq_points.data.readers import Shape, ShapeReadError, SkipReason
+from rq_points.data.shape_cache import ShapeCache, ShapeSource, write_shape_cache
+from rq_points.data.sources import folder_sources
 
 
 def _good(i):

@@ -2,8 +2,8 @@ import zipfile
 
 import numpy as np
 import pytest
-from rq_points.shape_cache import ShapeCache, write_shape_cache
-from rq_points.sources import folder_sources, procedural_sources, sweethome3d_sources
+from rq_points.data.shape_cache import ShapeCache, write_shape_cache
+from rq_points.data.sources import folder_sources, procedural_sources, sweethome3d_sources
 
 OBJ = "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\ng seat\nf 1 2 3\nf 1 2 4\ng back\nf 1 3 4\nf 2 3 4\n"
 

@@ -2,7 +2,7 @@ import zipfile
 
 import h5py
 import numpy as np
-from rq_points.shape_cache import ShapeCache
+from rq_points.data.shape_cache import ShapeCache
 
 
 def test_off_archive(tmp_path, load_script, tetra):

@@ -1,6 +1,6 @@
 import tarfile
 
-from rq_points.shape_cache import ShapeCache
+from rq_points.data.shape_cache import ShapeCache
 
 
 def test_local_copy_v1_and_v2_layouts(tmp_path, load_script, tetra):

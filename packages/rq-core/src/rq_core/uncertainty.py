@@ -315,7 +315,7 @@ def miou_statistic(
     """Segmentation mIoU from per-item (per-shape) IoUs ``ious`` (S, N) or (N,) and each
     item's category ``class_ids`` (N,): ``instance`` is the mean over items (I.mIoU),
     ``class`` the mean over categories of their items' mean (C.mIoU), as
-    ``rq_points.evaluation.part_iou`` computes them. A category that a resample happens to
+    ``rq_points.evaluate.part_iou`` computes them. A category that a resample happens to
     miss is left out of that resample's mean, as a category absent from a test set is.
 
     >>> ious = np.array([0.5, 0.7, 0.9]); categories = np.array([0, 0, 1])

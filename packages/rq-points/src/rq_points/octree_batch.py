@@ -7,7 +7,7 @@ Three ocnn rules are enforced here (each has a test):
    corrupt octree.
 2. After ``Octree.merge_octrees`` the neighbour tables are stale; ``construct_all_neigh()``
    must be called before any convolution (done here).
-3. ``ocnn.nn.OctreeInterp`` rescales its query points in place; :mod:`rq_points.midnet`
+3. ``ocnn.nn.OctreeInterp`` rescales its query points in place; :mod:`rq_points.encoder`
    passes it a clone.
 """
 
@@ -61,7 +61,7 @@ def build_octree_batch(
         raise ValueError(
             f"{bad} points lie on or outside the [-1, 1] cube (max |coordinate| = "
             f"{float(points.abs().max()):.4f}); ocnn needs them strictly inside -- normalize and "
-            "clip first (rq_points.transforms.clip_inside_unit_cube)"
+            "clip first (rq_points.augmentations.clip_inside_unit_cube)"
         )
     counts = torch.bincount(batch_ids.long(), minlength=num_shapes)
     if bool((counts == 0).any()):

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from rq_points.evaluation import PointFeatures, class_ratio_subset, part_iou, segmentation_probe
+from rq_points.evaluate import PointFeatures, class_ratio_subset, part_iou, segmentation_probe
 
 
 def test_class_ratio_subset_takes_ceil_per_class():
@@ -34,10 +34,10 @@ def test_segmentation_probe_learns_separable_parts():
 @pytest.mark.slow  # ~20 s idle, over a minute on the loaded CI machine
 def test_finetuning_runs_and_changes_the_backbone(tmp_path):
     import torch
-    from rq_points.evaluation import finetune_classification, finetune_segmentation
-    from rq_points.midnet import MidNet, MidNetConfig
-    from rq_points.shape_cache import ShapeCache, write_shape_cache
-    from rq_points.sources import procedural_sources
+    from rq_points.data.shape_cache import ShapeCache, write_shape_cache
+    from rq_points.data.sources import procedural_sources
+    from rq_points.encoder import MidNet, MidNetConfig
+    from rq_points.evaluate import finetune_classification, finetune_segmentation
 
     sources, meta = procedural_sources(2, 128)
     write_shape_cache(tmp_path / "c.h5", sources, class_names=meta["class_names"], part_names=meta["part_names"],

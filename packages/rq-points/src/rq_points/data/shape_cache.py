@@ -9,8 +9,8 @@ pseudo-labels), ``offsets`` (S+1,) int64, ``class_ids`` (S,) int32, ``splits`` (
 ``part_names`` (JSON: one list per class, global part ids in order), ``num_clusters``.
 
 A shape that cannot be read is skipped, named in the log (a warning of logger
-``rq_points.shape_cache``) and counted in the :class:`CacheSummary` by its fixed reason
-(:class:`~rq_points.readers.SkipReason`); ``name.skipped.csv`` beside ``name.h5`` lists every
+``rq_points.data.shape_cache``) and counted in the :class:`CacheSummary` by its fixed reason
+(:class:`~rq_points.data.readers.SkipReason`); ``name.skipped.csv`` beside ``name.h5`` lists every
 skipped shape with its reason and message (:mod:`rq_core.skipped`). If more than
 ``max_failure_fraction`` of the shapes fail, the cache is not written (the list still is) and
 :class:`ValueError` says how many failed and why.
@@ -29,12 +29,13 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from rq_core.runs import atomic_output
 from rq_core.skipped import write_skipped_csv
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from rq_points.kmeans import kmeans_cluster_ids
-from rq_points.readers import Shape, ShapeReadError, SkipReason, check_shape
+from rq_points.data.kmeans import kmeans_cluster_ids
+from rq_points.data.readers import Shape, ShapeReadError, SkipReason, check_shape
 
 __all__ = ["CacheSummary", "ShapeCache", "ShapeSource", "write_shape_cache"]
 
@@ -63,6 +64,8 @@ class CacheSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     skipped_csv: Path | None = None
+    num_classes: int = 0
+    dropped_classes: list[str] = field(default_factory=list)
 
     @property
     def num_skipped(self) -> int:
@@ -71,8 +74,10 @@ class CacheSummary:
     def __str__(self) -> str:
         why = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items())) or "none"
         where = f"; listed in {self.skipped_csv}" if self.num_skipped and self.skipped_csv else ""
-        written = f"{self.path}: {self.written} shapes written"
-        return f"{written}, {self.num_skipped} skipped ({why}{where})"
+        written = f"{self.path}: {self.written} shapes of {self.num_classes} classes written"
+        dropped = (f"; {len(self.dropped_classes)} classes left out, no usable shape: "
+                   f"{self.dropped_classes[:10]}" if self.dropped_classes else "")
+        return f"{written}, {self.num_skipped} skipped ({why}{where}){dropped}"
 
 
 def _load_checked(src: ShapeSource) -> Shape | tuple[SkipReason, str]:
@@ -99,7 +104,7 @@ def write_shape_cache(
     """Read every source, compute k-means cluster ids, write the HDF5 cache atomically.
 
     >>> import tempfile, numpy as np
-    >>> from rq_points.procedural import generate_shape
+    >>> from rq_points.data.procedural import generate_shape
     >>> src = [ShapeSource(f"s{i}", 0, "train",
     ...        lambda i=i: generate_shape(0, 128, np.random.default_rng(i))) for i in range(2)]
     >>> d = tempfile.mkdtemp()
@@ -138,11 +143,22 @@ def write_shape_cache(
             f"({dict(skipped)}); first failures: {[f[0] for f in failures[:5]]}; "
             f"all listed in {report}"
         )
+    class_ids = np.array([s.class_id for s, _ in shapes], np.int32)
+    used = np.unique(class_ids)
+    dropped = [class_names[c] for c in range(len(class_names)) if c not in set(used.tolist())]
+    if dropped and not part_names:
+        # A class whose every file was skipped is not a class of this cache (the probes
+        # would count it, and the summary would say "134 shapes, 139 classes"). Part-labelled
+        # sets keep theirs: their global part ids are numbered over the full class list.
+        class_ids = np.searchsorted(used, class_ids).astype(np.int32)
+        class_names = [class_names[c] for c in used]
+        log.warning("%s: classes left out, no usable shape (every file skipped): %s", path,
+                    dropped)
+    else:
+        dropped = []
     counts = np.array([s.points.shape[0] for _, s in shapes], np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with h5py.File(tmp, "w") as f:
+    with atomic_output(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
         T = int(offsets[-1])
         d_points = f.create_dataset("points", (T, 3), np.float32)
         d_normals = f.create_dataset("normals", (T, 3), np.float32)
@@ -155,7 +171,7 @@ def write_shape_cache(
             d_labels[a:b] = -1 if shape.labels is None else shape.labels
             d_clusters[a:b] = kmeans_cluster_ids(shape.points, num_clusters, seed=i)
         f["offsets"] = offsets
-        f["class_ids"] = np.array([s.class_id for s, _ in shapes], np.int32)
+        f["class_ids"] = class_ids
         f["splits"] = np.array([SPLITS.index(s.split) for s, _ in shapes], np.uint8)
         f["names"] = np.array([s.name for s, _ in shapes], dtype=h5py.string_dtype())
         f.attrs["split_names"] = json.dumps(SPLITS)
@@ -163,12 +179,19 @@ def write_shape_cache(
         f.attrs["part_names"] = json.dumps([list(p) for p in part_names] if part_names else [])
         f.attrs["num_clusters"] = num_clusters
         f.attrs["skipped"] = json.dumps(dict(skipped))
-    os.replace(tmp, path)
+        f.attrs["median_relative_extent"] = json.dumps(_median_relative_extent(shapes))
     if failures:
         log.warning(
             "%s: %d of %d shapes skipped (listed in %s)", path, len(failures), total, report
         )
-    return CacheSummary(str(path), len(shapes), dict(skipped), [f[:2] for f in failures], report)
+    return CacheSummary(str(path), len(shapes), dict(skipped), [f[:2] for f in failures], report,
+                        len(class_names), dropped)
+
+
+def _median_relative_extent(shapes: Sequence[tuple[ShapeSource, Shape]]) -> list[float]:
+    """Median over shapes of each axis's bounding-box extent / the shape's largest extent."""
+    extents = np.array([s.points.max(0) - s.points.min(0) for _, s in shapes], np.float64)
+    return np.median(extents / extents.max(1, keepdims=True), axis=0).round(4).tolist()
 
 
 class ShapeCache:
@@ -195,6 +218,9 @@ class ShapeCache:
             self.class_names = list(json.loads(f.attrs["class_names"]))
             self.part_names = [list(p) for p in json.loads(f.attrs["part_names"])]
             self.num_clusters = int(f.attrs["num_clusters"])
+            extent = f.attrs.get("median_relative_extent")
+            # Caches written before it was recorded (or by other writers) have none.
+            self.median_relative_extent = json.loads(extent) if extent is not None else None
         self._file: h5py.File | None = None
         self._pid = -1
 

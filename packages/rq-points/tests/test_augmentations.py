@@ -1,13 +1,14 @@
 import numpy as np
+import pytest
 import torch
-from rq_points.packed import collate_shapes
-from rq_points.transforms import (
+from rq_points.augmentations import (
     PointAugmentation,
     clip_inside_unit_cube,
     normalize_unit_sphere,
     random_axis_scale,
     random_upright_rotation,
 )
+from rq_points.data.packed import collate_shapes
 
 
 def test_normalize_puts_every_shape_in_the_unit_sphere(packed_batch):
@@ -60,3 +61,27 @@ def test_eval_mode_only_normalizes(packed_batch):
     ref = normalize_unit_sphere(packed_batch.points, packed_batch.batch_ids, packed_batch.batch_size)
     torch.testing.assert_close(out.points, ref.clamp(-1 + 1e-4, 1 - 1e-4))
     assert np.isclose(float(out.points.abs().max()), 1 - 1e-4, atol=1e-3)
+
+
+def test_rq_spacing_and_collapse_reach_the_quantizer(packed_batch):
+    """Issue 15 (sweep): uniform spacing + middle collapse is deterministic and puts every
+    coordinate on one of the bin middles of its shape's range; the paper's random/random
+    default draws differently per generator."""
+    still = dict(rotate=False, translation=0.0, scale_low=1.0, scale_high=1.0, rq_bins=4)
+    grid = PointAugmentation(**still, rq_spacing="uniform", rq_collapse="middle")
+    a = grid(packed_batch, torch.Generator().manual_seed(0)).points
+    b = grid(packed_batch, torch.Generator().manual_seed(1)).points
+    torch.testing.assert_close(a, b)
+    plain = PointAugmentation(**{**still, "rq_bins": 0})(packed_batch).points
+    for s in range(packed_batch.batch_size):
+        rows = packed_batch.batch_ids == s
+        lo, hi = plain[rows].min(0).values, plain[rows].max(0).values
+        middles = lo + (hi - lo) * (torch.arange(4).unsqueeze(1) + 0.5) / 4  # (4, 3)
+        gap = (a[rows].unsqueeze(1) - middles.unsqueeze(0)).abs().min(1).values
+        assert float(gap.max()) < 1e-4
+    paper = PointAugmentation(**still)
+    assert (paper.rq_spacing, paper.rq_collapse) == ("random", "random")
+    assert not torch.allclose(paper(packed_batch, torch.Generator().manual_seed(0)).points,
+                              paper(packed_batch, torch.Generator().manual_seed(1)).points)
+    with pytest.raises(ValueError, match="rq_spacing must be random|uniform"):
+        PointAugmentation(rq_spacing="log")

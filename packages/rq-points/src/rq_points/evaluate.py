@@ -11,23 +11,38 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rq_points.midnet import MidNet, two_fc_head
-from rq_points.octree_batch import build_octree_batch
-from rq_points.packed import ShapeDataset, collate_shapes
-from rq_points.transforms import PointAugmentation
+from rq_core.checkpoints import load_checkpoint
+from rq_core.features import extract_features as extract_features_loop
+from rq_core.linear_probe import ProbeSettings, linear_probe
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from rq_points.augmentations import PointAugmentation
+from rq_points.data.packed import ShapeDataset, collate_shapes
+from rq_points.encoder import MidNet, MidNetConfig, two_fc_head
+from rq_points.octree_batch import build_octree_batch
+
 __all__ = [
+    "ClassifyConfig",
+    "FeatureStore",
     "PointFeatures",
+    "SegmentConfig",
+    "classify",
+    "cpu_threads",
+    "load_pretrained",
+    "segment",
     "class_ratio_subset",
     "extract_global_features",
     "extract_features",
@@ -60,21 +75,29 @@ def _loader(cache, indices, batch_size: int, max_points: int | None = None) -> D
                       collate_fn=collate_shapes)
 
 
-@torch.no_grad()
-def extract_global_features(net: MidNet, cache, indices, *, batch_size: int = 32, device="cpu",
-                            progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Frozen global features (S, global_channels) and class ids (S,) of the given shapes."""
-    net.eval().to(device)
+def _encoder_batches(net: MidNet, cache, indices, batch_size: int, device):
+    """(batch, octree batch) pairs of whole shapes, normalized as for evaluation."""
     evaluate = PointAugmentation(train=False)
-    feats, labels = [], []
-    for batch in tqdm(_loader(cache, indices, batch_size), desc="global features", disable=not progress):
+    for batch in _loader(cache, indices, batch_size):
         batch = evaluate(batch.to(device))
         ob = build_octree_batch(batch.points, batch.normals, batch.batch_ids, batch.batch_size,
                                 depth=net.config.depth, full_depth=net.config.full_depth)
-        skip, branches = net.backbone(ob.octree)
-        feats.append(net.global_feature(ob.octree, branches).cpu().numpy())
-        labels.append(batch.class_ids.cpu().numpy())
-    return np.concatenate(feats), np.concatenate(labels)
+        yield batch, ob
+
+
+def extract_global_features(net: MidNet, cache, indices, *, batch_size: int = 32, device="cpu",
+                            progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Frozen global features (S, global_channels) and class ids (S,) of the given shapes."""
+    net.to(device)
+
+    def encode(pair):
+        batch, ob = pair
+        _, branches = net.backbone(ob.octree)
+        return {"features": net.global_feature(ob.octree, branches), "labels": batch.class_ids}
+
+    out = extract_features_loop(encode, _encoder_batches(net, cache, indices, batch_size, device),
+                                modules=net, progress=progress, desc="global features")
+    return out["features"], out["labels"]
 
 
 @dataclass
@@ -88,19 +111,19 @@ class PointFeatures:
     class_ids: np.ndarray
 
 
-@torch.no_grad()
-def extract_features(net: MidNet, cache, indices, *, keep_points: int | None = None, batch_size: int = 16,
-                     device="cpu", progress: bool = True) -> tuple[np.ndarray, np.ndarray, PointFeatures]:
+def extract_features(net: MidNet, cache, indices, *, keep_points: int | None = None,
+                     batch_size: int = 16, device="cpu", progress: bool = True
+                     ) -> tuple[np.ndarray, np.ndarray, PointFeatures]:
     """Global features (S, G), class ids (S,) and per-point features from one backbone pass
-    over whole shapes; ``keep_points`` keeps that many random points per shape (seeded by
-    the shape's position) to bound the memory of probe training sets."""
-    net.eval().to(device)
-    evaluate = PointAugmentation(train=False)
-    gfeats, feats, labels, shape, classes, offset = [], [], [], [], [], 0
-    for batch in tqdm(_loader(cache, indices, batch_size), desc="features", disable=not progress):
-        batch = evaluate(batch.to(device))
-        ob = build_octree_batch(batch.points, batch.normals, batch.batch_ids, batch.batch_size,
-                                depth=net.config.depth, full_depth=net.config.full_depth)
+    over whole shapes (through :func:`rq_core.features.extract_features`); ``keep_points``
+    keeps that many random points per shape (seeded by the shape's position) to bound the
+    memory of probe training sets."""
+    net.to(device)
+    offset = 0
+
+    def encode(pair):
+        nonlocal offset
+        batch, ob = pair
         g, f = net.features(ob.octree, batch.points, batch.batch_ids, ob.point_leaf)
         ids = batch.batch_ids.cpu().numpy()
         keep = np.ones(len(ids), bool)
@@ -110,16 +133,17 @@ def extract_features(net: MidNet, cache, indices, *, keep_points: int | None = N
                 rows = np.flatnonzero(ids == b)
                 rng = np.random.default_rng(offset + b)
                 keep[rng.permutation(rows)[:keep_points]] = True
-        gfeats.append(g.cpu().numpy())
-        feats.append(f.cpu().numpy()[keep])
-        labels.append(batch.labels.cpu().numpy()[keep])
-        shape.append(ids[keep] + offset)
-        classes.append(batch.class_ids.cpu().numpy())
+        keep_t = torch.from_numpy(keep).to(f.device)
+        out = {"global": g, "class_ids": batch.class_ids, "points": f[keep_t],
+               "labels": batch.labels[keep_t], "shape": ids[keep] + offset}
         offset += batch.batch_size
-    class_ids = np.concatenate(classes)
-    points = PointFeatures(np.concatenate(feats).astype(np.float32), np.concatenate(labels),
-                           np.concatenate(shape), class_ids)
-    return np.concatenate(gfeats), class_ids, points
+        return out
+
+    out = extract_features_loop(encode, _encoder_batches(net, cache, indices, batch_size, device),
+                                modules=net, progress=progress, desc="features")
+    points = PointFeatures(out["points"].astype(np.float32), out["labels"], out["shape"],
+                           out["class_ids"])
+    return out["global"], out["class_ids"], points
 
 
 def subset_shapes(features: PointFeatures, shapes: np.ndarray) -> PointFeatures:
@@ -156,7 +180,7 @@ def part_iou(pred: np.ndarray, labels: np.ndarray, shape: np.ndarray, class_ids:
         per_class.setdefault(int(c), []).append(per_shape[-1])
     return {"instance_miou": 100 * float(np.mean(per_shape)),
             "class_miou": 100 * float(np.mean([np.mean(v) for v in per_class.values()])),
-            "num_shapes": len(per_shape)}
+            "num_shapes": len(per_shape), "per_shape_iou": per_shape}
 
 
 def _class_mask(class_ids: Tensor, part_ranges: Sequence[tuple[int, int]], num_parts: int) -> Tensor:
@@ -204,7 +228,12 @@ def segmentation_probe(train: PointFeatures, test: PointFeatures, part_ranges: S
             pred = torch.cat([head(x).masked_fill(~m, float("-inf")).argmax(1)
                               for x, m in zip(xte.split(batch_size), mte.split(batch_size))]).numpy()
         runs.append(part_iou(pred, test.labels, test.shape, test.class_ids, part_ranges))
-    out = {"seeds": list(seeds), "num_train_shapes": len(train.class_ids), "num_test_shapes": len(test.class_ids)}
+    out = {"seeds": list(seeds), "num_train_shapes": len(train.class_ids),
+           "num_test_shapes": len(test.class_ids),
+           # Per seed, each test shape's mean part IoU (0..1): the items of the bootstrap
+           # intervals and paired comparisons (rq_core.uncertainty.miou_statistic).
+           "shape_iou_per_seed": [r["per_shape_iou"] for r in runs],
+           "test_class_ids": [int(c) for c in test.class_ids]}
     for key in ("class_miou", "instance_miou"):
         vals = np.array([r[key] for r in runs])
         out[f"{key}_mean"] = float(vals.mean())
@@ -298,3 +327,150 @@ def finetune_segmentation(net: MidNet, cache, train_idx, test_idx, part_ranges: 
                  part_ranges)
     r["num_train"] = len(train_idx)
     return r
+
+
+# ------------------------------------------------------------------------ the protocols
+
+
+@dataclass
+class ClassifyConfig:
+    """Classification at training-data ratios (the paper's Table 5 uses 1%..100%)."""
+
+    ratios: list[float] = field(default_factory=lambda: [0.01, 0.02, 0.05, 0.1, 0.2, 1.0])
+    linear: bool = True
+    finetune: bool = False
+    finetune_epochs: int = 100
+    finetune_lr: float = 0.01
+    seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
+    probe_lr: float = 1e-3
+    probe_epochs: int = 200
+
+
+@dataclass
+class SegmentConfig:
+    """Segmentation at training-data ratios (the paper's Table 6)."""
+
+    ratios: list[float] = field(default_factory=lambda: [0.01, 0.05, 1.0])
+    points_per_shape: int = 2048
+    hidden: int = 256  # 128 * factor in predict_module
+    epochs: int = 30
+    lr: float = 1e-3
+    batch_size: int = 1024  # points per step
+    finetune: bool = False
+    finetune_epochs: int = 100
+    finetune_lr: float = 0.01
+    seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int):
+    """Run a block with ``n`` torch CPU threads (restored after). The probes train tiny heads:
+    one thread is as fast on an idle machine and ~20x faster on a loaded one (OpenMP threads
+    of small ops wait on each other when the cores are oversubscribed)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def load_pretrained(spec: str, config: MidNetConfig, seed: int) -> tuple[MidNet, str]:
+    """The backbone ``spec`` names and its method (a results table's row name).
+
+    ``spec``: a pretraining checkpoint (its network sizes win over ``config``; its method is
+    the ``method`` of the run config it carries, else ``rq`` when its augmentation quantized
+    and ``midfc`` when not), or ``random`` (the initialization a pretraining with ``seed``
+    starts from; method ``random``)."""
+    if spec == "random":
+        torch.manual_seed(seed)
+        return MidNet(config), "random"
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"pretrained checkpoint {path} not found (run `rq-mid-net pretrain` first)"
+        )
+    ckpt = load_checkpoint(path)
+    hparams = ckpt.get("hyper_parameters", {})
+    net_cfg = hparams.get("net")
+    net = MidNet(MidNetConfig(**net_cfg) if net_cfg else config)
+    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    net.load_state_dict(state)
+    method = (ckpt.get("config") or {}).get("method")
+    if not method:
+        method = "rq" if (hparams.get("augmentation") or {}).get("rq_bins", 0) > 0 else "midfc"
+    return net, str(method)
+
+
+class FeatureStore:
+    """Features of one frozen backbone, computed once per (cache, split) and shared by the
+    tasks; training splits keep ``points_per_shape`` points per shape."""
+
+    def __init__(self, net: MidNet, device: str, points_per_shape: int) -> None:
+        self.net, self.device, self.points_per_shape = net, device, points_per_shape
+        self._done: dict = {}
+
+    def get(self, cache, split: str) -> tuple[np.ndarray, np.ndarray, PointFeatures]:
+        key = (cache.path, split)
+        if key not in self._done:
+            keep = self.points_per_shape if split == "train" else None
+            self._done[key] = extract_features(self.net, cache, cache.split_indices(split),
+                                               keep_points=keep, device=self.device)
+        return self._done[key]
+
+
+def classify(store: FeatureStore, cache, config: ClassifyConfig) -> dict:
+    """Linear probe (and optional finetune) on the frozen global feature at each ratio of
+    ``config``; accuracies in %. Returns ``{"linear": {ratio: ...}, "finetune": {...}}``."""
+    xtr, ytr, _ = store.get(cache, "train")
+    xva, yva, _ = store.get(cache, "valid")
+    xte, yte, _ = store.get(cache, "test")
+    out: dict[str, Any] = {"linear": {}, "finetune": {}}
+    settings = ProbeSettings(lr=config.probe_lr, max_epochs=config.probe_epochs)
+    tr, te = cache.split_indices("train"), cache.split_indices("test")
+    for ratio in config.ratios:
+        sub = class_ratio_subset(ytr, ratio, seed=0)
+        if config.linear:
+            with cpu_threads(1):
+                r = linear_probe((xtr[sub], ytr[sub]), (xva, yva), (xte, yte),
+                                 seeds=tuple(config.seeds), settings=settings,
+                                 return_predictions=True)
+            predictions = r.pop("predictions")
+            # rq_core reports accuracy as a fraction; the paper's tables use percent.
+            linear = {k: (100 * v if k.startswith("accuracy") else v)
+                      for k, v in r.items() if not k.endswith("per_seed")}
+            # Per seed, whether each test shape was right: the items of the bootstrap
+            # intervals and paired comparisons (rq_core.uncertainty.accuracy_statistic).
+            linear["correct_per_seed"] = predictions.correct.astype(int).tolist()
+            linear["test_labels"] = [int(y) for y in yte]
+            out["linear"][str(ratio)] = linear
+        if config.finetune:
+            out["finetune"][str(ratio)] = finetune_classification(
+                copy.deepcopy(store.net), cache, tr[sub], te, epochs=config.finetune_epochs,
+                lr=config.finetune_lr, device=store.device)
+    return out
+
+
+def segment(store: FeatureStore, cache, config: SegmentConfig) -> dict:
+    """2-FC head on frozen point features (and optional finetune) at each ratio of
+    ``config``; C.mIoU / I.mIoU in %. Returns ``{ratio: ..., "finetune": {ratio: ...}}``."""
+    _, _, train_feats = store.get(cache, "train")
+    _, _, test_feats = store.get(cache, "test")
+    if not cache.part_names:
+        raise ValueError(f"{cache.path} has no part names: segmentation needs part-labelled data")
+    ranges = [(a, a + len(p)) for a, p in zip(cache.part_offsets, cache.part_names)]
+    out: dict[str, Any] = {}
+    tr, te = cache.split_indices("train"), cache.split_indices("test")
+    for ratio in config.ratios:
+        sub = class_ratio_subset(train_feats.class_ids, ratio, seed=0)
+        if config.finetune:
+            out.setdefault("finetune", {})[str(ratio)] = finetune_segmentation(
+                copy.deepcopy(store.net), cache, tr[sub], te, ranges,
+                epochs=config.finetune_epochs, lr=config.finetune_lr, hidden=config.hidden,
+                device=store.device)
+        with cpu_threads(1):
+            out[str(ratio)] = segmentation_probe(
+                subset_shapes(train_feats, sub), test_feats, ranges, hidden=config.hidden,
+                epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+                seeds=tuple(config.seeds))
+    return out

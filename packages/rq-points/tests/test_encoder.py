@@ -1,9 +1,9 @@
 import ocnn
 import pytest
 import torch
-from rq_points.midnet import MidNet, MidNetConfig
+from rq_points.augmentations import PointAugmentation
+from rq_points.encoder import MidNet, MidNetConfig
 from rq_points.octree_batch import build_octree_batch
-from rq_points.transforms import PointAugmentation
 
 SMALL = dict(depth=5, channels=16, global_channels=24, shape_dim=8, point_dim=6, point_hidden=12, resblock_num=1)
 

@@ -4,7 +4,7 @@ Every reader returns a :class:`Shape` (points + unit normals + optional per-poin
 all numpy) or raises :class:`ShapeReadError` naming the file and the problem, with a fixed
 :class:`SkipReason` chosen where it is raised (never guessed from the message, which holds the
 path). Callers that read whole datasets catch that error, skip the shape and count it by
-reason (see :mod:`rq_points.shape_cache`).
+reason (see :mod:`rq_points.data.shape_cache`).
 
 Meshes (.off, .obj, .ply with faces) are sampled area-weighted: a face is drawn with
 probability proportional to its area, a point uniformly inside it (square-root barycentric
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -155,18 +156,31 @@ def _triangulate(polygons: list[list[int]]) -> np.ndarray:
     return np.asarray(tris, dtype=np.int64).reshape(-1, 3)
 
 
+# OFF and its variants (Geomview's OFF spec): ST (texture coordinates), C (colours), N
+# (normals) before each vertex's extra numbers, which are ignored after x y z; faces may carry
+# colours after their indices. 4OFF / nOFF (higher-dimensional vertices) are refused.
+_OFF_HEADER = re.compile(r"(?:ST)?C?N?(4|n)?OFF", re.IGNORECASE)
+
+
 def read_off(path: str | os.PathLike) -> Mesh:
-    """Read an OFF mesh (also the ModelNet40 variant with the counts glued to ``OFF``)."""
+    """Read an OFF mesh: ``OFF``, ``COFF`` (coloured), ``NOFF``, ``CNOFF``, ``STOFF`` headers,
+    also the ModelNet40 variant with the counts glued to the header."""
     text = _read_text(path)
     tokens_lines = [ln.split("#")[0].strip() for ln in text.splitlines()]
     lines = [ln for ln in tokens_lines if ln]
     if not lines:
         raise ShapeReadError(f"{path}: empty OFF file (only blanks and comments)", SkipReason.EMPTY)
-    if not lines[0].upper().startswith("OFF"):
+    header = _OFF_HEADER.match(lines[0])
+    if header is None:
         raise ShapeReadError(
             f"{path}: not an OFF file (first line {lines[:1]!r})", SkipReason.WRONG_FORMAT
         )
-    head = lines[0][3:].split()
+    if header.group(1):
+        raise ShapeReadError(
+            f"{path}: {header.group(0)} meshes (4-D or n-D vertices) are not supported",
+            SkipReason.UNSUPPORTED_FORMAT,
+        )
+    head = lines[0][header.end() :].split()
     rest = lines[1:]
     try:
         if not head:

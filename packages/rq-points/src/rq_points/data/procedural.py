@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from rq_points.readers import Shape, check_shape
+
+from rq_points.data.readers import Shape, check_shape
 
 __all__ = [
     "CLASSES",

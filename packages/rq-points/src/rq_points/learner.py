@@ -14,11 +14,12 @@ from dataclasses import asdict
 import lightning as L
 import torch
 from rq_core import distributed
+
+from rq_points.augmentations import PointAugmentation
+from rq_points.data.packed import PackedShapes
+from rq_points.encoder import MidNet, MidNetConfig
 from rq_points.losses import MidNetLoss
-from rq_points.midnet import MidNet, MidNetConfig
 from rq_points.octree_batch import OctreeBatch, build_octree_batch, leaf_majority_label
-from rq_points.packed import PackedShapes
-from rq_points.transforms import PointAugmentation
 
 __all__ = ["MidNetPretraining"]
 
@@ -85,12 +86,19 @@ class MidNetPretraining(L.LightningModule):
         leaf_batch = ob.octree.batch_id(depth, nempty=True).long()
         losses = self.loss(out.shape_embedding, batch.shape_ids, out.leaf_embedding, leaf_cluster, leaf_batch)
         B = batch.batch_size
-        self.log_dict({"train/loss": losses.total.detach(), "train/shape_loss": losses.shape_loss,
-                       "train/point_loss": losses.point_loss, "train/shape_accuracy": losses.shape_accuracy,
-                       "train/point_accuracy": losses.point_accuracy,
-                       "train/octree_leaves_per_shape": float(ob.num_leaves) / B},
-                      prog_bar=False, on_step=True, on_epoch=True, batch_size=B, sync_dist=False)
-        self.log("loss", losses.total.detach(), prog_bar=True, on_step=True, batch_size=B)
+        metrics = {"train/loss": losses.total.detach(), "train/shape_loss": losses.shape_loss,
+                   "train/point_loss": losses.point_loss,
+                   "train/shape_accuracy": losses.shape_accuracy,
+                   "train/point_accuracy": losses.point_accuracy,
+                   "train/octree_leaves_per_shape": float(ob.num_leaves) / B}
+        # Per step under the plain names (metrics.csv's `train/loss`, which the main job
+        # reads), epoch means as `<name>_epoch`.
+        self.log("train/loss", metrics["train/loss"], prog_bar=True, on_step=True,
+                 on_epoch=False, batch_size=B)
+        self.log_dict({k: v for k, v in metrics.items() if k != "train/loss"}, on_step=True,
+                      on_epoch=False, batch_size=B)
+        self.log_dict({f"{k}_epoch": v for k, v in metrics.items()}, on_step=False,
+                      on_epoch=True, batch_size=B)
         return losses.total
 
     def configure_optimizers(self):

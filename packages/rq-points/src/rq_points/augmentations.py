@@ -1,4 +1,4 @@
-"""Augmentations on packed batches (see :mod:`rq_points.packed`): one draw per shape.
+"""Augmentations on packed batches (see :mod:`rq_points.data.packed`): one draw per shape.
 
 Every function takes the packed tensors plus ``batch_ids`` and returns new tensors (inputs
 are never modified); points keep their row order, so labels and cluster ids stay aligned.
@@ -19,7 +19,7 @@ from rq_core import randomized_quantize
 from rq_core.quantize import segment_min_max
 from torch import Tensor
 
-from rq_points.packed import PackedShapes
+from rq_points.data.packed import PackedShapes
 
 __all__ = [
     "PointAugmentation",
@@ -106,10 +106,11 @@ class PointAugmentation:
 
     Defaults: rotation about y (``axis: y`` in the reference ``mid_hrnet_d6.yaml``);
     translation 0.25 (``jitter: 0.25`` there; the issue's U(-0.25, 0.25)); scale U(0.75, 1.25)
-    (``scale: 0.25``); RQ 30 bins on xyz (the RQ paper, section 5.2). ``rq_bins = 0`` turns
+    (``scale: 0.25``); RQ 30 bins on xyz (the RQ paper, section 5.2) with random spacing and
+    random collapse (``rq_spacing``/``rq_collapse``: the paper's). ``rq_bins = 0`` turns
     RQ off (the MID-FC baseline); ``train = False`` keeps only normalize + clip (evaluation).
 
-    >>> from rq_points.packed import collate_shapes
+    >>> from rq_points.data.packed import collate_shapes
     >>> import numpy as np
     >>> item = {"points": np.random.rand(64, 3).astype(np.float32),
     ...         "normals": np.tile(np.float32([0, 0, 1]), (64, 1)), "labels": np.arange(64),
@@ -125,7 +126,17 @@ class PointAugmentation:
     scale_low: float = 0.75
     scale_high: float = 1.25
     rq_bins: int = 30
+    # The paper's quantizer: random bin edges and a random value inside each bin (Wu et al.,
+    # ICCV 2023, Sec. 3); "uniform" / "middle" are its ablations (rq_core.quantize).
+    rq_spacing: str = "random"
+    rq_collapse: str = "random"
     train: bool = True
+
+    def __post_init__(self) -> None:
+        if self.rq_spacing not in ("random", "uniform"):
+            raise ValueError(f"rq_spacing must be random|uniform, got {self.rq_spacing!r}")
+        if self.rq_collapse not in ("random", "middle"):
+            raise ValueError(f"rq_collapse must be random|middle, got {self.rq_collapse!r}")
 
     def __call__(self, batch: PackedShapes, generator: torch.Generator | None = None) -> PackedShapes:
         B, ids = batch.batch_size, batch.batch_ids
@@ -141,5 +152,6 @@ class PointAugmentation:
                                                     high=self.scale_high, generator=generator)
             if self.rq_bins > 0:
                 points = randomized_quantize(points, self.rq_bins, channel_dim=-1, segment_ids=ids,
+                                             spacing=self.rq_spacing, collapse=self.rq_collapse,
                                              generator=generator)
         return batch.with_points(clip_inside_unit_cube(points), normals)
