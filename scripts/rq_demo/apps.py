@@ -95,7 +95,7 @@ APPS: tuple[AppSpec, ...] = (
         modality_distributions=frozenset(
             {"rq-audio", "torchaudio", "soundfile", "soxr", "nnaudio"}
         ),
-        demo_imports=("tinysoundfont", "espeakng_loader", "rq_audio.corpus.build"),
+        demo_imports=("tinysoundfont", "espeakng_loader", "rq_audio.data.corpus.build"),
         title="audio (BYOL-A)",
         baseline="Mixup",
         paper_commands=(

@@ -12,11 +12,17 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from rq_audio.byol_a import BYOLA
-from rq_audio.embedding import embed_cache, load_encoder, random_encoder
-from rq_audio.evaluation import evaluate_task, results_markdown
-from rq_audio.hdf5_cache import prepare_audio_cache
-from rq_audio.pretraining import ENCODER_FILE, pretrain_byol_a
+from rq_audio.data.hdf5_cache import prepare_audio_cache
+from rq_audio.evaluate import (
+    embed_cache,
+    evaluate_task,
+    load_encoder,
+    random_encoder,
+    results_markdown,
+)
+from rq_audio.learner import BYOLA
+from rq_audio.pretrain import ENCODER_FILE
+from rq_audio.pretrain import pretrain as fit_byol_a
 from rq_core.config import save_config
 from rq_core.linear_probe import ProbeSettings
 
@@ -171,7 +177,7 @@ def _pretrain(
     if augmentations is not None:
         run_cfg.augmentations = augmentations
     start = time.perf_counter()
-    path = pretrain_byol_a(
+    path = fit_byol_a(
         module, cache, run_dir, OmegaConf.to_container(cfg.trainer, resolve=True),
         unit_sec=cfg.data.unit_sec, sample_rate=cfg.audio.sample_rate, batch_size=cfg.data.batch_size,
         num_workers=cfg.data.num_workers, norm_stats_clips=cfg.data.norm_stats_clips, config=run_cfg,
@@ -201,7 +207,7 @@ def embed(cfg: DictConfig) -> Path:
     cache = _ensure_cache(cfg, cfg.embed.source)
     features = embed_cache(encoder, log_mel, cache, unit_sec=cfg.embed.unit_sec,
                            sample_rate=cfg.audio.sample_rate, batch_size=cfg.embed.batch_size)
-    from rq_audio.hdf5_cache import read_cache_index
+    from rq_audio.data.hdf5_cache import read_cache_index
 
     index = read_cache_index(cache)
     out = Path(cfg.embed.output)
@@ -258,8 +264,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def demo(cfg: DictConfig) -> dict[str, Any]:
     """Offline corpus -> pretrain each demo method -> linear probe vs a random-init encoder."""
-    from rq_audio.corpus import CorpusSettings, build_offline_corpus, cache_root
-    from rq_audio.corpus.soundfont import SoundfontError
+    from rq_audio.data.corpus import CorpusSettings, build_offline_corpus, cache_root
+    from rq_audio.data.corpus.soundfont import SoundfontError
 
     start = time.perf_counter()
     run_dir = Path(cfg.run_dir)

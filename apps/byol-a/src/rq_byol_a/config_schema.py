@@ -104,7 +104,7 @@ class EmbedSettings:
 
 @dataclass
 class CorpusSettingsConfig:
-    """rq_audio.corpus.CorpusSettings: the offline corpus's size and seed."""
+    """rq_audio.data.corpus.CorpusSettings: the offline corpus's size and seed."""
 
     notes_per_family: int = 100
     speakers: int = 60

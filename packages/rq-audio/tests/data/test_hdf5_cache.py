@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from rq_audio.audio_io import load_audio
-from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache, read_cache_index
-from rq_audio.metadata import read_metadata
+from rq_audio.data.audio_io import load_audio
+from rq_audio.data.hdf5_cache import AudioClipDataset, prepare_audio_cache, read_cache_index
+from rq_audio.data.metadata import read_metadata
 from rq_core.skipped import read_skipped_csv
 from torch.utils.data import DataLoader
 

@@ -12,8 +12,8 @@ Layout of one file (all datasets 1-D, one row per clip except ``audio``)::
     attrs: sample_rate, num_skipped, source
 
 Beside ``name.h5`` goes ``name.skipped.csv`` (:mod:`rq_core.skipped`): one row per file that
-was skipped, with a fixed reason code (:class:`~rq_audio.audio_io.AudioSkipReason`) and the
-reader's message; each skipped file is also named in the log (logger ``rq_audio.hdf5_cache``).
+was skipped, with a fixed reason code (:class:`~rq_audio.data.audio_io.AudioSkipReason`) and the
+reader's message; each skipped file is also named in the log (logger ``rq_audio.data.hdf5_cache``).
 
 >>> import numpy as np, soundfile, tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -43,8 +43,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from rq_audio.audio_io import AUDIO_EXTENSIONS, AudioReadError, crop_or_pad, load_audio
-from rq_audio.metadata import MetadataRow, read_metadata
+from rq_audio.data.audio_io import AUDIO_EXTENSIONS, AudioReadError, crop_or_pad, load_audio
+from rq_audio.data.metadata import MetadataRow, read_metadata
 
 __all__ = ["AudioClipDataset", "CacheSummary", "prepare_audio_cache", "read_cache_index"]
 
@@ -56,7 +56,7 @@ _STR = h5py.string_dtype("utf-8")
 @dataclass
 class CacheSummary:
     """What ``prepare`` did: clips written, files skipped as ``(file, reason)`` pairs (reason
-    codes of :class:`~rq_audio.audio_io.AudioSkipReason`) and where the skip report is."""
+    codes of :class:`~rq_audio.data.audio_io.AudioSkipReason`) and where the skip report is."""
 
     path: Path
     num_written: int
@@ -101,7 +101,7 @@ def prepare_audio_cache(
         num_threads: reader threads (libsndfile and soxr release the GIL).
 
     Missing, unreadable, empty, non-finite and too-short files are skipped, each named in the
-    log (a warning of logger ``rq_audio.hdf5_cache``) and listed in ``<cache>.skipped.csv``.
+    log (a warning of logger ``rq_audio.data.hdf5_cache``) and listed in ``<cache>.skipped.csv``.
     """
     root, out_path = Path(root), Path(out_path)
     if not root.is_dir():

@@ -4,7 +4,7 @@ Writes, under ``run_dir``: ``config.yaml``, ``checkpoints/last.ckpt`` (full stat
 ``metrics.csv``, and after the last step ``checkpoints/encoder.pt``: the online encoder's
 weights with everything needed to embed audio (norm stats, log-mel and encoder settings).
 
->>> pretrain_byol_a(BYOLA(), "cache.h5", "runs/rq", TrainerConfig(max_epochs=100))  # doctest: +SKIP
+>>> pretrain(BYOLA(), "cache.h5", "runs/rq", TrainerConfig(max_epochs=100))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import torch
 from rq_core.training import TrainerConfig, fit, resolve_resume, resumable_loader
 from torch.utils.data import DataLoader
 
-from rq_audio.byol_a import BYOLA
-from rq_audio.hdf5_cache import AudioClipDataset
+from rq_audio.data.hdf5_cache import AudioClipDataset
+from rq_audio.learner import BYOLA
 from rq_audio.normalization import compute_norm_stats
 
-__all__ = ["ENCODER_FILE", "pretrain_byol_a", "save_encoder"]
+__all__ = ["ENCODER_FILE", "pretrain", "save_encoder"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def save_encoder(module: BYOLA, path: str | Path) -> Path:
     return path
 
 
-def pretrain_byol_a(
+def pretrain(
     module: BYOLA,
     cache_path: str | Path,
     run_dir: str | Path,

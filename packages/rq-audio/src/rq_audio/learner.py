@@ -30,8 +30,8 @@ from rq_core.losses.byol import BYOLLoss
 from rq_core.momentum import deactivate_requires_grad, update_momentum
 from torch import Tensor
 
-from rq_audio.audio_ntt2020 import AudioNTT2020
 from rq_audio.augmentations import build_augmentation_chain
+from rq_audio.encoder import AudioNTT2020
 from rq_audio.log_mel import LogMelSpectrogram
 from rq_audio.normalization import NormalizeBatch, PrecomputedNorm
 

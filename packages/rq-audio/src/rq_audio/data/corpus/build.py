@@ -32,11 +32,11 @@ import numpy as np
 import soundfile
 from tqdm.auto import tqdm
 
-from rq_audio.audio_io import resample
-from rq_audio.corpus.instruments import FAMILIES, NoteRenderer, NoteSpec
-from rq_audio.corpus.soundfont import locate_soundfont
-from rq_audio.corpus.speech import ACCENTS, VARIANTS, EspeakSynth, Speaker
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.audio_io import resample
+from rq_audio.data.corpus.instruments import FAMILIES, NoteRenderer, NoteSpec
+from rq_audio.data.corpus.soundfont import locate_soundfont
+from rq_audio.data.corpus.speech import ACCENTS, VARIANTS, EspeakSynth, Speaker
+from rq_audio.data.metadata import MetadataRow, write_metadata
 
 __all__ = ["CorpusSettings", "OfflineCorpus", "add_background_noise", "build_offline_corpus", "cache_root"]
 
