@@ -6,11 +6,11 @@ import torch
 from rq_audio.data.hdf5_cache import prepare_audio_cache
 from rq_audio.data.metadata import MetadataRow, read_metadata, write_metadata
 from rq_audio.evaluate import (
+    accuracy_table,
     embed_cache,
     evaluate_task,
     load_encoder,
     random_encoder,
-    results_markdown,
 )
 from rq_audio.learner import BYOLA
 from rq_audio.pretrain import save_encoder
@@ -63,7 +63,7 @@ def test_saved_encoder_roundtrip(tmp_path):
 
 
 def test_markdown_table():
-    table = results_markdown({"rq": {"a": 0.5, "b": 1.0}})
+    table = accuracy_table({"rq": {"a": 0.5, "b": 1.0}}).markdown()
     assert table.splitlines()[2] == "| rq | 50.0 | 100.0 | 75.0 |"
     json.dumps({"ok": table})
 

@@ -11,7 +11,7 @@ leave-one-fold-out (UrbanSound8K's 10 folds). Accuracy is the mean over the prob
 >>> encoder, log_mel, _ = load_encoder("runs/rq/checkpoints/encoder.pt")  # doctest: +SKIP
 >>> features = embed_cache(encoder, log_mel, "nsynth.h5", unit_sec=4.0)  # doctest: +SKIP
 >>> rows = {"rq": {"nsynth": 0.7, "spcv2": 0.9}, "random": {"nsynth": 0.5, "spcv2": 0.4}}
->>> print(results_markdown(rows))
+>>> print(accuracy_table(rows).markdown(), end="")
 | method | nsynth | spcv2 | average |
 |---|---|---|---|
 | rq | 70.0 | 90.0 | 80.0 |
@@ -26,17 +26,18 @@ from typing import Any
 import numpy as np
 import torch
 from rq_core.checkpoints import load_checkpoint
+from rq_core.features import extract_features
 from rq_core.linear_probe import ProbeSettings, linear_probe, linear_probe_folds
+from rq_core.runs import ResultsTable
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from rq_audio.data.hdf5_cache import AudioClipDataset, read_cache_index
 from rq_audio.encoder import AudioNTT2020
 from rq_audio.log_mel import LogMelSpectrogram
 from rq_audio.normalization import PrecomputedNorm, compute_norm_stats
 
-__all__ = ["embed_cache", "evaluate_task", "load_encoder", "random_encoder", "results_markdown"]
+__all__ = ["accuracy_table", "embed_cache", "evaluate_task", "load_encoder", "random_encoder"]
 
 
 def load_encoder(path: str | Path) -> tuple[AudioNTT2020, LogMelSpectrogram, tuple[float, float]]:
@@ -91,14 +92,17 @@ def embed_cache(
             DataLoader(stats_set, batch_size=batch_size), log_mel, max_clips=norm_stats_clips, progress=progress
         )
     norm = PrecomputedNorm(*norm_stats)
-    encoder = encoder.to(device).eval()
+    encoder = encoder.to(device)
     log_mel = log_mel.to(device)
-    dataset = AudioClipDataset(cache_path, unit_samples)
-    out = []
-    for wav in tqdm(DataLoader(dataset, batch_size=batch_size), desc=f"embed {Path(cache_path).stem}", disable=not progress):
-        lms = norm(log_mel(wav.to(device)).unsqueeze(1))
-        out.append(encoder(lms).float().cpu().numpy())
-    return np.concatenate(out)
+
+    def encode(wav: torch.Tensor) -> torch.Tensor:
+        return encoder(norm(log_mel(wav.to(device)).unsqueeze(1)))
+
+    loader = DataLoader(AudioClipDataset(cache_path, unit_samples), batch_size=batch_size)
+    features = extract_features(
+        encode, loader, modules=encoder, progress=progress, desc=f"embed {Path(cache_path).stem}"
+    )
+    return features.astype(np.float32, copy=False)
 
 
 
@@ -134,12 +138,12 @@ def evaluate_task(
     return linear_probe(parts["train"], parts["valid"], parts["test"], seeds=seeds, settings=settings, device=device)
 
 
-def results_markdown(accuracy: dict[str, dict[str, float]]) -> str:
-    """A table of accuracies (fractions) in percent, one row per method, plus the average."""
+def accuracy_table(accuracy: dict[str, dict[str, float]], title: str = "") -> ResultsTable:
+    """Accuracies (fractions) as a table in percent, one row per method, plus the average."""
     tasks = list(next(iter(accuracy.values())))
-    lines = ["| method | " + " | ".join(tasks) + " | average |", "|---" * (len(tasks) + 2) + "|"]
+    table = ResultsTable(title, ["method", *tasks, "average"])
     for method, row in accuracy.items():
         values = [100.0 * row[t] for t in tasks]
-        cells = [f"{v:.1f}" for v in values] + [f"{float(np.mean(values)):.1f}"]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table.add(method=method, **dict(zip(tasks, values, strict=True)),
+                  average=float(np.mean(values)))
+    return table

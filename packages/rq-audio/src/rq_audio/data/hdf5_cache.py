@@ -38,6 +38,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from rq_core.runs import atomic_output
 from rq_core.skipped import write_skipped_csv
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
@@ -118,54 +119,53 @@ def prepare_audio_cache(
             return e
         return wav if max_samples is None else wav[:max_samples]
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(out_path.suffix + ".partial")
     skipped: list[tuple[str, str, str]] = []  # (file, reason, detail)
     kept: list[MetadataRow] = []
     offsets, lengths = [], []
     total = 0
     # Skip warnings go through the log; while the bar is shown they are printed above it.
     console = logging_redirect_tqdm() if progress else contextlib.nullcontext()
-    with console, h5py.File(tmp, "w") as h5, ThreadPoolExecutor(max(1, num_threads)) as pool:
-        audio = h5.create_dataset(
-            "audio", shape=(0,), maxshape=(None,), dtype=np.int16, chunks=(1 << 16,)
-        )
-        for row, wav in tqdm(
-            zip(rows, pool.map(read, rows)),
-            total=len(rows),
-            desc=f"prepare {root.name}",
-            disable=not progress,
-        ):
-            if isinstance(wav, AudioReadError):
-                skipped.append((row.file_name, wav.reason.value, str(wav)))
-                log.warning("skipping %s (%s): %s", row.file_name, wav.reason.value, wav)
-                continue
-            pcm = np.clip(np.round(wav * 32767.0), -32768, 32767).astype(np.int16)
-            audio.resize((total + len(pcm),))
-            audio[total:] = pcm
-            offsets.append(total)
-            lengths.append(len(pcm))
-            total += len(pcm)
-            kept.append(row)
-        if len(skipped) > max_failure_fraction * len(rows):
-            report = write_skipped_csv(out_path, skipped)
-            raise RuntimeError(
-                f"{len(skipped)} of {len(rows)} files under {root} could not be read "
-                f"(first: {skipped[0][2]}; all listed in {report}); "
-                "refusing to write a cache of the rest"
+    # The cache appears whole or not at all: a killed or refused prepare leaves no file.
+    with atomic_output(out_path, suffix=".h5") as tmp:
+        with console, h5py.File(tmp, "w") as h5, ThreadPoolExecutor(max(1, num_threads)) as pool:
+            audio = h5.create_dataset(
+                "audio", shape=(0,), maxshape=(None,), dtype=np.int16, chunks=(1 << 16,)
             )
-        h5.create_dataset("offsets", data=np.asarray(offsets, np.int64))
-        h5.create_dataset("lengths", data=np.asarray(lengths, np.int64))
-        h5.create_dataset("file_names", data=[r.file_name for r in kept], dtype=_STR)
-        h5.create_dataset("labels", data=[r.label for r in kept], dtype=_STR)
-        h5.create_dataset("splits", data=[r.split or "" for r in kept], dtype=_STR)
-        h5.create_dataset(
-            "folds", data=np.asarray([-1 if r.fold is None else r.fold for r in kept], np.int64)
-        )
-        h5.attrs["sample_rate"] = sample_rate
-        h5.attrs["num_skipped"] = len(skipped)
-        h5.attrs["source"] = str(root)
-    os.replace(tmp, out_path)
+            for row, wav in tqdm(
+                zip(rows, pool.map(read, rows)),
+                total=len(rows),
+                desc=f"prepare {root.name}",
+                disable=not progress,
+            ):
+                if isinstance(wav, AudioReadError):
+                    skipped.append((row.file_name, wav.reason.value, str(wav)))
+                    log.warning("skipping %s (%s): %s", row.file_name, wav.reason.value, wav)
+                    continue
+                pcm = np.clip(np.round(wav * 32767.0), -32768, 32767).astype(np.int16)
+                audio.resize((total + len(pcm),))
+                audio[total:] = pcm
+                offsets.append(total)
+                lengths.append(len(pcm))
+                total += len(pcm)
+                kept.append(row)
+            if len(skipped) > max_failure_fraction * len(rows):
+                report = write_skipped_csv(out_path, skipped)
+                raise RuntimeError(
+                    f"{len(skipped)} of {len(rows)} files under {root} could not be read "
+                    f"(first: {skipped[0][2]}; all listed in {report}); "
+                    "refusing to write a cache of the rest"
+                )
+            h5.create_dataset("offsets", data=np.asarray(offsets, np.int64))
+            h5.create_dataset("lengths", data=np.asarray(lengths, np.int64))
+            h5.create_dataset("file_names", data=[r.file_name for r in kept], dtype=_STR)
+            h5.create_dataset("labels", data=[r.label for r in kept], dtype=_STR)
+            h5.create_dataset("splits", data=[r.split or "" for r in kept], dtype=_STR)
+            h5.create_dataset(
+                "folds", data=np.asarray([-1 if r.fold is None else r.fold for r in kept], np.int64)
+            )
+            h5.attrs["sample_rate"] = sample_rate
+            h5.attrs["num_skipped"] = len(skipped)
+            h5.attrs["source"] = str(root)
     report = write_skipped_csv(out_path, skipped)
     if skipped:
         log.warning(
