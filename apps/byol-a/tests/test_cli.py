@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -61,25 +62,25 @@ def test_errors_name_the_problem(tiny_config, tmp_path, capsys):
 def test_shipped_configs_load_with_the_papers_values():
     paper = run(["pretrain", "--config", str(CONFIG_DIR / "audioset_paper.yaml"), "--print-config"])
     assert paper is None  # printed only
-    from rq_byol_a.config_schema import ByolAConfig
+    from rq_byol_a.config import ByolAAppConfig
     from rq_core.config import load_config
 
-    p = load_config(ByolAConfig, CONFIG_DIR / "audioset_paper.yaml")
+    p = load_config(ByolAAppConfig, CONFIG_DIR / "audioset_paper.yaml")
     assert p.augmentations[-1] == {"name": "rq", "num_bins": 5, "channel_mode": "sample"}
     assert (p.model.feature_dim, p.model.lr, p.data.batch_size, p.trainer.max_epochs) == (2048, 3e-4, 256, 100)
     assert {t.name: t.unit_sec for t in p.evaluate.tasks} == {
         "nsynth": 4.0, "us8k": 4.0, "vc1": 8.2, "voxforge": 5.8, "spcv2": 1.0, "spcv2_12": 1.0}
-    b = load_config(ByolAConfig, CONFIG_DIR / "audioset_byola.yaml")
+    b = load_config(ByolAAppConfig, CONFIG_DIR / "audioset_byola.yaml")
     assert b.augmentations[0] == {"name": "mixup", "ratio": 0.4, "memory_size": 2048, "log_mixup_exp": True}
     for name in ("demo.yaml", "demo_quick.yaml"):
-        d = load_config(ByolAConfig, CONFIG_DIR / name)
+        d = load_config(ByolAAppConfig, CONFIG_DIR / name)
         assert [m.name for m in d.demo.methods] == ["rq", "mixup"]
 
 
 def test_a_run_dir_is_reused_only_with_the_same_settings(tiny_config, tmp_path, capsys):
     from omegaconf import OmegaConf
     from rq_byol_a import commands
-    from rq_byol_a.config_schema import ByolAConfig
+    from rq_byol_a.config import ByolAAppConfig
     from rq_core.config import load_config
 
     cfg = yaml.safe_load(tiny_config.read_text())
@@ -90,8 +91,11 @@ def test_a_run_dir_is_reused_only_with_the_same_settings(tiny_config, tmp_path, 
     run(["pretrain", "--config", str(tiny_config), "trainer.log_every_n_steps=2"])
     assert encoder.stat().st_mtime_ns == stamp and "skipping" in capsys.readouterr().out
     # a setting that does: refused, naming it, and the old run is untouched
-    with pytest.raises(ValueError, match="other settings.*model.encoder_channels"):
+    with pytest.raises(SystemExit) as refused:
         run(["pretrain", "--config", str(tiny_config), "model.encoder_channels=4"])
+    error = capsys.readouterr().err
+    assert refused.value.code == 2 and error.count("\n") == 1
+    assert re.search("other settings.*model.encoder_channels", error)
     assert encoder.stat().st_mtime_ns == stamp
     # a larger budget continues the run from its last checkpoint
     run(["pretrain", "--config", str(tiny_config), "trainer.max_steps=5"])
@@ -100,7 +104,7 @@ def test_a_run_dir_is_reused_only_with_the_same_settings(tiny_config, tmp_path, 
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 5
     stamp = encoder.stat().st_mtime_ns
     # the demo supersedes instead: the old run is moved aside (kept) and training starts anew
-    changed = load_config(ByolAConfig, tiny_config, ["trainer.max_steps=2"])
+    changed = load_config(ByolAAppConfig, tiny_config, ["trainer.max_steps=2"])
     new = commands._pretrain(changed, run_dir, supersede=True)
     assert new.is_file() and new.stat().st_mtime_ns != stamp
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
@@ -136,3 +140,21 @@ def test_the_random_init_baseline_is_the_pretrainings_starting_point(tiny_config
     by_trainer_seed = features("trainer.seed=5")
     assert np.array_equal(by_trainer_seed, features("trainer.seed=9", "demo.random_init_seed=5"))
     assert not np.array_equal(by_trainer_seed, features("trainer.seed=9"))
+
+
+def test_force_redoes_a_finished_pretraining_and_keeps_the_old_one(tiny_config, tmp_path, capsys):
+    run_dir = tmp_path / "forced"
+    args = ["pretrain", "--config", str(tiny_config), f"run_dir={run_dir}"]
+    encoder = run(args)
+    stamp = encoder.stat().st_mtime_ns
+    run([*args, "force=true"])  # finished with the same settings, trained again all the same
+    assert encoder.stat().st_mtime_ns != stamp
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("forced.superseded-")]
+    assert len(aside) == 1 and (aside[0] / "checkpoints" / "encoder.pt").is_file()
+    # A run whose record is gone is never continued blindly: refused in one line.
+    (run_dir / "pretrain_settings.json").unlink()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        run(args)
+    error = capsys.readouterr().err
+    assert refused.value.code == 2 and "no pretrain_settings.json" in error

@@ -1,4 +1,7 @@
-"""The typed config of every ``rq-byol-a`` command (one schema; each command reads its part).
+"""The typed config of every ``rq-byol-a`` command: one class, :class:`ByolAAppConfig`; each
+command reads its part. The library's own dataclasses are embedded, not copied: the trainer
+(``rq_core.training.TrainerConfig``), the probe (``rq_core.linear_probe.ProbeSettings``) and
+the demo corpus (``rq_audio.data.corpus.CorpusSettings``).
 
 Defaults are the paper's setting: BYOL-A v1 (nttcslab/byol-a config.yaml) with Mixup replaced
 by RQ (5 bins) after random resized crop (Wu et al., ICCV 2023, Sec. 5.3).
@@ -6,22 +9,23 @@ by RQ (5 bins) after random resized crop (Wu et al., ICCV 2023, Sec. 5.3).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import MISSING
+from rq_audio.data.corpus import CorpusSettings
+from rq_audio.learner import RQ_AUGMENTATIONS
+from rq_core.linear_probe import ProbeSettings
 from rq_core.training import TrainerConfig
 
-__all__ = ["ByolAConfig"]
+__all__ = ["ByolAAppConfig"]
 
 
 def _rq_chain() -> list[Any]:
-    return [
-        # byol_a/augmentations.py RandomResizeCrop defaults, as train.py uses them.
-        {"name": "random_resize_crop", "virtual_crop_scale": [1.0, 1.5], "freq_scale": [0.6, 1.5], "time_scale": [0.6, 1.5]},
-        # The paper: 5 bins for audio; one quantizer per spectrogram (reference module on (B,1,F,T)).
-        {"name": "rq", "num_bins": 5, "channel_mode": "sample"},
-    ]
+    """The paper's chain: random resized crop, then RQ with 5 bins, one quantizer per
+    spectrogram (rq_audio.learner.RQ_AUGMENTATIONS, with its citations)."""
+    return copy.deepcopy(RQ_AUGMENTATIONS)
 
 
 @dataclass
@@ -42,7 +46,8 @@ class AudioSettings:
 @dataclass
 class PrepareSettings:
     min_seconds: float = 0.1  # shorter files are skipped as too short
-    max_failure_fraction: float = 0.5  # ARCHITECTURE.md: a dataset where most files fail is an error
+    # docs/architecture.md, "Data contracts": a dataset where most files fail is an error
+    max_failure_fraction: float = 0.5
     num_threads: int = 2
 
 
@@ -88,9 +93,8 @@ class EvaluateSettings:
     seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
     batch_size: int = 64
     device: str = "cpu"
-    probe_lr: float = 3e-4  # EVAR config/byola.yaml lr_lineareval
-    probe_max_epochs: int = 200  # EVAR lineareval.py default epochs
-    probe_patience: int = 20  # EVAR config/byola.yaml early_stop_epochs
+    # EVAR's probe (lr 3e-4 from config/byola.yaml lr_lineareval, 200 epochs, patience 20)
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
 
 
 @dataclass
@@ -103,21 +107,8 @@ class EmbedSettings:
 
 
 @dataclass
-class CorpusSettingsConfig:
-    """rq_audio.data.corpus.CorpusSettings: the offline corpus's size and seed."""
-
-    notes_per_family: int = 100
-    speakers: int = 60
-    takes_per_word: int = 2
-    unlabeled_notes: int = 400
-    unlabeled_words: int = 400
-    seed: int = 0
-    word_snr_db: list[float] | None = None  # [low, high] dB of background noise on spoken words
-
-
-@dataclass
 class DemoSettings:
-    corpus: CorpusSettingsConfig = field(default_factory=CorpusSettingsConfig)
+    corpus: CorpusSettings = field(default_factory=CorpusSettings)  # size and seed
     # [{name: rq, augmentations: [...]}, ...]: each method is pretrained with its chain
     methods: list[Any] = field(default_factory=list)
     # Seed of the random-init baseline's weights. None: trainer.seed, i.e. the very weights every
@@ -127,16 +118,19 @@ class DemoSettings:
 
 
 @dataclass
-class ByolAConfig:
+class ByolAAppConfig:
     run_dir: str = "runs/byol-a"
-    data_root: str = "data/audio"  # where data_scripts/audio put the datasets (configs interpolate it)
-    cache_dir: str = ""  # "" -> $RQ_CACHE or ~/.cache/rq
+    # where data_scripts/audio put the datasets (configs interpolate it)
+    data_root: str = "data/audio"
+    cache_dir: str = ""  # "" -> $RQ_CACHE or ~/.cache/rq (rq_core.runs.cache_root)
+    force: bool = False  # redo finished stages (pretrainings): the old ones are moved aside
     audio: AudioSettings = field(default_factory=AudioSettings)
     prepare: PrepareSettings = field(default_factory=PrepareSettings)
     data: DataSettings = field(default_factory=DataSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     augmentations: list[Any] = field(default_factory=_rq_chain)
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=100))  # config.yaml epochs
+    # config.yaml epochs
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=100))
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
