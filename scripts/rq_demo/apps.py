@@ -106,6 +106,7 @@ APPS: tuple[AppSpec, ...] = (
         ),
         # full: 4m43s after that day's demo.yaml change (250 notes, 5 probe seeds)
         expected=StageTime(quick=30, full=285),
+        accepts_force=True,  # ByolAAppConfig.force: redo the finished pretrainings
     ),
     AppSpec(
         name="mid-net",

@@ -46,14 +46,20 @@ def load_encoder(path: str | Path) -> tuple[AudioNTT2020, LogMelSpectrogram, tup
     if not path.is_file():
         raise FileNotFoundError(f"encoder checkpoint not found: {path} (run `pretrain` first)")
     payload = load_checkpoint(path)
-    encoder = AudioNTT2020(payload["n_mels"], payload["feature_dim"], channels=payload["encoder_channels"])
+    encoder = AudioNTT2020(
+        payload["n_mels"], payload["feature_dim"], channels=payload["encoder_channels"]
+    )
     encoder.load_state_dict(payload["encoder"])
     log_mel = LogMelSpectrogram(n_mels=payload["n_mels"], **payload["log_mel"])
     return encoder.eval(), log_mel, tuple(payload["norm_stats"])
 
 
 def random_encoder(
-    n_mels: int = 64, feature_dim: int = 2048, channels: int = 64, seed: int = 0, log_mel: dict | None = None
+    n_mels: int = 64,
+    feature_dim: int = 2048,
+    channels: int = 64,
+    seed: int = 0,
+    log_mel: dict | None = None,
 ) -> tuple[AudioNTT2020, LogMelSpectrogram]:
     """A randomly initialised encoder (the baseline every pretraining must beat): the same
     weights as the encoder of a :class:`~rq_audio.learner.BYOLA` of that shape built right after
@@ -89,7 +95,10 @@ def embed_cache(
         train_rows = [i for i, s in enumerate(index.splits) if s == "train"] or None
         stats_set = AudioClipDataset(cache_path, unit_samples, indices=train_rows)
         norm_stats = compute_norm_stats(
-            DataLoader(stats_set, batch_size=batch_size), log_mel, max_clips=norm_stats_clips, progress=progress
+            DataLoader(stats_set, batch_size=batch_size),
+            log_mel,
+            max_clips=norm_stats_clips,
+            progress=progress,
         )
     norm = PrecomputedNorm(*norm_stats)
     encoder = encoder.to(device)
@@ -103,7 +112,6 @@ def embed_cache(
         encode, loader, modules=encoder, progress=progress, desc=f"embed {Path(cache_path).stem}"
     )
     return features.astype(np.float32, copy=False)
-
 
 
 def evaluate_task(
@@ -122,12 +130,22 @@ def evaluate_task(
     index = read_cache_index(cache_path)
     labels = np.asarray(index.labels)
     if (labels == "").any():
-        raise ValueError(f"{cache_path}: some clips have no label (was it prepared with a metadata.csv?)")
+        raise ValueError(
+            f"{cache_path}: some clips have no label (was it prepared with a metadata.csv?)"
+        )
     features = embed_cache(
-        encoder, log_mel, cache_path, unit_sec=unit_sec, batch_size=batch_size, device=device, progress=progress
+        encoder,
+        log_mel,
+        cache_path,
+        unit_sec=unit_sec,
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
     )
     if (index.folds >= 0).all() and not any(index.splits):
-        return linear_probe_folds(features, labels, index.folds, seeds=seeds, settings=settings, device=device)
+        return linear_probe_folds(
+            features, labels, index.folds, seeds=seeds, settings=settings, device=device
+        )
     splits = np.asarray(index.splits)
     parts = {}
     for name in ("train", "valid", "test"):
@@ -135,7 +153,9 @@ def evaluate_task(
         if not mask.any():
             raise ValueError(f"{cache_path}: no clips in split {name!r}")
         parts[name] = (features[mask], labels[mask])
-    return linear_probe(parts["train"], parts["valid"], parts["test"], seeds=seeds, settings=settings, device=device)
+    return linear_probe(
+        parts["train"], parts["valid"], parts["test"], seeds=seeds, settings=settings, device=device
+    )
 
 
 def accuracy_table(accuracy: dict[str, dict[str, float]], title: str = "") -> ResultsTable:
@@ -144,6 +164,7 @@ def accuracy_table(accuracy: dict[str, dict[str, float]], title: str = "") -> Re
     table = ResultsTable(title, ["method", *tasks, "average"])
     for method, row in accuracy.items():
         values = [100.0 * row[t] for t in tasks]
-        table.add(method=method, **dict(zip(tasks, values, strict=True)),
-                  average=float(np.mean(values)))
+        table.add(
+            method=method, **dict(zip(tasks, values, strict=True)), average=float(np.mean(values))
+        )
     return table
