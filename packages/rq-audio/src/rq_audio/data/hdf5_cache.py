@@ -47,7 +47,13 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from rq_audio.data.audio_io import AUDIO_EXTENSIONS, AudioReadError, crop_or_pad, load_audio
 from rq_audio.data.metadata import MetadataRow, read_metadata
 
-__all__ = ["AudioClipDataset", "CacheSummary", "prepare_audio_cache", "read_cache_index"]
+__all__ = [
+    "AudioClipDataset",
+    "CacheSummary",
+    "list_audio_files",
+    "prepare_audio_cache",
+    "read_cache_index",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +72,42 @@ class CacheSummary:
     skipped_csv: Path | None = None
 
 
+def list_audio_files(root: str | Path) -> list[str]:
+    """Audio files under ``root`` (by extension), as sorted paths relative to it. Links to
+    folders are followed, so a folder of links to other folders lists their union (each real
+    folder once: a link back up the tree is not walked into again).
+
+    >>> import tempfile
+    >>> base = Path(tempfile.mkdtemp())
+    >>> (base / "notes").mkdir(); _ = (base / "notes" / "a.wav").write_bytes(b"")
+    >>> (base / "union").mkdir(); (base / "union" / "notes").symlink_to(base / "notes")
+    >>> list_audio_files(base / "union")
+    ['notes/a.wav']
+    """
+    root = Path(root)
+    files, walked = [], set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in walked:  # a link cycle, or a second link to a folder already listed
+            subfolders.clear()
+            continue
+        walked.add(real)
+        subfolders.sort()
+        relative = Path(folder).relative_to(root)
+        files += [
+            str(relative / name) for name in names
+            if Path(name).suffix.lower() in AUDIO_EXTENSIONS and (Path(folder) / name).is_file()
+        ]
+    return sorted(files)
+
+
 def _list_rows(root: Path, metadata: str | Path | None) -> list[MetadataRow]:
     if metadata is not None:
         return read_metadata(metadata)
-    files = sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-    )
+    files = list_audio_files(root)
     if not files:
         raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {root}")
-    return [MetadataRow(str(p.relative_to(root)), "", None, None) for p in files]
+    return [MetadataRow(name, "", None, None) for name in files]
 
 
 def prepare_audio_cache(
