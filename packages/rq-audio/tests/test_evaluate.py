@@ -1,4 +1,3 @@
-import json
 
 import numpy as np
 import pytest
@@ -6,7 +5,6 @@ import torch
 from rq_audio.data.hdf5_cache import prepare_audio_cache
 from rq_audio.data.metadata import MetadataRow, read_metadata, write_metadata
 from rq_audio.evaluate import (
-    accuracy_table,
     embed_cache,
     evaluate_task,
     load_encoder,
@@ -60,12 +58,6 @@ def test_saved_encoder_roundtrip(tmp_path):
     torch.testing.assert_close(encoder(x), m.encoder.eval()(x))
     with pytest.raises(FileNotFoundError, match="pretrain"):
         load_encoder(tmp_path / "none.pt")
-
-
-def test_markdown_table():
-    table = accuracy_table({"rq": {"a": 0.5, "b": 1.0}}).markdown()
-    assert table.splitlines()[2] == "| rq | 50.0 | 100.0 | 75.0 |"
-    json.dumps({"ok": table})
 
 
 @pytest.mark.parametrize("augmentations", [None, [{"name": "mixup", "ratio": 0.4, "memory_size": 16}]])

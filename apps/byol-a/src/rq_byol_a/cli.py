@@ -1,6 +1,6 @@
 """``rq-byol-a <command> --config FILE.yaml [key.sub=value ...]``.
 
-Commands: prepare, pretrain, embed, evaluate, demo. Without ``--config`` a command uses the
+Commands: prepare, pretrain, embed, evaluate, demo, sweep. Without ``--config`` a command uses the
 app's ``configs/demo.yaml`` (the offline CPU demo) when it is there, else the schema's defaults
 (the paper's setting).
 """
@@ -24,6 +24,7 @@ COMMANDS = {
     "embed": commands.embed,
     "evaluate": commands.evaluate,
     "demo": commands.demo,
+    "sweep": commands.sweep,
 }
 
 

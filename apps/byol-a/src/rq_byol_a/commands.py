@@ -8,6 +8,7 @@ results writer.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 from rq_audio.data.corpus import CorpusSettings, build_offline_corpus
 from rq_audio.data.corpus.soundfont import SoundfontError
 from rq_audio.data.hdf5_cache import prepare_audio_cache, read_cache_index
-from rq_audio.evaluate import (
-    accuracy_table,
-    embed_cache,
-    evaluate_task,
-    load_encoder,
-    random_encoder,
-)
-from rq_audio.learner import BYOLA
+from rq_audio.evaluate import embed_cache, evaluate_task, load_encoder, random_encoder
+from rq_audio.learner import BYOLA, method_chain
 from rq_audio.pretrain import ENCODER_FILE
 from rq_audio.pretrain import pretrain as fit_byol_a
-from rq_core.config import save_config
+from rq_core.config import ConfigError, save_config
 from rq_core.linear_probe import ProbeSettings
 from rq_core.runs import (
     Stage,
@@ -39,6 +34,12 @@ from rq_core.runs import (
     rank_zero_first,
     write_results,
 )
+from rq_core.sweep import SweepConfig, SweepPoint, run_sweep, sweep_points
+from rq_core.uncertainty import Estimate, Statistic, bootstrap_estimate, compare_methods, mean_of
+
+# The row names of every table: random init, and the BYOL-A baseline every method is compared
+# with besides it.
+RANDOM, BASELINE = "random", "mixup"
 
 
 def _log_mel_kwargs(cfg: DictConfig) -> dict[str, Any]:
@@ -102,16 +103,50 @@ def prepare(cfg: DictConfig) -> list[Path]:
     return [_ensure_cache(cfg, s) for s in sources]
 
 
-def build_module(cfg: DictConfig, augmentations: list[Any] | None = None) -> BYOLA:
+@dataclass(frozen=True)
+class Chain:
+    """An augmentation chain, the method (row) name it trains and where it came from."""
+
+    augmentations: list[dict[str, Any]]
+    method: str
+    source: str
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def resolve_chain(cfg: DictConfig, method: Any = None) -> Chain:
+    """The chain a pretraining trains. ``method`` (default: ``cfg.method``, unless
+    ``cfg.augmentations`` gives an explicit chain, which replaces the preset) is a preset name
+    (its chain from rq_audio.learner.METHOD_CHAINS with ``cfg.rq``'s values set on its ``rq``
+    entry) or a demo entry ``{name, augmentations}``."""
+    method = _plain(method)
+    if isinstance(method, dict):
+        if "name" not in method or "augmentations" not in method:
+            raise ConfigError(f"demo.methods: {method} needs a name and augmentations")
+        return Chain(list(method["augmentations"]), str(method["name"]), "demo.methods entry")
+    if method is None and cfg.augmentations is not None:
+        return Chain(list(_plain(cfg.augmentations)), "custom", "augmentations (explicit chain)")
+    name = str(method if method is not None else cfg.method)
+    overrides = {k: v for k, v in _plain(cfg.rq).items() if v is not None}
+    try:
+        chain = method_chain(name, {"rq": overrides})
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    source = f"method={name} (preset)"
+    if overrides and any(entry["name"] == "rq" for entry in chain):
+        source += " with " + ", ".join(f"rq.{k}={v}" for k, v in overrides.items())
+    return Chain(chain, name, source)
+
+
+def build_module(cfg: DictConfig, augmentations: list[Any]) -> BYOLA:
     m = cfg.model
-    chain = cfg.augmentations if augmentations is None else augmentations
-    if not isinstance(chain, list):
-        chain = OmegaConf.to_container(chain, resolve=True)
     return BYOLA(
         n_mels=cfg.audio.n_mels, feature_dim=m.feature_dim,
         projection_hidden_dim=m.projection_hidden_dim, projection_dim=m.projection_dim,
-        ema_decay=m.ema_decay, lr=m.lr, augmentations=chain, log_mel=_log_mel_kwargs(cfg),
-        encoder_channels=m.encoder_channels,
+        ema_decay=m.ema_decay, lr=m.lr, augmentations=_plain(augmentations),
+        log_mel=_log_mel_kwargs(cfg), encoder_channels=m.encoder_channels,
     )
 
 
@@ -138,9 +173,7 @@ def pretrain_stage(
     step/epoch budget as budget. ``exact_budget`` makes the budget a setting too (the demo: a
     run with another budget is moved aside instead of continued)."""
     c = OmegaConf.to_container(cfg, resolve=True)
-    chain = augmentations if augmentations is not None else c.get("augmentations")
-    if not isinstance(chain, list):
-        chain = OmegaConf.to_container(chain, resolve=True)
+    chain = resolve_chain(cfg).augmentations if augmentations is None else _plain(augmentations)
     settings = {"audio": c.get("audio"), "model": c.get("model"), "augmentations": chain}
     neutral = dict(_NEUTRAL_KEYS, trainer=_NEUTRAL_KEYS["trainer"] | set(_BUDGET_KEYS))
     for section, keys in neutral.items():
@@ -152,14 +185,14 @@ def pretrain_stage(
 
 
 def _pretrain(
-    cfg: DictConfig, run_dir: Path, augmentations: list[Any] | None = None, *,
-    supersede: bool = False,
+    cfg: DictConfig, run_dir: Path, chain: Chain | None = None, *, supersede: bool = False
 ) -> Path:
     """Pretrain into ``run_dir`` unless it holds this pretraining, finished. A run made with
     other settings is never reused: ``supersede`` moves it aside (the demo), else it is refused
     (StageChangedError). Same settings with another budget continue from the last checkpoint
     (a preempted or extended run); ``force`` redoes a finished one (moved aside, kept)."""
-    stage = pretrain_stage(cfg, run_dir, augmentations, exact_budget=supersede)
+    chain = resolve_chain(cfg) if chain is None else chain
+    stage = pretrain_stage(cfg, run_dir, chain.augmentations, exact_budget=supersede)
     encoder_path = run_dir / "checkpoints" / ENCODER_FILE
     on_change = "supersede" if supersede else "refuse"
     unrecorded = stage.read() is None and any(
@@ -184,12 +217,12 @@ def _pretrain(
     # The initial weights come from the run's seed, not from whatever the process drew before
     # (building caches, an earlier method in the demo): the same settings give the same run.
     torch.manual_seed(cfg.trainer.seed)
-    module = build_module(cfg, augmentations)
+    module = build_module(cfg, chain.augmentations)
     run_cfg = cfg.copy()
     OmegaConf.set_struct(run_cfg, False)
     run_cfg.run_dir = str(run_dir)
-    if augmentations is not None:
-        run_cfg.augmentations = augmentations
+    run_cfg.augmentations = chain.augmentations  # the config dump records the chain trained
+    print(f"[pretrain] {run_dir}: {chain.method}, chain from {chain.source}")
     start = time.perf_counter()
     saved = fit_byol_a(
         module, cache, run_dir, OmegaConf.to_container(cfg.trainer, resolve=True),
@@ -198,18 +231,21 @@ def _pretrain(
         norm_stats_clips=cfg.data.norm_stats_clips, config=run_cfg,
     )
     if saved is not None:  # rank 0, not interrupted: the encoder file is this run's
-        stage.finish(encoder=str(saved), seconds=round(time.perf_counter() - start, 1))
+        stage.finish(encoder=str(saved), method=chain.method, chain_from=chain.source,
+                     augmentations=chain.augmentations,
+                     seconds=round(time.perf_counter() - start, 1))
     print(f"[pretrain] {run_dir} done in {time.perf_counter() - start:.0f} s -> {encoder_path}")
     return encoder_path
 
 
 def pretrain(cfg: DictConfig) -> Path:
-    """Pretrain BYOL-A (RQ or Mixup per `augmentations`) on data.pretrain; resumes automatically."""
+    """Pretrain BYOL-A with method=rq|mixup (or an explicit `augmentations` chain) on
+    data.pretrain; resumes automatically."""
     return _pretrain(cfg, Path(cfg.run_dir))
 
 
 def _encoder(cfg: DictConfig, checkpoint: str):
-    if checkpoint == "random":
+    if checkpoint == RANDOM:
         # The initial weights of this config's pretrainings (see DemoSettings.random_init_seed).
         seed = cfg.trainer.seed if cfg.demo.random_init_seed is None else cfg.demo.random_init_seed
         m = cfg.model
@@ -241,56 +277,105 @@ def embed(cfg: DictConfig) -> Path:
     return out
 
 
-def _evaluate_methods(cfg: DictConfig, run_dir: Path, checkpoints: dict[str, str]) -> dict:
+def _probe(cfg: DictConfig, checkpoint: str) -> dict[str, dict[str, Any]]:
+    """Probe one encoder on every task: task -> rq-core's probe summary, with the accuracy's
+    bootstrap statistic (over test items and probe seeds) under ``"statistic"``."""
     ev = cfg.evaluate
-    settings = ProbeSettings(**OmegaConf.to_container(ev.probe, resolve=True))
     if not ev.tasks:
         raise ValueError("evaluate.tasks is empty: list at least one {name, cache, unit_sec}")
-    caches = {t.name: (_ensure_cache(cfg, t), t.unit_sec) for t in ev.tasks}
+    settings = ProbeSettings(**_plain(ev.probe))
+    encoder, log_mel = _encoder(cfg, checkpoint)
+    per_task = {}
+    for task in ev.tasks:
+        r = evaluate_task(
+            encoder, log_mel, _ensure_cache(cfg, task), unit_sec=task.unit_sec,
+            seeds=tuple(ev.seeds), settings=settings, batch_size=ev.batch_size,
+            device=ev.device, return_predictions=True,
+        )
+        r["statistic"] = r.pop("predictions").statistic()
+        per_task[task.name] = r
+    return per_task
+
+
+def _statistics(per_task: dict[str, dict[str, Any]]) -> dict[str, Statistic]:
+    """Columns of a results row: each task's accuracy and their average."""
+    columns = {name: r["statistic"] for name, r in per_task.items()}
+    columns["average"] = mean_of(list(columns.values()))
+    return columns
+
+
+def _evaluate_methods(
+    cfg: DictConfig, run_dir: Path, checkpoints: dict[str, str], chains: dict[str, Chain]
+) -> dict[str, Any]:
+    """Probe every method's encoder; write results.json/results.md: each method's accuracy
+    with its 95 % interval, and each method against random init and Mixup, paired on the same
+    test items, with a verdict (rq_core.uncertainty.compare_methods)."""
+    ev = cfg.evaluate
     results: dict[str, Any] = {
-        "tasks": {n: {"unit_sec": u} for n, (_, u) in caches.items()}, "methods": {}
+        "tasks": {t.name: {"unit_sec": t.unit_sec} for t in ev.tasks}, "methods": {}
     }
+    statistics = {}
     for method, checkpoint in checkpoints.items():
-        encoder, log_mel = _encoder(cfg, checkpoint)
-        per_task = {}
-        for name, (cache, unit_sec) in caches.items():
-            r = evaluate_task(encoder, log_mel, cache, unit_sec=unit_sec, seeds=tuple(ev.seeds),
-                              settings=settings, batch_size=ev.batch_size, device=ev.device)
-            per_task[name] = r
+        per_task = _probe(cfg, checkpoint)
+        statistics[method] = _statistics(per_task)
+        for name, r in per_task.items():
             print(f"[evaluate] {method:>8s} {name:>18s}: "
                   f"{100 * r['accuracy_mean']:.1f} +- {100 * r['accuracy_std']:.1f}")
-        results["methods"][method] = {"checkpoint": checkpoint, "tasks": per_task}
-    accuracy = {m: {t: r["accuracy_mean"] for t, r in v["tasks"].items()}
-                for m, v in results["methods"].items()}
-    for m, row in accuracy.items():
-        results["methods"][m]["average_accuracy"] = float(np.mean(list(row.values())))
-    table = accuracy_table(
-        accuracy, f"Linear-probe accuracy (%), mean over probe seeds {list(ev.seeds)}"
+            del r["statistic"]
+        chain = chains.get(method)
+        results["methods"][method] = {
+            "checkpoint": checkpoint,
+            "augmentations": chain.augmentations if chain else None,
+            "chain_from": chain.source if chain else None,
+            "tasks": per_task,
+            "average_accuracy": float(np.mean([r["accuracy_mean"] for r in per_task.values()])),
+        }
+    tables = compare_methods(
+        f"Linear-probe accuracy (%), probe seeds {list(ev.seeds)}", statistics,
+        reference=RANDOM, baseline=BASELINE,
     )
-    write_results(run_dir, table, results, title="Audio (BYOL-A): linear probe")
+    write_results(run_dir, tables, results, title="Audio (BYOL-A): linear probe")
     rows = ["method,task,accuracy_mean,accuracy_std"] + [
         f"{m},{t},{r['accuracy_mean']:.6f},{r['accuracy_std']:.6f}"
         for m, v in results["methods"].items() for t, r in v["tasks"].items()
     ]
     _write_metrics(run_dir, "evaluation.csv", "\n".join(rows) + "\n")
-    print(table.markdown())
+    for table in tables:
+        print(table.markdown(level=3))
     return results
 
 
+def _method_of(cfg: DictConfig, checkpoint: str) -> Chain | None:
+    """The method an encoder was pretrained with: what its run's pretraining record says,
+    else what this config would train (``None`` for random init)."""
+    if checkpoint == RANDOM:
+        return None
+    run_dir = Path(checkpoint).expanduser().parent.parent
+    outputs = Stage(run_dir, {}, record=SETTINGS_FILE).outputs()
+    if "method" in outputs:
+        return Chain(list(outputs.get("augmentations") or []), str(outputs["method"]),
+                     str(outputs.get("chain_from", "")))
+    return resolve_chain(cfg)
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Linear-probe evaluate.checkpoint on evaluate.tasks -> RUN_DIR/results.json + results.md."""
+    """Linear-probe evaluate.checkpoint on evaluate.tasks -> RUN_DIR/results.json + results.md
+    (the row is named by the method: rq, mixup, custom; random for evaluate.checkpoint=random)."""
     run_dir = Path(cfg.run_dir)
     save_config(cfg, run_dir)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    name = "random" if cfg.evaluate.checkpoint == "random" else Path(cfg.run_dir).name
-    return _evaluate_methods(cfg, run_dir, {name: cfg.evaluate.checkpoint})
+    chain = _method_of(cfg, cfg.evaluate.checkpoint)
+    name = RANDOM if chain is None else chain.method
+    return _evaluate_methods(
+        cfg, run_dir, {name: cfg.evaluate.checkpoint}, {name: chain} if chain else {}
+    )
 
 
-def demo(cfg: DictConfig) -> dict[str, Any]:
-    """Offline corpus -> pretrain each demo method -> linear probe vs a random-init encoder."""
+def _with_demo_data(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with the offline corpus as the pretraining folder and its two tasks (built, or
+    reused, under the cache root)."""
     start = time.perf_counter()
-    run_dir = Path(cfg.run_dir)
-    settings = CorpusSettings(**OmegaConf.to_container(cfg.demo.corpus, resolve=True))
+    settings = CorpusSettings(**_plain(cfg.demo.corpus))
     try:
         corpus = build_offline_corpus(settings, cache_dir=cache_root(override=cfg.cache_dir))
     except SoundfontError as error:  # a missing install, not a bug: one line, exit status 1
@@ -304,21 +389,72 @@ def demo(cfg: DictConfig) -> dict[str, Any]:
          "cache": str(caches / f"{name}.h5"), "unit_sec": corpus.unit_sec}
         for name, meta in corpus.tasks.items()
     ]
-    run_cfg = OmegaConf.merge(
+    return OmegaConf.merge(
         cfg, {"data": {"pretrain": pretrain_source}, "evaluate": {"tasks": tasks}}
     )
+
+
+def demo(cfg: DictConfig) -> dict[str, Any]:
+    """Offline corpus -> pretrain each of demo.methods -> linear probe vs a random-init
+    encoder, with intervals and paired comparisons."""
+    start = time.perf_counter()
+    run_dir = Path(cfg.run_dir)
     if not cfg.demo.methods:
-        raise ValueError("demo.methods is empty: name at least one augmentation chain")
+        raise ValueError("demo.methods is empty: name at least one method (rq, mixup)")
+    run_cfg = _with_demo_data(cfg)
     save_config(run_cfg, run_dir)
     prepare(run_cfg)
-    checkpoints = {"random": "random"}
+    checkpoints, chains = {RANDOM: RANDOM}, {}
     for method in run_cfg.demo.methods:
-        if method.name in checkpoints:
-            raise ValueError(f"demo.methods: duplicate or reserved name {method.name!r}")
-        checkpoints[method.name] = str(
-            _pretrain(run_cfg, run_dir / method.name, method.augmentations, supersede=True)
+        chain = resolve_chain(run_cfg, method)
+        if chain.method in checkpoints:
+            raise ValueError(f"demo.methods: duplicate or reserved name {chain.method!r}")
+        chains[chain.method] = chain
+        checkpoints[chain.method] = str(
+            _pretrain(run_cfg, run_dir / chain.method, chain, supersede=True)
         )
-    results = _evaluate_methods(run_cfg, run_dir, checkpoints)
+    results = _evaluate_methods(run_cfg, run_dir, checkpoints, chains)
     print(f"[demo] finished in {time.perf_counter() - start:.0f} s; "
           f"results in {run_dir / 'results.json'}")
     return results
+
+
+def _estimates(statistics: dict[str, Statistic]) -> dict[str, Estimate]:
+    return {column: bootstrap_estimate(s).scaled(100.0) for column, s in statistics.items()}
+
+
+def sweep(cfg: DictConfig) -> list:
+    """Pretrain + probe the RQ chain at every point of sweep.bins x sweep.spacing x
+    sweep.collapse (the `rq` entry's num_bins / spacing / collapse), on the demo corpus unless
+    evaluate.tasks are given; finished points are reused. Writes results.json/results.md and
+    sweep.png under run_dir, with random init and Mixup as reference bands."""
+    try:
+        points = sweep_points(SweepConfig(**_plain(cfg.sweep)))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    run_dir = Path(cfg.run_dir)
+    run_cfg = cfg if cfg.evaluate.tasks else _with_demo_data(cfg)
+    save_config(run_cfg, run_dir)
+    prepare(run_cfg)
+
+    def run_point(point: SweepPoint, point_dir: Path) -> dict[str, Estimate]:
+        quantizer = {"num_bins": point.num_bins, "spacing": point.spacing,
+                     "collapse": point.collapse}
+        point_cfg = OmegaConf.merge(run_cfg, {"rq": quantizer})
+        encoder = _pretrain(point_cfg, point_dir, resolve_chain(point_cfg, "rq"), supersede=True)
+        return _estimates(_statistics(_probe(point_cfg, str(encoder))))
+
+    baseline = _pretrain(run_cfg, run_dir / "baselines" / BASELINE,
+                         resolve_chain(run_cfg, BASELINE), supersede=True)
+    bands = {RANDOM: _estimates(_statistics(_probe(run_cfg, RANDOM))),
+             BASELINE: _estimates(_statistics(_probe(run_cfg, str(baseline))))}
+    record = pretrain_stage(run_cfg, run_dir, []).settings
+    record.pop("augmentations")
+    record["evaluate"] = _plain(run_cfg.evaluate)
+    record["rq"] = {k: v for k, v in _plain(run_cfg.rq).items()
+                    if k not in ("num_bins", "spacing", "collapse")}
+    tables = run_sweep(points, run_point, run_dir=run_dir, settings=record, force=cfg.force,
+                       bands=bands, title="Audio (BYOL-A): linear-probe accuracy (%) vs RQ bins")
+    for table in tables:
+        print(table.markdown(level=3))
+    return tables

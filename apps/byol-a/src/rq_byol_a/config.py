@@ -4,28 +4,21 @@ command reads its part. The library's own dataclasses are embedded, not copied: 
 the demo corpus (``rq_audio.data.corpus.CorpusSettings``).
 
 Defaults are the paper's setting: BYOL-A v1 (nttcslab/byol-a config.yaml) with Mixup replaced
-by RQ (5 bins) after random resized crop (Wu et al., ICCV 2023, Sec. 5.3).
+by RQ (5 bins) after random resized crop (Wu et al., ICCV 2023, Sec. 5.3): ``method=rq``.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import MISSING
 from rq_audio.data.corpus import CorpusSettings
-from rq_audio.learner import RQ_AUGMENTATIONS
 from rq_core.linear_probe import ProbeSettings
+from rq_core.sweep import SweepConfig
 from rq_core.training import TrainerConfig
 
 __all__ = ["ByolAAppConfig"]
-
-
-def _rq_chain() -> list[Any]:
-    """The paper's chain: random resized crop, then RQ with 5 bins, one quantizer per
-    spectrogram (rq_audio.learner.RQ_AUGMENTATIONS, with its citations)."""
-    return copy.deepcopy(RQ_AUGMENTATIONS)
 
 
 @dataclass
@@ -107,10 +100,23 @@ class EmbedSettings:
 
 
 @dataclass
+class RQSettings:
+    """Values that replace the preset's ``rq`` entry (rq_audio.augmentations.RandomQuantizeAudio
+    arguments); ``None`` keeps the preset's (5 bins, ``sample``, random spacing and collapse)."""
+
+    num_bins: int | None = None
+    channel_mode: str | None = None  # sample | frequency
+    spacing: str | None = None  # random | uniform
+    collapse: str | None = None  # random | middle
+    p: float | None = None  # probability of quantizing a sample
+
+
+@dataclass
 class DemoSettings:
     corpus: CorpusSettings = field(default_factory=CorpusSettings)  # size and seed
-    # [{name: rq, augmentations: [...]}, ...]: each method is pretrained with its chain
-    methods: list[Any] = field(default_factory=list)
+    # The methods pretrained, each a row: a preset name (`rq`, `mixup`: its chain with the
+    # config's `rq` overrides) or {name: ..., augmentations: [...]} (an explicit chain).
+    methods: list[Any] = field(default_factory=lambda: ["rq", "mixup"])
     # Seed of the random-init baseline's weights. None: trainer.seed, i.e. the very weights every
     # pretraining of this config starts from, so the table shows what pretraining added (a paired
     # comparison; mid-net's `pretrained=random` does the same).
@@ -128,9 +134,21 @@ class ByolAAppConfig:
     prepare: PrepareSettings = field(default_factory=PrepareSettings)
     data: DataSettings = field(default_factory=DataSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
-    augmentations: list[Any] = field(default_factory=_rq_chain)
+    # The method preset (rq_audio.learner.METHOD_CHAINS): `rq`, the paper's chain (random
+    # resized crop, then RQ with 5 bins, one quantizer per spectrogram; Wu et al., ICCV 2023,
+    # Sec. 5.3), or `mixup`, BYOL-A's (Mixup 0.4 then random resized crop; nttcslab/byol-a).
+    method: str = "rq"
+    # Changes to the preset's `rq` entry (a chain without one ignores them), e.g. the demo's
+    # rq.channel_mode=frequency; the sweep sets rq.num_bins / spacing / collapse per point.
+    rq: RQSettings = field(default_factory=RQSettings)
+    # An explicit chain ([{name: ..., ...}, ...]) replaces the preset; the run records which
+    # chain it used and where it came from (pretrain_settings.json, results.json).
+    augmentations: list[Any] | None = None
     # config.yaml epochs
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=100))
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
+    # `sweep`: the bins (x spacing x collapse) of the `rq` entry of the RQ chain, one
+    # pretraining + probe per point (rq_core.sweep).
+    sweep: SweepConfig = field(default_factory=SweepConfig)

@@ -10,12 +10,9 @@ leave-one-fold-out (UrbanSound8K's 10 folds). Accuracy is the mean over the prob
 
 >>> encoder, log_mel, _ = load_encoder("runs/rq/checkpoints/encoder.pt")  # doctest: +SKIP
 >>> features = embed_cache(encoder, log_mel, "nsynth.h5", unit_sec=4.0)  # doctest: +SKIP
->>> rows = {"rq": {"nsynth": 0.7, "spcv2": 0.9}, "random": {"nsynth": 0.5, "spcv2": 0.4}}
->>> print(accuracy_table(rows).markdown(), end="")
-| method | nsynth | spcv2 | average |
-|---|---|---|---|
-| rq | 70.0 | 90.0 | 80.0 |
-| random | 50.0 | 40.0 | 45.0 |
+>>> r = evaluate_task(encoder, log_mel, "nsynth.h5", unit_sec=4.0)  # doctest: +SKIP
+>>> r["accuracy_mean"], r["accuracy_std"]  # doctest: +SKIP
+(0.71, 0.004)
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ import torch
 from rq_core.checkpoints import load_checkpoint
 from rq_core.features import extract_features
 from rq_core.linear_probe import ProbeSettings, linear_probe, linear_probe_folds
-from rq_core.runs import ResultsTable
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -37,7 +33,7 @@ from rq_audio.encoder import AudioNTT2020
 from rq_audio.log_mel import LogMelSpectrogram
 from rq_audio.normalization import PrecomputedNorm, compute_norm_stats
 
-__all__ = ["accuracy_table", "embed_cache", "evaluate_task", "load_encoder", "random_encoder"]
+__all__ = ["embed_cache", "evaluate_task", "load_encoder", "random_encoder"]
 
 
 def load_encoder(path: str | Path) -> tuple[AudioNTT2020, LogMelSpectrogram, tuple[float, float]]:
@@ -125,8 +121,12 @@ def evaluate_task(
     batch_size: int = 64,
     device: str = "cpu",
     progress: bool = True,
+    return_predictions: bool = False,
 ) -> dict[str, Any]:
-    """Embed the task's clips and probe them; returns rq-core's probe summary."""
+    """Embed the task's clips and probe them; returns rq-core's probe summary (with
+    ``return_predictions``, each seed's per-item test outputs under ``"predictions"``, a
+    :class:`rq_core.linear_probe.ProbePredictions`: ``.statistic()`` gives the accuracy's
+    bootstrap statistic, test items in cache order)."""
     index = read_cache_index(cache_path)
     labels = np.asarray(index.labels)
     if (labels == "").any():
@@ -144,7 +144,8 @@ def evaluate_task(
     )
     if (index.folds >= 0).all() and not any(index.splits):
         return linear_probe_folds(
-            features, labels, index.folds, seeds=seeds, settings=settings, device=device
+            features, labels, index.folds, seeds=seeds, settings=settings, device=device,
+            return_predictions=return_predictions,
         )
     splits = np.asarray(index.splits)
     parts = {}
@@ -154,17 +155,6 @@ def evaluate_task(
             raise ValueError(f"{cache_path}: no clips in split {name!r}")
         parts[name] = (features[mask], labels[mask])
     return linear_probe(
-        parts["train"], parts["valid"], parts["test"], seeds=seeds, settings=settings, device=device
+        parts["train"], parts["valid"], parts["test"], seeds=seeds, settings=settings,
+        device=device, return_predictions=return_predictions,
     )
-
-
-def accuracy_table(accuracy: dict[str, dict[str, float]], title: str = "") -> ResultsTable:
-    """Accuracies (fractions) as a table in percent, one row per method, plus the average."""
-    tasks = list(next(iter(accuracy.values())))
-    table = ResultsTable(title, ["method", *tasks, "average"])
-    for method, row in accuracy.items():
-        values = [100.0 * row[t] for t in tasks]
-        table.add(
-            method=method, **dict(zip(tasks, values, strict=True)), average=float(np.mean(values))
-        )
-    return table
