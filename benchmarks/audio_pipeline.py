@@ -31,8 +31,8 @@ import numpy as np
 import rq_core
 import torch
 import torch.nn.functional as F
-from rq_audio.byol_a import BYOLA, MIXUP_AUGMENTATIONS, RQ_AUGMENTATIONS
-from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache
+from rq_audio.data.hdf5_cache import AudioClipDataset, prepare_audio_cache
+from rq_audio.learner import BYOLA, MIXUP_AUGMENTATIONS, RQ_AUGMENTATIONS
 from rq_audio.log_mel import LogMelSpectrogram
 from rq_audio.normalization import NormalizeBatch
 from rq_audio.testing import write_tone_folder

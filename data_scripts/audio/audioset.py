@@ -19,8 +19,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from rq_audio.audio_io import AUDIO_EXTENSIONS
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.audio_io import AUDIO_EXTENSIONS
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import safe_extract
 
 

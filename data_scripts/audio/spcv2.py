@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import download, safe_extract
 
 URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"

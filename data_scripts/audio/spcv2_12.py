@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import download, safe_extract
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

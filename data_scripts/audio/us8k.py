@@ -13,7 +13,7 @@ import csv
 import sys
 from pathlib import Path
 
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import download, safe_extract, verify_checksum
 
 URL = "https://zenodo.org/records/1203745/files/UrbanSound8K.tar.gz"

@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import safe_extract, verify_checksum
 
 MD5 = {  # published with the archives

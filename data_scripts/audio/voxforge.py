@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from rq_audio.audio_io import AUDIO_EXTENSIONS
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.audio_io import AUDIO_EXTENSIONS
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import download, safe_extract
 
 

@@ -83,7 +83,7 @@ APPS: dict[str, App] = {
         (
             "demo.corpus.notes_per_family=6", "demo.corpus.speakers=5", "demo.corpus.takes_per_word=1",
             "demo.corpus.unlabeled_notes=0", "demo.corpus.unlabeled_words=0", "data.batch_size=8",
-            "evaluate.probe_max_epochs=1", "model.feature_dim=64", "model.projection_hidden_dim=64",
+            "evaluate.probe.max_epochs=1", "model.feature_dim=64", "model.projection_hidden_dim=64",
             "model.projection_dim=32", "model.encoder_channels=8",
             "demo.methods=[{name: rq, augmentations: [{name: rq, num_bins: 5, channel_mode: frequency}]}]",
         ),

@@ -71,7 +71,8 @@ def _endless(dataset, batch_size: int, num_batches: int) -> RandomSampler:
 def byol_a_workload(cfg: DictConfig, *, seed: int = 0) -> Workload:
     """BYOL-A (AudioNTT2020 + BYOL heads, log-mel and augmentations in the step) for ``cfg``;
     a batch of random waveforms of ``data.unit_sec`` seconds."""
-    from rq_audio.byol_a import BYOLA
+    from rq_audio.learner import BYOLA
+    from rq_byol_a.commands import resolve_chain
 
     m, a = cfg.model, cfg.audio
     log_mel = dict(sample_rate=a.sample_rate, n_fft=a.n_fft, win_length=a.win_length,
@@ -80,7 +81,7 @@ def byol_a_workload(cfg: DictConfig, *, seed: int = 0) -> Workload:
     torch.manual_seed(seed)
     module = BYOLA(n_mels=a.n_mels, feature_dim=m.feature_dim, projection_hidden_dim=m.projection_hidden_dim,
                    projection_dim=m.projection_dim, ema_decay=m.ema_decay, lr=m.lr,
-                   augmentations=OmegaConf.to_container(cfg.augmentations, resolve=True),
+                   augmentations=resolve_chain(cfg).augmentations,  # method= preset or explicit
                    log_mel=log_mel, encoder_channels=m.encoder_channels)
     batch_size = int(cfg.data.batch_size)
     samples = int(round(cfg.data.unit_sec * a.sample_rate))
@@ -96,8 +97,8 @@ def byol_a_pipeline(cfg: DictConfig, corpus_settings: dict, cache_dir: Path, wor
                     num_batches: int) -> Pipeline:
     """The pretraining loader of ``cfg`` (0.95 s random crops from an HDF5 cache, the config's
     batch size and workers) over a cache of the byol-a demo corpus."""
-    from rq_audio.corpus import CorpusSettings, build_offline_corpus
-    from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache
+    from rq_audio.data.corpus import CorpusSettings, build_offline_corpus
+    from rq_audio.data.hdf5_cache import AudioClipDataset, prepare_audio_cache
 
     corpus = build_offline_corpus(CorpusSettings(**corpus_settings), cache_dir=cache_dir, progress=False)
     cache = work_dir / "byol-a-pretrain.h5"

@@ -99,7 +99,7 @@ APPS: tuple[AppSpec, ...] = (
         modality_distributions=frozenset(
             {"rq-audio", "torchaudio", "soundfile", "soxr", "nnaudio"}
         ),
-        demo_imports=("tinysoundfont", "espeakng_loader", "rq_audio.corpus.build"),
+        demo_imports=("tinysoundfont", "espeakng_loader", "rq_audio.data.corpus.build"),
         title="audio (BYOL-A)",
         baseline="Mixup",
         paper_commands=(
@@ -110,6 +110,7 @@ APPS: tuple[AppSpec, ...] = (
         ),
         # full: 4m43s after that day's demo.yaml change (250 notes, 5 probe seeds)
         expected=StageTime(quick=30, full=285),
+        accepts_force=True,  # ByolAAppConfig.force: redo the finished pretrainings
     ),
     AppSpec(
         name="mid-net",

@@ -4,7 +4,6 @@ checkpoint, and the payload (``os.system("touch MARKER")``) never runs."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -17,12 +16,12 @@ REFUSED = "is not a plain-weights checkpoint"
 def _byol_a_settings(run_dir: Path, args: list[str]) -> None:
     """The pretrain_settings.json a finished-or-interrupted run of these args leaves, so the
     rerun resumes from its last.ckpt (rq-byol-a refuses to resume a run it cannot match)."""
-    from rq_byol_a.commands import SETTINGS_FILE, _pretrain_settings
-    from rq_byol_a.config_schema import ByolAConfig
+    from rq_byol_a.commands import pretrain_stage
+    from rq_byol_a.config import ByolAAppConfig
     from rq_core.config import load_config
 
-    config = load_config(ByolAConfig, args[1], args[2:])
-    (run_dir / SETTINGS_FILE).write_text(json.dumps(_pretrain_settings(config, None)))
+    config = load_config(ByolAAppConfig, args[1], args[2:])
+    pretrain_stage(config, run_dir).prepare(on_change="refuse")
 
 
 # (app, command, extra arguments, where the malicious file is written under TMP). In the

@@ -22,7 +22,7 @@ def write_tiny_config(tmp_path):
         "trainer": {"max_epochs": None, "max_steps": 3, "checkpoint_every_n_steps": 0, "log_every_n_steps": 1,
                     "tensorboard": False, "progress_bar": False, "accelerator": "cpu", "devices": "1"},
         "evaluate": {
-            "seeds": [42], "probe_lr": 0.01, "probe_max_epochs": 30, "probe_patience": 10,
+            "seeds": [42], "probe": {"lr": 0.01, "max_epochs": 30, "patience": 10},
             "tasks": [{"name": "tones", "audio_dir": str(root), "metadata": str(meta),
                        "cache": str(tmp_path / "cache" / "tones.h5"), "unit_sec": 1.0}],
         },

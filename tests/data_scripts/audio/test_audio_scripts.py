@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from rq_audio.metadata import read_metadata
+from rq_audio.data.metadata import read_metadata
 from rq_core.archives import ChecksumError, UnsafeArchiveError, file_digest, safe_extract
 
 SCRIPTS = Path(__file__).resolve().parents[3] / "data_scripts" / "audio"

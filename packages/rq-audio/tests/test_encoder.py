@@ -1,6 +1,6 @@
 import pytest
 import torch
-from rq_audio.audio_ntt2020 import AudioNTT2020
+from rq_audio.encoder import AudioNTT2020
 
 
 def test_output_is_2048_d_for_any_length():

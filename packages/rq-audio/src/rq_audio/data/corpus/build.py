@@ -23,22 +23,22 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import soundfile
+from rq_core.runs import atomic_write, cache_root
 from tqdm.auto import tqdm
 
-from rq_audio.audio_io import resample
-from rq_audio.corpus.instruments import FAMILIES, NoteRenderer, NoteSpec
-from rq_audio.corpus.soundfont import locate_soundfont
-from rq_audio.corpus.speech import ACCENTS, VARIANTS, EspeakSynth, Speaker
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.audio_io import resample
+from rq_audio.data.corpus.instruments import FAMILIES, NoteRenderer, NoteSpec
+from rq_audio.data.corpus.soundfont import locate_soundfont
+from rq_audio.data.corpus.speech import ACCENTS, VARIANTS, EspeakSynth, Speaker
+from rq_audio.data.metadata import MetadataRow, write_metadata
 
-__all__ = ["CorpusSettings", "OfflineCorpus", "add_background_noise", "build_offline_corpus", "cache_root"]
+__all__ = ["CorpusSettings", "OfflineCorpus", "add_background_noise", "build_offline_corpus"]
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SAMPLE_RATE = 16000
@@ -46,11 +46,6 @@ CLIP_SEC = 1.0
 _VERSION = 1
 # GM program offset within its family -> split: test instruments are never heard in training.
 SPLIT_OF_PROGRAM = {0: "train", 1: "train", 2: "train", 3: "train", 4: "train", 5: "valid", 6: "test", 7: "test"}
-
-
-def cache_root() -> Path:
-    """``$RQ_CACHE`` or ``~/.cache/rq`` (shared/DATA.md: generated data never in the repo)."""
-    return Path(os.environ.get("RQ_CACHE") or Path.home() / ".cache" / "rq")
 
 
 @dataclass(frozen=True)
@@ -168,7 +163,7 @@ def build_offline_corpus(
     Building is skipped when a complete corpus with the same settings exists.
     """
     settings = CorpusSettings(**overrides) if settings is None else replace(settings, **overrides)
-    cache_dir = Path(cache_dir) if cache_dir is not None else cache_root()
+    cache_dir = cache_root(override=cache_dir)  # $RQ_CACHE or ~/.cache/rq when not given
     root = cache_dir / "offline_audio" / settings.key()
     corpus = OfflineCorpus(
         root,
@@ -253,6 +248,6 @@ def build_offline_corpus(
     write_metadata(corpus.tasks["instrument_family"], instrument_rows)
     write_metadata(corpus.tasks["keyword"], keyword_rows)
     write_metadata(corpus.pretrain_metadata, pretrain_rows)
-    (root / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
-    (root / "COMPLETE").write_text("ok\n")
+    atomic_write(root / "settings.json", json.dumps(asdict(settings), indent=2))
+    atomic_write(root / "COMPLETE", "ok\n")
     return corpus

@@ -2,8 +2,8 @@ import re
 
 import pytest
 import soundfile
-from rq_audio.corpus import CorpusSettings, build_offline_corpus
-from rq_audio.metadata import read_metadata
+from rq_audio.data.corpus import CorpusSettings, build_offline_corpus
+from rq_audio.data.metadata import read_metadata
 
 pytest.importorskip("tinysoundfont", reason="the corpus needs `pip install --no-deps tinysoundfont`")
 pytest.importorskip("espeakng_loader", reason="the corpus needs espeakng-loader")
@@ -51,7 +51,7 @@ def test_same_settings_same_files_and_reuse(corpus_dir, tmp_path):
 
 def test_background_noise_meets_the_requested_snr_and_keeps_the_peak_below_one():
     import numpy as np
-    from rq_audio.corpus.build import add_background_noise
+    from rq_audio.data.corpus.build import add_background_noise
 
     rng = np.random.default_rng(0)
     clip = np.zeros(16000, np.float32)
@@ -88,7 +88,7 @@ def test_soundfont_comes_from_the_installed_pretty_midi_without_network(monkeypa
     import subprocess
     import sys
 
-    from rq_audio.corpus.soundfont import SOUNDFONT_SHA256, locate_soundfont
+    from rq_audio.data.corpus.soundfont import SOUNDFONT_SHA256, locate_soundfont
     from rq_core.archives import file_digest
 
     def refuse(*args, **kwargs):
@@ -106,7 +106,7 @@ def test_soundfont_comes_from_the_installed_pretty_midi_without_network(monkeypa
 def test_missing_soundfont_names_the_fix(tmp_path, monkeypatch):
     import importlib.metadata
 
-    from rq_audio.corpus.soundfont import SoundfontError, locate_soundfont
+    from rq_audio.data.corpus.soundfont import SoundfontError, locate_soundfont
 
     with pytest.raises(SoundfontError, match=r'not installed: pip install "rq-audio\[corpus\]"'):
         locate_soundfont("no-such-distribution-rq")

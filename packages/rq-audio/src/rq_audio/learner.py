@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -30,23 +31,63 @@ from rq_core.losses.byol import BYOLLoss
 from rq_core.momentum import deactivate_requires_grad, update_momentum
 from torch import Tensor
 
-from rq_audio.audio_ntt2020 import AudioNTT2020
 from rq_audio.augmentations import build_augmentation_chain
+from rq_audio.augmentations.chain import AUGMENTATIONS
+from rq_audio.encoder import AudioNTT2020
 from rq_audio.log_mel import LogMelSpectrogram
 from rq_audio.normalization import NormalizeBatch, PrecomputedNorm
 
-__all__ = ["BYOLA", "RQ_AUGMENTATIONS", "MIXUP_AUGMENTATIONS"]
+__all__ = ["BYOLA", "METHOD_CHAINS", "MIXUP_AUGMENTATIONS", "RQ_AUGMENTATIONS", "method_chain"]
 
-# The paper's audio setting: Mixup replaced by RQ (5 bins) after random resized crop.
+# byol_a/augmentations.py RandomResizeCrop defaults, as byol-a train.py uses them.
+_RANDOM_RESIZE_CROP = {
+    "name": "random_resize_crop",
+    "virtual_crop_scale": [1.0, 1.5],
+    "freq_scale": [0.6, 1.5],
+    "time_scale": [0.6, 1.5],
+}
+# The paper's audio setting (Wu et al., ICCV 2023, Sec. 5.3): BYOL-A with Mixup replaced by
+# RQ, 5 bins, after random resized crop; one quantizer per spectrogram (`sample`), as the
+# authors' module does on BYOL-A's (B, 1, F, T) input (docs/decisions.md, "RQ channel modes").
 RQ_AUGMENTATIONS: list[dict] = [
-    {"name": "random_resize_crop", "virtual_crop_scale": [1.0, 1.5], "freq_scale": [0.6, 1.5], "time_scale": [0.6, 1.5]},
+    _RANDOM_RESIZE_CROP,
     {"name": "rq", "num_bins": 5, "channel_mode": "sample"},
 ]
-# BYOL-A v1 (train.py AugmentationModule): Mixup(0.4, memory 2048) then random resized crop.
+# BYOL-A v1 (nttcslab/byol-a train.py AugmentationModule, config.yaml): Mixup (ratio 0.4,
+# memory 2048, log-mixup-exp) then random resized crop.
 MIXUP_AUGMENTATIONS: list[dict] = [
     {"name": "mixup", "ratio": 0.4, "memory_size": 2048, "log_mixup_exp": True},
-    {"name": "random_resize_crop", "virtual_crop_scale": [1.0, 1.5], "freq_scale": [0.6, 1.5], "time_scale": [0.6, 1.5]},
+    _RANDOM_RESIZE_CROP,
 ]
+# The method presets: ``method=rq`` (the paper) and ``method=mixup`` (the BYOL-A baseline).
+METHOD_CHAINS: dict[str, list[dict]] = {"rq": RQ_AUGMENTATIONS, "mixup": MIXUP_AUGMENTATIONS}
+
+
+def method_chain(
+    method: str, overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[dict]:
+    """The preset chain of ``method`` (a key of :data:`METHOD_CHAINS`), with ``overrides``
+    (``{entry name: {key: value}}``) set on the entries of that name. An override of a block
+    the chain does not hold is skipped (one override list serves every preset); a name that
+    is no block at all is an error.
+
+    >>> method_chain("rq", {"rq": {"channel_mode": "frequency"}})[-1]
+    {'name': 'rq', 'num_bins': 5, 'channel_mode': 'frequency'}
+    >>> [entry["name"] for entry in method_chain("mixup", {"rq": {"num_bins": 8}})]
+    ['mixup', 'random_resize_crop']
+    """
+    if method not in METHOD_CHAINS:
+        raise ValueError(f"method={method!r} is not one of {sorted(METHOD_CHAINS)}")
+    overrides = {name: dict(values) for name, values in (overrides or {}).items()}
+    unknown = sorted(set(overrides) - set(AUGMENTATIONS))
+    if unknown:
+        raise ValueError(
+            f"chain_overrides: {unknown} name no augmentation; known: {sorted(AUGMENTATIONS)}"
+        )
+    chain = copy.deepcopy(METHOD_CHAINS[method])
+    for entry in chain:
+        entry.update(overrides.get(entry["name"], {}))
+    return chain
 
 
 class BYOLA(L.LightningModule):

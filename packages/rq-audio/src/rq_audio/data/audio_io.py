@@ -1,7 +1,7 @@
 """Reading audio files into mono float32 at one sample rate, and cutting them to a fixed length.
 
 BYOL-A works on 16 kHz mono clips of ``unit_sec`` seconds (0.95 s in pretraining; each
-downstream task has its own duration, see :mod:`rq_audio.tasks`).
+downstream task has its own duration, see :mod:`rq_audio.data.tasks`).
 
 >>> import numpy as np
 >>> crop_or_pad(np.ones(10, np.float32), 4, random_crop=False).shape

@@ -4,7 +4,7 @@ Writes, under ``run_dir``: ``config.yaml``, ``checkpoints/last.ckpt`` (full stat
 ``metrics.csv``, and after the last step ``checkpoints/encoder.pt``: the online encoder's
 weights with everything needed to embed audio (norm stats, log-mel and encoder settings).
 
->>> pretrain_byol_a(BYOLA(), "cache.h5", "runs/rq", TrainerConfig(max_epochs=100))  # doctest: +SKIP
+>>> pretrain(BYOLA(), "cache.h5", "runs/rq", TrainerConfig(max_epochs=100))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rq_core.checkpoints import save_checkpoint
 from rq_core.training import TrainerConfig, fit, resolve_resume, resumable_loader
 from torch.utils.data import DataLoader
 
-from rq_audio.byol_a import BYOLA
-from rq_audio.hdf5_cache import AudioClipDataset
+from rq_audio.data.hdf5_cache import AudioClipDataset
+from rq_audio.learner import BYOLA
 from rq_audio.normalization import compute_norm_stats
 
-__all__ = ["ENCODER_FILE", "pretrain_byol_a", "save_encoder"]
+__all__ = ["ENCODER_FILE", "pretrain", "save_encoder"]
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,8 @@ ENCODER_FILE = "encoder.pt"
 
 
 def save_encoder(module: BYOLA, path: str | Path) -> Path:
-    """Save the online encoder + its input settings (what ``embed``/``evaluate`` load)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Save the online encoder + its input settings (what ``embed``/``evaluate`` load) through
+    rq-core's one writer of weights files (atomic, plain weights only)."""
     hp = dict(module.hparams)
     payload = {
         "encoder": module.encoder_state_dict(),
@@ -41,13 +41,10 @@ def save_encoder(module: BYOLA, path: str | Path) -> Path:
         "encoder_channels": hp.get("encoder_channels", 64),
         "log_mel": dict(hp.get("log_mel", {})),
     }
-    tmp = path.with_suffix(path.suffix + ".partial")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return save_checkpoint(path, payload)
 
 
-def pretrain_byol_a(
+def pretrain(
     module: BYOLA,
     cache_path: str | Path,
     run_dir: str | Path,
@@ -60,7 +57,7 @@ def pretrain_byol_a(
     norm_stats_clips: int = 10000,
     config: Any = None,
     progress: bool = True,
-) -> Path:
+) -> Path | None:
     """Compute pre-norm statistics (unless resuming), train, save ``checkpoints/encoder.pt``.
 
     Args:
@@ -68,7 +65,8 @@ def pretrain_byol_a(
         batch_size: per process (256 in BYOL-A on one GPU).
         norm_stats_clips: clips for the pre-norm mean/std (BYOL-A: 10,000 or all).
 
-    Returns: the path of the saved encoder.
+    Returns: the path of the encoder file where this process wrote it (rank 0, training not
+    interrupted), else ``None``.
     """
     run_dir = Path(run_dir)
     unit_samples = int(round(unit_sec * sample_rate))
@@ -96,7 +94,6 @@ def pretrain_byol_a(
         pin_memory=torch.cuda.is_available(),
     )
     trainer = fit(module, run_dir, tcfg, train_dataloaders=loader, config=config)
-    path = run_dir / "checkpoints" / ENCODER_FILE
     if trainer.is_global_zero and not trainer.interrupted:
-        save_encoder(module, path)
-    return path
+        return save_encoder(module, run_dir / "checkpoints" / ENCODER_FILE)
+    return None

@@ -12,8 +12,8 @@ Layout of one file (all datasets 1-D, one row per clip except ``audio``)::
     attrs: sample_rate, num_skipped, source
 
 Beside ``name.h5`` goes ``name.skipped.csv`` (:mod:`rq_core.skipped`): one row per file that
-was skipped, with a fixed reason code (:class:`~rq_audio.audio_io.AudioSkipReason`) and the
-reader's message; each skipped file is also named in the log (logger ``rq_audio.hdf5_cache``).
+was skipped, with a fixed reason code (:class:`~rq_audio.data.audio_io.AudioSkipReason`) and the
+reader's message; each skipped file is also named in the log (logger ``rq_audio.data.hdf5_cache``).
 
 >>> import numpy as np, soundfile, tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -38,15 +38,22 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from rq_core.runs import atomic_output
 from rq_core.skipped import write_skipped_csv
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from rq_audio.audio_io import AUDIO_EXTENSIONS, AudioReadError, crop_or_pad, load_audio
-from rq_audio.metadata import MetadataRow, read_metadata
+from rq_audio.data.audio_io import AUDIO_EXTENSIONS, AudioReadError, crop_or_pad, load_audio
+from rq_audio.data.metadata import MetadataRow, read_metadata
 
-__all__ = ["AudioClipDataset", "CacheSummary", "prepare_audio_cache", "read_cache_index"]
+__all__ = [
+    "AudioClipDataset",
+    "CacheSummary",
+    "list_audio_files",
+    "prepare_audio_cache",
+    "read_cache_index",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +63,7 @@ _STR = h5py.string_dtype("utf-8")
 @dataclass
 class CacheSummary:
     """What ``prepare`` did: clips written, files skipped as ``(file, reason)`` pairs (reason
-    codes of :class:`~rq_audio.audio_io.AudioSkipReason`) and where the skip report is."""
+    codes of :class:`~rq_audio.data.audio_io.AudioSkipReason`) and where the skip report is."""
 
     path: Path
     num_written: int
@@ -65,15 +72,42 @@ class CacheSummary:
     skipped_csv: Path | None = None
 
 
+def list_audio_files(root: str | Path) -> list[str]:
+    """Audio files under ``root`` (by extension), as sorted paths relative to it. Links to
+    folders are followed, so a folder of links to other folders lists their union (each real
+    folder once: a link back up the tree is not walked into again).
+
+    >>> import tempfile
+    >>> base = Path(tempfile.mkdtemp())
+    >>> (base / "notes").mkdir(); _ = (base / "notes" / "a.wav").write_bytes(b"")
+    >>> (base / "union").mkdir(); (base / "union" / "notes").symlink_to(base / "notes")
+    >>> list_audio_files(base / "union")
+    ['notes/a.wav']
+    """
+    root = Path(root)
+    files, walked = [], set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in walked:  # a link cycle, or a second link to a folder already listed
+            subfolders.clear()
+            continue
+        walked.add(real)
+        subfolders.sort()
+        relative = Path(folder).relative_to(root)
+        files += [
+            str(relative / name) for name in names
+            if Path(name).suffix.lower() in AUDIO_EXTENSIONS and (Path(folder) / name).is_file()
+        ]
+    return sorted(files)
+
+
 def _list_rows(root: Path, metadata: str | Path | None) -> list[MetadataRow]:
     if metadata is not None:
         return read_metadata(metadata)
-    files = sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-    )
+    files = list_audio_files(root)
     if not files:
         raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {root}")
-    return [MetadataRow(str(p.relative_to(root)), "", None, None) for p in files]
+    return [MetadataRow(name, "", None, None) for name in files]
 
 
 def prepare_audio_cache(
@@ -101,7 +135,7 @@ def prepare_audio_cache(
         num_threads: reader threads (libsndfile and soxr release the GIL).
 
     Missing, unreadable, empty, non-finite and too-short files are skipped, each named in the
-    log (a warning of logger ``rq_audio.hdf5_cache``) and listed in ``<cache>.skipped.csv``.
+    log (a warning of logger ``rq_audio.data.hdf5_cache``) and listed in ``<cache>.skipped.csv``.
     """
     root, out_path = Path(root), Path(out_path)
     if not root.is_dir():
@@ -118,54 +152,53 @@ def prepare_audio_cache(
             return e
         return wav if max_samples is None else wav[:max_samples]
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(out_path.suffix + ".partial")
     skipped: list[tuple[str, str, str]] = []  # (file, reason, detail)
     kept: list[MetadataRow] = []
     offsets, lengths = [], []
     total = 0
     # Skip warnings go through the log; while the bar is shown they are printed above it.
     console = logging_redirect_tqdm() if progress else contextlib.nullcontext()
-    with console, h5py.File(tmp, "w") as h5, ThreadPoolExecutor(max(1, num_threads)) as pool:
-        audio = h5.create_dataset(
-            "audio", shape=(0,), maxshape=(None,), dtype=np.int16, chunks=(1 << 16,)
-        )
-        for row, wav in tqdm(
-            zip(rows, pool.map(read, rows)),
-            total=len(rows),
-            desc=f"prepare {root.name}",
-            disable=not progress,
-        ):
-            if isinstance(wav, AudioReadError):
-                skipped.append((row.file_name, wav.reason.value, str(wav)))
-                log.warning("skipping %s (%s): %s", row.file_name, wav.reason.value, wav)
-                continue
-            pcm = np.clip(np.round(wav * 32767.0), -32768, 32767).astype(np.int16)
-            audio.resize((total + len(pcm),))
-            audio[total:] = pcm
-            offsets.append(total)
-            lengths.append(len(pcm))
-            total += len(pcm)
-            kept.append(row)
-        if len(skipped) > max_failure_fraction * len(rows):
-            report = write_skipped_csv(out_path, skipped)
-            raise RuntimeError(
-                f"{len(skipped)} of {len(rows)} files under {root} could not be read "
-                f"(first: {skipped[0][2]}; all listed in {report}); "
-                "refusing to write a cache of the rest"
+    # The cache appears whole or not at all: a killed or refused prepare leaves no file.
+    with atomic_output(out_path, suffix=".h5") as tmp:
+        with console, h5py.File(tmp, "w") as h5, ThreadPoolExecutor(max(1, num_threads)) as pool:
+            audio = h5.create_dataset(
+                "audio", shape=(0,), maxshape=(None,), dtype=np.int16, chunks=(1 << 16,)
             )
-        h5.create_dataset("offsets", data=np.asarray(offsets, np.int64))
-        h5.create_dataset("lengths", data=np.asarray(lengths, np.int64))
-        h5.create_dataset("file_names", data=[r.file_name for r in kept], dtype=_STR)
-        h5.create_dataset("labels", data=[r.label for r in kept], dtype=_STR)
-        h5.create_dataset("splits", data=[r.split or "" for r in kept], dtype=_STR)
-        h5.create_dataset(
-            "folds", data=np.asarray([-1 if r.fold is None else r.fold for r in kept], np.int64)
-        )
-        h5.attrs["sample_rate"] = sample_rate
-        h5.attrs["num_skipped"] = len(skipped)
-        h5.attrs["source"] = str(root)
-    os.replace(tmp, out_path)
+            for row, wav in tqdm(
+                zip(rows, pool.map(read, rows)),
+                total=len(rows),
+                desc=f"prepare {root.name}",
+                disable=not progress,
+            ):
+                if isinstance(wav, AudioReadError):
+                    skipped.append((row.file_name, wav.reason.value, str(wav)))
+                    log.warning("skipping %s (%s): %s", row.file_name, wav.reason.value, wav)
+                    continue
+                pcm = np.clip(np.round(wav * 32767.0), -32768, 32767).astype(np.int16)
+                audio.resize((total + len(pcm),))
+                audio[total:] = pcm
+                offsets.append(total)
+                lengths.append(len(pcm))
+                total += len(pcm)
+                kept.append(row)
+            if len(skipped) > max_failure_fraction * len(rows):
+                report = write_skipped_csv(out_path, skipped)
+                raise RuntimeError(
+                    f"{len(skipped)} of {len(rows)} files under {root} could not be read "
+                    f"(first: {skipped[0][2]}; all listed in {report}); "
+                    "refusing to write a cache of the rest"
+                )
+            h5.create_dataset("offsets", data=np.asarray(offsets, np.int64))
+            h5.create_dataset("lengths", data=np.asarray(lengths, np.int64))
+            h5.create_dataset("file_names", data=[r.file_name for r in kept], dtype=_STR)
+            h5.create_dataset("labels", data=[r.label for r in kept], dtype=_STR)
+            h5.create_dataset("splits", data=[r.split or "" for r in kept], dtype=_STR)
+            h5.create_dataset(
+                "folds", data=np.asarray([-1 if r.fold is None else r.fold for r in kept], np.int64)
+            )
+            h5.attrs["sample_rate"] = sample_rate
+            h5.attrs["num_skipped"] = len(skipped)
+            h5.attrs["source"] = str(root)
     report = write_skipped_csv(out_path, skipped)
     if skipped:
         log.warning(

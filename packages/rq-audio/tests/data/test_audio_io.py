@@ -3,7 +3,7 @@ import pickle
 import numpy as np
 import pytest
 import soundfile
-from rq_audio.audio_io import AudioReadError, crop_or_pad, load_audio, resample
+from rq_audio.data.audio_io import AudioReadError, crop_or_pad, load_audio, resample
 from rq_audio.testing import tone
 
 

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from rq_audio.byol_a import BYOLA, MIXUP_AUGMENTATIONS, RQ_AUGMENTATIONS
+from rq_audio.learner import BYOLA, MIXUP_AUGMENTATIONS, RQ_AUGMENTATIONS
 
 
 def _small(**kw):

@@ -1,7 +1,10 @@
-"""The typed config of every ``rq-byol-a`` command (one schema; each command reads its part).
+"""The typed config of every ``rq-byol-a`` command: one class, :class:`ByolAAppConfig`; each
+command reads its part. The library's own dataclasses are embedded, not copied: the trainer
+(``rq_core.training.TrainerConfig``), the probe (``rq_core.linear_probe.ProbeSettings``) and
+the demo corpus (``rq_audio.data.corpus.CorpusSettings``).
 
 Defaults are the paper's setting: BYOL-A v1 (nttcslab/byol-a config.yaml) with Mixup replaced
-by RQ (5 bins) after random resized crop (Wu et al., ICCV 2023, Sec. 5.3).
+by RQ (5 bins) after random resized crop (Wu et al., ICCV 2023, Sec. 5.3): ``method=rq``.
 """
 
 from __future__ import annotations
@@ -10,18 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import MISSING
+from rq_audio.data.corpus import CorpusSettings
+from rq_core.linear_probe import ProbeSettings
+from rq_core.sweep import SweepConfig
 from rq_core.training import TrainerConfig
 
-__all__ = ["ByolAConfig"]
-
-
-def _rq_chain() -> list[Any]:
-    return [
-        # byol_a/augmentations.py RandomResizeCrop defaults, as train.py uses them.
-        {"name": "random_resize_crop", "virtual_crop_scale": [1.0, 1.5], "freq_scale": [0.6, 1.5], "time_scale": [0.6, 1.5]},
-        # The paper: 5 bins for audio; one quantizer per spectrogram (reference module on (B,1,F,T)).
-        {"name": "rq", "num_bins": 5, "channel_mode": "sample"},
-    ]
+__all__ = ["ByolAAppConfig"]
 
 
 @dataclass
@@ -42,7 +39,8 @@ class AudioSettings:
 @dataclass
 class PrepareSettings:
     min_seconds: float = 0.1  # shorter files are skipped as too short
-    max_failure_fraction: float = 0.5  # ARCHITECTURE.md: a dataset where most files fail is an error
+    # docs/architecture.md, "Data contracts": a dataset where most files fail is an error
+    max_failure_fraction: float = 0.5
     num_threads: int = 2
 
 
@@ -88,9 +86,8 @@ class EvaluateSettings:
     seeds: list[int] = field(default_factory=lambda: [42, 43, 44])
     batch_size: int = 64
     device: str = "cpu"
-    probe_lr: float = 3e-4  # EVAR config/byola.yaml lr_lineareval
-    probe_max_epochs: int = 200  # EVAR lineareval.py default epochs
-    probe_patience: int = 20  # EVAR config/byola.yaml early_stop_epochs
+    # EVAR's probe (lr 3e-4 from config/byola.yaml lr_lineareval, 200 epochs, patience 20)
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
 
 
 @dataclass
@@ -103,23 +100,23 @@ class EmbedSettings:
 
 
 @dataclass
-class CorpusSettingsConfig:
-    """rq_audio.corpus.CorpusSettings: the offline corpus's size and seed."""
+class RQSettings:
+    """Values that replace the preset's ``rq`` entry (rq_audio.augmentations.RandomQuantizeAudio
+    arguments); ``None`` keeps the preset's (5 bins, ``sample``, random spacing and collapse)."""
 
-    notes_per_family: int = 100
-    speakers: int = 60
-    takes_per_word: int = 2
-    unlabeled_notes: int = 400
-    unlabeled_words: int = 400
-    seed: int = 0
-    word_snr_db: list[float] | None = None  # [low, high] dB of background noise on spoken words
+    num_bins: int | None = None
+    channel_mode: str | None = None  # sample | frequency
+    spacing: str | None = None  # random | uniform
+    collapse: str | None = None  # random | middle
+    p: float | None = None  # probability of quantizing a sample
 
 
 @dataclass
 class DemoSettings:
-    corpus: CorpusSettingsConfig = field(default_factory=CorpusSettingsConfig)
-    # [{name: rq, augmentations: [...]}, ...]: each method is pretrained with its chain
-    methods: list[Any] = field(default_factory=list)
+    corpus: CorpusSettings = field(default_factory=CorpusSettings)  # size and seed
+    # The methods pretrained, each a row: a preset name (`rq`, `mixup`: its chain with the
+    # config's `rq` overrides) or {name: ..., augmentations: [...]} (an explicit chain).
+    methods: list[Any] = field(default_factory=lambda: ["rq", "mixup"])
     # Seed of the random-init baseline's weights. None: trainer.seed, i.e. the very weights every
     # pretraining of this config starts from, so the table shows what pretraining added (a paired
     # comparison; mid-net's `pretrained=random` does the same).
@@ -127,16 +124,31 @@ class DemoSettings:
 
 
 @dataclass
-class ByolAConfig:
+class ByolAAppConfig:
     run_dir: str = "runs/byol-a"
-    data_root: str = "data/audio"  # where data_scripts/audio put the datasets (configs interpolate it)
-    cache_dir: str = ""  # "" -> $RQ_CACHE or ~/.cache/rq
+    # where data_scripts/audio put the datasets (configs interpolate it)
+    data_root: str = "data/audio"
+    cache_dir: str = ""  # "" -> $RQ_CACHE or ~/.cache/rq (rq_core.runs.cache_root)
+    force: bool = False  # redo finished stages (pretrainings): the old ones are moved aside
     audio: AudioSettings = field(default_factory=AudioSettings)
     prepare: PrepareSettings = field(default_factory=PrepareSettings)
     data: DataSettings = field(default_factory=DataSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
-    augmentations: list[Any] = field(default_factory=_rq_chain)
-    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=100))  # config.yaml epochs
+    # The method preset (rq_audio.learner.METHOD_CHAINS): `rq`, the paper's chain (random
+    # resized crop, then RQ with 5 bins, one quantizer per spectrogram; Wu et al., ICCV 2023,
+    # Sec. 5.3), or `mixup`, BYOL-A's (Mixup 0.4 then random resized crop; nttcslab/byol-a).
+    method: str = "rq"
+    # Changes to the preset's `rq` entry (a chain without one ignores them), e.g. the demo's
+    # rq.channel_mode=frequency; the sweep sets rq.num_bins / spacing / collapse per point.
+    rq: RQSettings = field(default_factory=RQSettings)
+    # An explicit chain ([{name: ..., ...}, ...]) replaces the preset; the run records which
+    # chain it used and where it came from (pretrain_settings.json, results.json).
+    augmentations: list[Any] | None = None
+    # config.yaml epochs
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=100))
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
+    # `sweep`: the bins (x spacing x collapse) of the `rq` entry of the RQ chain, one
+    # pretraining + probe per point (rq_core.sweep).
+    sweep: SweepConfig = field(default_factory=SweepConfig)

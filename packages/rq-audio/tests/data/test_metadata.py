@@ -1,7 +1,7 @@
 import io
 
 import pytest
-from rq_audio.metadata import MetadataRow, read_metadata, write_metadata
+from rq_audio.data.metadata import MetadataRow, read_metadata, write_metadata
 
 
 def test_roundtrip_split_and_fold(tmp_path):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from rq_audio.audio_io import load_audio
-from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache, read_cache_index
-from rq_audio.metadata import read_metadata
+from rq_audio.data.audio_io import load_audio
+from rq_audio.data.hdf5_cache import AudioClipDataset, prepare_audio_cache, read_cache_index
+from rq_audio.data.metadata import read_metadata
 from rq_core.skipped import read_skipped_csv
 from torch.utils.data import DataLoader
 
@@ -26,6 +26,29 @@ def test_roundtrip_keeps_audio_labels_and_splits(tone_folder, tmp_path):
     for i in (0, len(rows) - 1):
         expected = load_audio(root / rows[i].file_name)
         np.testing.assert_allclose(ds[i].numpy(), expected, atol=1.5 / 32767)  # PCM16 storage
+
+
+def test_a_folder_of_links_to_folders_lists_their_union(tmp_path):
+    # A union of folders given as a directory of symlinks (issue 15): every file once, named
+    # through the link, read through it; a link back up the tree is not walked twice.
+    for name, count in (("notes", 2), ("words", 3)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            soundfile.write(tmp_path / name / f"{i}.wav", np.full(3200, 0.1, np.float32), 16000)
+    union = tmp_path / "union"
+    union.mkdir()
+    (union / "notes").symlink_to(tmp_path / "notes", target_is_directory=True)
+    (union / "words").symlink_to(tmp_path / "words", target_is_directory=True)
+    (tmp_path / "words" / "loop").symlink_to(union, target_is_directory=True)
+    summary = prepare_audio_cache(union, tmp_path / "u.h5", progress=False)
+    assert (summary.num_written, summary.num_skipped) == (5, 0)
+    assert read_cache_index(summary.path).file_names == [
+        "notes/0.wav", "notes/1.wav", "words/0.wav", "words/1.wav", "words/2.wav"
+    ]
+    # the folder given may itself be a link
+    (tmp_path / "linked").symlink_to(union, target_is_directory=True)
+    linked = prepare_audio_cache(tmp_path / "linked", tmp_path / "l.h5", progress=False)
+    assert linked.num_written == 5
 
 
 def test_folder_without_metadata_and_bad_files_skipped_and_counted(tmp_path, caplog):
