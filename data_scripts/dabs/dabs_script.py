@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rq_dabs.download import Source, fetch, safe_extract
+from rq_dabs.data.download import Source, fetch, safe_extract
 
 __all__ = ["PublicSet", "run"]
 

@@ -137,7 +137,7 @@ APPS: tuple[AppSpec, ...] = (
             "sklearn.datasets",
             "PIL",
             "espeakng_loader",
-            "rq_dabs.datasets.embedded",
+            "rq_dabs.data.embedded",
         ),
         title="DABS (token embeddings)",
         baseline="e-Mix",

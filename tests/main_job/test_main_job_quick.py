@@ -38,7 +38,7 @@ def test_the_offline_environment_blocks_the_network(offline_env):
 
 
 def test_quick_main_job_writes_a_filled_report(tmp_path, offline_env):
-    from rq_dabs.assets import fetch_assets
+    from rq_dabs.data.assets import fetch_assets
 
     env, network_log = offline_env
     # The pinned DABS assets are what `./dev setup` fetched (fetched here, before the network is

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 import torch
-from rq_dabs.system import load_encoder
+from rq_dabs.learner import load_encoder
 from rq_dabs_app.cli import CONFIG_DIR as CONFIGS
 from rq_dabs_app.cli import expand_shorthands, main
 
@@ -28,7 +28,7 @@ def test_pretrain_then_transfer_write_their_run_files(tmp_path, tiny):
     # RQ without straight-through: the token table is exactly its initialization.
     torch.manual_seed(0)  # the trainer seed of the paper config is 0
     from rq_dabs.specs import InputTokensSpec
-    from rq_dabs.transformer import DomainAgnosticTransformer
+    from rq_dabs.encoder import DomainAgnosticTransformer
 
     fresh = DomainAgnosticTransformer([InputTokensSpec(32, 64)], encoder.config)
     assert torch.equal(fresh.embed_modules[0].embed.weight, encoder.embed_modules[0].embed.weight)
@@ -94,7 +94,7 @@ def test_demo_fails_naming_a_missing_asset_before_training(tmp_path, monkeypatch
 def test_fetch_assets_refuses_a_wheel_with_the_wrong_sha256(tmp_path):
     import zipfile
 
-    from rq_dabs.assets import AEON_WHEEL
+    from rq_dabs.data.assets import AEON_WHEEL
 
     fake = tmp_path / AEON_WHEEL.filename
     with zipfile.ZipFile(fake, "w") as z:
@@ -130,8 +130,8 @@ def test_pretraining_under_two_process_cpu_ddp(tmp_path, tiny):
 @pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("paper*.yaml")))
 def test_paper_configs_keep_the_paper_sizes(name):
     from rq_core.config import load_config
-    from rq_dabs.datasets.catalog import DOMAINS
-    from rq_dabs_app.config_schema import DABSConfig
+    from rq_dabs.data.catalog import DOMAINS
+    from rq_dabs_app.config import DABSConfig
 
     cfg = load_config(DABSConfig, CONFIGS / name)
     assert cfg.domain in DOMAINS and not DOMAINS[cfg.domain].embedded

@@ -15,7 +15,7 @@ from pathlib import Path
 from rq_core.config import app_config_dir, cli_main
 
 from rq_dabs_app import commands
-from rq_dabs_app.config_schema import DABSConfig, FetchAssetsConfig
+from rq_dabs_app.config import DABSConfig, FetchAssetsConfig
 
 # Package data when installed from a wheel (see pyproject.toml), else the checkout's configs/.
 CONFIG_DIR = app_config_dir("rq_dabs_app", Path(__file__).resolve().parents[2] / "configs")

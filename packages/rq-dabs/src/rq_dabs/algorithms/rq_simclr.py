@@ -10,7 +10,7 @@ from rq_core.losses.ntxent import NTXentLoss
 from torch import Tensor
 
 from rq_dabs.algorithms.base import PretrainingAlgorithm
-from rq_dabs.transformer import DomainAgnosticTransformer
+from rq_dabs.encoder import DomainAgnosticTransformer
 
 __all__ = ["RQSimCLR"]
 
@@ -33,7 +33,7 @@ class RQSimCLR(PretrainingAlgorithm):
         gather_distributed: negatives from every rank under DDP.
 
     >>> from rq_dabs.specs import Input1dSpec
-    >>> from rq_dabs.transformer import TransformerConfig
+    >>> from rq_dabs.encoder import TransformerConfig
     >>> model = DomainAgnosticTransformer([Input1dSpec(20, 5, 3)], TransformerConfig(depth=1, dim=32, mlp_dim=64))
     >>> loss, metrics = RQSimCLR().loss(model, [torch.randn(4, 20, 3)])
     >>> loss.shape

@@ -10,8 +10,8 @@ from rq_core.training import TrainerConfig, fit, resumable_loader
 from torch.utils.data import Dataset
 
 from rq_dabs.algorithms import PretrainingAlgorithm
-from rq_dabs.system import DABSPretraining, OptimizerConfig, save_encoder
-from rq_dabs.transformer import DomainAgnosticTransformer
+from rq_dabs.learner import DABSPretraining, OptimizerConfig, save_encoder
+from rq_dabs.encoder import DomainAgnosticTransformer
 
 __all__ = ["ENCODER_FILE", "encoder_path", "pretrain"]
 

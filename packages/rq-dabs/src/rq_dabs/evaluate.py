@@ -24,7 +24,7 @@ from rq_core.probe_metrics import macro_auroc
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from rq_dabs.transformer import DomainAgnosticTransformer
+from rq_dabs.encoder import DomainAgnosticTransformer
 
 __all__ = [
     "METRICS",

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from rq_dabs.algorithms import PretrainingAlgorithm
 from rq_dabs.specs import spec_from_dict
-from rq_dabs.transformer import DomainAgnosticTransformer, TransformerConfig
+from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
 
 __all__ = ["DABSPretraining", "OptimizerConfig", "load_encoder", "save_encoder"]
 

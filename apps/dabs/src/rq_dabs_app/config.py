@@ -79,7 +79,7 @@ def _paper_trainer() -> TrainerConfig:
 
 @dataclass
 class DABSConfig:
-    domain: str = "digits_images"  # a name of rq_dabs.datasets.catalog.DOMAINS
+    domain: str = "digits_images"  # a name of rq_dabs.data.catalog.DOMAINS
     algorithm: str = "rq"  # rq | emix | shed | none
     run_dir: str = "runs/dabs"
     data_root: str = ""  # "" -> $RQ_CACHE/dabs (default ~/.cache/rq/dabs)
@@ -99,7 +99,7 @@ class DABSConfig:
 
 @dataclass
 class FetchAssetsConfig:
-    """``rq-dabs fetch-assets``: the pinned files of the offline demo (rq_dabs.assets)."""
+    """``rq-dabs fetch-assets``: the pinned files of the offline demo (rq_dabs.data.assets)."""
 
     # where to put them; "" -> $RQ_ASSETS, else $RQ_CACHE/assets (~/.cache/rq/assets)
     assets: str = ""

@@ -2,7 +2,7 @@ import json
 
 import pytest
 import torch
-from rq_dabs.transfer import (
+from rq_dabs.evaluate import (
     METRICS,
     TransferSettings,
     dabs_linear_transfer,
