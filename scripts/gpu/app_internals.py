@@ -181,8 +181,8 @@ def dabs_workload(cfg: DictConfig, *, seed: int = 0) -> Workload:
     input specs; a batch of random inputs in DABS's ``(index, *inputs, label)`` layout."""
     from rq_dabs.algorithms import build_algorithm
     from rq_dabs.data.catalog import DOMAINS
-    from rq_dabs.learner import DABSPretraining, OptimizerConfig
     from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
+    from rq_dabs.learner import DABSPretraining, OptimizerConfig
 
     specs = DOMAINS[cfg.domain].dataset_class.spec()
     torch.manual_seed(seed)

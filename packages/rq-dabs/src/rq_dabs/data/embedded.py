@@ -20,11 +20,10 @@ same files. Building never uses the network.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from rq_core import runs
 
 from rq_dabs.data.assets import asset_path
 from rq_dabs.data.base import ArraysDataset
@@ -46,9 +45,8 @@ BASIC_MOTIONS_ASSETS = ("basic_motions/BasicMotions_TRAIN.ts", "basic_motions/Ba
 
 
 def cache_root() -> Path:
-    """``$RQ_CACHE/dabs``, default ``~/.cache/rq/dabs``."""
-    base = os.environ.get("RQ_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rq")
-    return Path(base) / "dabs"
+    """``$RQ_CACHE/dabs``, default ``~/.cache/rq/dabs`` (:func:`rq_core.runs.cache_root`)."""
+    return runs.cache_root("dabs")
 
 
 def stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: int) -> dict[str, np.ndarray]:
@@ -66,18 +64,10 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: i
 
 
 def _save(path: Path, arrays: dict[str, np.ndarray]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     # A temporary name of this process's own: DDP ranks may build the same file at once
-    # (same seed, same content); os.replace is atomic, so readers never see a half file.
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is readable like any file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # (same seed, same content); the rename is atomic, so readers never see a half file.
+    with runs.atomic_output(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
     return path
 
 
@@ -215,7 +205,8 @@ class SpokenDigitsSpeech(ArraysDataset):
 
     @classmethod
     def build(cls, root: Path, seed: int = 0) -> Path:
-        from rq_dabs.data.espeak import Espeak
+        from rq_core.espeak import Espeak
+
         from rq_dabs.data.speech import dabs_log_mel
 
         synth = Espeak()
