@@ -22,13 +22,15 @@ def test_pretrain_then_transfer_write_their_run_files(tmp_path, tiny):
     pre = tmp_path / "pre"
     main(["pretrain", "--domain", "synthetic_markov_text", "--algorithm", "rq", *tiny, f"run_dir={pre}"])
     assert (pre / "config.yaml").is_file() and (pre / "metrics.csv").is_file()
+    # the loss column every app logs, by the name the main job reads
+    assert "train/loss" in (pre / "metrics.csv").read_text().splitlines()[0].split(",")
     assert (pre / "checkpoints" / "last.ckpt").is_file()
     encoder = load_encoder(pre / "checkpoints" / "encoder.pt")
     assert encoder.config.depth == 1
     # RQ without straight-through: the token table is exactly its initialization.
     torch.manual_seed(0)  # the trainer seed of the paper config is 0
-    from rq_dabs.specs import InputTokensSpec
     from rq_dabs.encoder import DomainAgnosticTransformer
+    from rq_dabs.specs import InputTokensSpec
 
     fresh = DomainAgnosticTransformer([InputTokensSpec(32, 64)], encoder.config)
     assert torch.equal(fresh.embed_modules[0].embed.weight, encoder.embed_modules[0].embed.weight)
@@ -36,7 +38,7 @@ def test_pretrain_then_transfer_write_their_run_files(tmp_path, tiny):
 
     out = tmp_path / "transfer"
     main(["transfer", "domain=synthetic_markov_text", f"checkpoint={pre}", *tiny, f"run_dir={out}"])
-    results = json.loads((out / "results.json").read_text())
+    results = json.loads((out / "results.json").read_text())["results"]
     r = results["synthetic_markov_text"]["rq"]
     assert 0.0 <= r["accuracy_mean"] <= 1.0 and len(r["accuracy_per_seed"]) == 1
     assert "| rq |" in (out / "results.md").read_text()
@@ -59,7 +61,7 @@ def test_demo_quick_end_to_end_and_reuse(tmp_path, data_root, capsys):
     argv = ["demo", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}", f"data_root={data_root}",
             "trainer.max_steps=2", "threads=1"]
     main(argv)
-    results = json.loads((run / "results.json").read_text())
+    results = json.loads((run / "results.json").read_text())["results"]
     assert set(results) == {"digits_images", "basic_motions_sensor", "synthetic_markov_text"}
     assert all(set(r) == {"rq", "emix", "none"} for r in results.values())
     table = (run / "results.md").read_text()
@@ -67,9 +69,24 @@ def test_demo_quick_end_to_end_and_reuse(tmp_path, data_root, capsys):
     capsys.readouterr()
     main(argv)  # finished stages are reused, not run again
     assert capsys.readouterr().out.count("reused") == 9
-    main([*argv, "trainer.max_steps=3"])  # other settings: every stage is redone
+    main([*argv, "optim.lr=0.002"])  # other settings: every stage is redone
     out = capsys.readouterr().out
-    assert out.count("settings changed") == 9 and "reused" not in out
+    assert out.count("settings changed (optim.lr)") == 9 and "reused" not in out
+    # ... and the results made with the old settings are kept beside, not deleted
+    kept = list((run / "digits_images").glob("rq.superseded-*"))
+    assert len(kept) == 1 and (kept[0] / "transfer" / "stage.json").is_file()
+    main([*argv, "optim.lr=0.002", "trainer.max_steps=3"])  # a longer budget extends the runs
+    out = capsys.readouterr().out
+    # the random-init rows do not depend on the steps: reused; the others' transfers are
+    # redone on the continued encoders (their pretrainings are not moved aside)
+    assert out.count("reused") == 3 and out.count("settings changed (budget.max_steps)") == 6
+    assert len(list((run / "digits_images").glob("rq.superseded-*"))) == 1
+    ckpt = torch.load(run / "digits_images" / "rq" / "checkpoints" / "last.ckpt",
+                      map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == 3  # continued from step 2, not restarted
+    main([*argv, "optim.lr=0.002", "trainer.max_steps=3", "force=true"])  # redo everything
+    out = capsys.readouterr().out
+    assert out.count("redo requested (force)") == 9 and "reused" not in out
 
 
 def test_demo_fails_naming_a_missing_asset_before_training(tmp_path, monkeypatch):
@@ -124,17 +141,40 @@ def test_pretraining_under_two_process_cpu_ddp(tmp_path, tiny):
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["global_step"] == 2
     assert (run / "checkpoints" / "encoder.pt").is_file()
-    assert "train_loss" in (run / "metrics.csv").read_text()
+    assert "train/loss" in (run / "metrics.csv").read_text()
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("paper*.yaml")))
 def test_paper_configs_keep_the_paper_sizes(name):
     from rq_core.config import load_config
     from rq_dabs.data.catalog import DOMAINS
-    from rq_dabs_app.config import DABSConfig
+    from rq_dabs_app.config import DabsAppConfig
 
-    cfg = load_config(DABSConfig, CONFIGS / name)
+    cfg = load_config(DabsAppConfig, CONFIGS / name)
     assert cfg.domain in DOMAINS and not DOMAINS[cfg.domain].embedded
     assert (cfg.model.depth, cfg.model.heads, cfg.model.dim_head, cfg.model.dim, cfg.model.mlp_dim) == (12, 8, 64, 256, 512)
     assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.trainer.max_steps) == (1e-4, 1e-4, 100_000)
     assert cfg.rq.num_bins == 8 and not cfg.rq.straight_through
+
+
+def test_pretrain_reuses_a_finished_run_and_refuses_one_made_with_other_settings(
+    tmp_path, tiny, capsys
+):
+    run = tmp_path / "pre"
+    argv = ["pretrain", "domain=synthetic_markov_text", "algorithm=rq", *tiny, f"run_dir={run}"]
+    main(argv)
+    encoder = run / "checkpoints" / "encoder.pt"
+    made = encoder.stat().st_mtime_ns
+    main(argv)  # finished with these settings: nothing is trained again
+    assert encoder.stat().st_mtime_ns == made
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:  # one line naming the changed key, exit 2
+        main([*argv, "rq.num_bins=4"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "settings changed (rq.num_bins)" in err
+    assert encoder.stat().st_mtime_ns == made  # the old run is untouched
+    main([*argv, "rq.num_bins=4", "force=true"])  # force: the old run is moved aside, kept
+    kept = list(tmp_path.glob("pre.superseded-*"))
+    assert len(kept) == 1 and (kept[0] / "checkpoints" / "encoder.pt").is_file()
+    assert encoder.is_file()

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from rq_dabs.specs import Input1dSpec, Input2dSpec, InputTokensSpec
 from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
+from rq_dabs.specs import Input1dSpec, Input2dSpec, InputTokensSpec
 
 TINY = TransformerConfig(dim=32, depth=1, heads=2, dim_head=16, mlp_dim=64, out_dim=16)
 

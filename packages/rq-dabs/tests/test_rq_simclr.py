@@ -1,7 +1,7 @@
 import torch
 from rq_dabs.algorithms import RQSimCLR
-from rq_dabs.specs import Input1dSpec
 from rq_dabs.encoder import DomainAgnosticTransformer
+from rq_dabs.specs import Input1dSpec
 
 
 def _embedding_grads(model):

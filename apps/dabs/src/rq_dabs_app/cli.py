@@ -15,7 +15,7 @@ from pathlib import Path
 from rq_core.config import app_config_dir, cli_main
 
 from rq_dabs_app import commands
-from rq_dabs_app.config import DABSConfig, FetchAssetsConfig
+from rq_dabs_app.config import DabsAppConfig, FetchAssetsConfig
 
 # Package data when installed from a wheel (see pyproject.toml), else the checkout's configs/.
 CONFIG_DIR = app_config_dir("rq_dabs_app", Path(__file__).resolve().parents[2] / "configs")
@@ -26,7 +26,7 @@ COMMANDS = {
     "demo": commands.demo,
     "fetch-assets": commands.fetch_assets,
 }
-SCHEMAS = {"pretrain": DABSConfig, "transfer": DABSConfig, "demo": DABSConfig,
+SCHEMAS = {"pretrain": DabsAppConfig, "transfer": DabsAppConfig, "demo": DabsAppConfig,
            "fetch-assets": FetchAssetsConfig}
 SHORTHANDS = ("--domain", "--algorithm")
 

@@ -1,11 +1,12 @@
-"""The commands of ``rq-dabs``: config -> rq_dabs objects -> run. Nothing reusable lives here."""
+"""The commands of ``rq-dabs``, one function each: config -> rq_dabs calls -> results.
+
+Run plumbing (where the data live, which finished runs are reused, how results are written)
+is rq-core's (:mod:`rq_core.runs`).
+"""
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -13,26 +14,53 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rq_core.archives import ChecksumError
+from rq_core.checkpoints import save_checkpoint
 from rq_core.config import save_config
+from rq_core.runs import (
+    ResultsTable,
+    Stage,
+    StageCheck,
+    atomic_write,
+    cache_root,
+    process_rank,
+    write_results,
+)
 from rq_core.training import TrainerConfig
 from rq_dabs.algorithms import build_algorithm
 from rq_dabs.data.catalog import DOMAINS, open_domain
-from rq_dabs.data.embedded import build_embedded_domain, cache_root
-from rq_dabs.pretrain import encoder_path
-from rq_dabs.pretrain import pretrain as run_pretraining
-from rq_dabs.learner import OptimizerConfig, load_encoder
+from rq_dabs.data.embedded import build_embedded_domain
+from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
 from rq_dabs.evaluate import (
     TRANSFER_PROTOCOLS,
     TransferSettings,
     dabs_linear_transfer,
     extract_features,
     probe_linear_transfer,
-    results_markdown,
-    write_results,
 )
-from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
+from rq_dabs.learner import OptimizerConfig, load_encoder
+from rq_dabs.pretrain import encoder_path
+from rq_dabs.pretrain import pretrain as run_pretraining
 
 log = logging.getLogger("rq_dabs_app")
+
+# What shapes a pretraining besides the model, optimizer, batch and algorithm options: the
+# trainer keys that change the weights. Steps and epochs are its budget (more steps extend a
+# finished run); logging, checkpoint cadence and the progress bar change nothing.
+TRAINER_SETTINGS = (
+    "seed", "precision", "deterministic", "accumulate_grad_batches", "gradient_clip_val",
+    "devices", "num_nodes",
+)  # fmt: skip
+TRAINER_BUDGET = ("max_steps", "max_epochs")
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def _data_root(cfg: DictConfig) -> Path:
+    return (
+        Path(cfg.data_root) if cfg.data_root else cache_root("dabs", override=cfg.cache_dir or None)
+    )
 
 
 def _setup(cfg: DictConfig) -> None:
@@ -43,90 +71,125 @@ def _setup(cfg: DictConfig) -> None:
 
 
 def _algorithm(cfg: DictConfig, name: str):
-    options: dict[str, Any] = {}
-    if name in ("rq", "emix", "shed"):
-        options = OmegaConf.to_container(cfg[name])  # type: ignore[assignment]
+    options: dict[str, Any] = _plain(cfg[name]) if name in ("rq", "emix", "shed") else {}
     return build_algorithm(name, dim=cfg.model.dim, **options)
 
 
-def _trainer(cfg: DictConfig) -> TrainerConfig:
-    return TrainerConfig(**OmegaConf.to_container(cfg.trainer))  # type: ignore[arg-type]
+def pretrain_settings(cfg: DictConfig, domain: str, algorithm: str) -> dict[str, Any]:
+    """Everything a pretraining's encoder depends on (the :class:`Stage` settings), under
+    the config's own keys, so that a changed setting is named as the user writes it."""
+    settings = {
+        "domain": domain,
+        "algorithm": algorithm,
+        "model": _plain(cfg.model),
+        "optim": _plain(cfg.optim),
+        "batch_size": cfg.batch_size,
+        "trainer": {key: _plain(cfg.trainer[key]) for key in TRAINER_SETTINGS},
+    }
+    if algorithm in ("rq", "emix", "shed"):  # the options of the algorithm that runs
+        settings[algorithm] = _plain(cfg[algorithm])
+    return settings
 
 
-def _pretrain_one(cfg: DictConfig, domain: str, algorithm: str, run_dir: Path) -> Path:
-    train_set = open_domain(domain, "train", cfg.data_root or None)
+def _pretrain_stage(cfg: DictConfig, domain: str, algorithm: str, run_dir: Path) -> Stage:
+    # The scratch baseline trains nothing: its encoder does not depend on a budget.
+    budget = {} if algorithm == "none" else {k: cfg.trainer[k] for k in TRAINER_BUDGET}
+    return Stage(run_dir, pretrain_settings(cfg, domain, algorithm), budget=budget)
+
+
+def _pretrain_one(
+    cfg: DictConfig, domain: str, algorithm: str, run_dir: Path, *, on_change: str
+) -> tuple[Path, StageCheck]:
+    """Pretrain (or reuse) one encoder in ``run_dir``; return its file and the stage check."""
+    stage = _pretrain_stage(cfg, domain, algorithm, run_dir)
+    if process_rank() == 0:
+        check = stage.prepare(force=cfg.force, on_change=on_change)  # type: ignore[arg-type]
+    else:  # rank 0 alone moves a superseded run aside and writes the record
+        check = stage.check(force=cfg.force)
+    target = encoder_path(run_dir)
+    if check.reusable and target.is_file():
+        log.info("%s: finished with these settings; reused", target)
+        return target, check
+    train_set = open_domain(domain, "train", _data_root(cfg))
     torch.manual_seed(cfg.trainer.seed)  # same initial encoder for every algorithm
-    model = DomainAgnosticTransformer(
-        train_set.spec(), TransformerConfig(**OmegaConf.to_container(cfg.model))  # type: ignore[arg-type]
+    model = DomainAgnosticTransformer(train_set.spec(), TransformerConfig(**_plain(cfg.model)))
+    run_cfg = OmegaConf.merge(
+        cfg, {"domain": domain, "algorithm": algorithm, "run_dir": str(run_dir)}
     )
-    run_cfg = OmegaConf.merge(cfg, {"domain": domain, "algorithm": algorithm, "run_dir": str(run_dir)})
-    return run_pretraining(
+    path = run_pretraining(
         train_set,
         model,
         _algorithm(cfg, algorithm),
         run_dir,
-        _trainer(cfg),
+        TrainerConfig(**_plain(cfg.trainer)),
         batch_size=cfg.batch_size,
-        optimizer=OptimizerConfig(cfg.optim.lr, cfg.optim.weight_decay),
+        optimizer=OptimizerConfig(**_plain(cfg.optim)),
         num_workers=cfg.num_workers,
         config=run_cfg,
     )
+    if path is None:
+        raise SystemExit(
+            f"rq-dabs: the pretraining in {run_dir} stopped early; run again to resume"
+        )
+    if process_rank() == 0:
+        stage.finish(encoder=str(path))
+    return path, check
 
 
 def pretrain(cfg: DictConfig) -> Path:
     """Pretrain the DABS encoder on `domain` with `algorithm` (rq, emix, shed, none)."""
     _setup(cfg)
-    path = _pretrain_one(cfg, cfg.domain, cfg.algorithm, Path(cfg.run_dir))
+    # A run_dir made with other settings is refused (one line); force=true moves it aside.
+    path, _ = _pretrain_one(cfg, cfg.domain, cfg.algorithm, Path(cfg.run_dir), on_change="refuse")
     print(f"encoder: {path}")
     return path
 
 
-def _transfer_one(cfg: DictConfig, domain: str, encoder_file: Path, run_dir: Path) -> dict[str, Any]:
+def _transfer_one(
+    cfg: DictConfig, domain: str, encoder_file: Path, run_dir: Path
+) -> dict[str, Any]:
+    """Frozen features of ``encoder_file`` on the three splits, then the linear protocol."""
     if cfg.transfer.protocol not in TRANSFER_PROTOCOLS:
         raise SystemExit(f"rq-dabs: transfer.protocol must be one of {TRANSFER_PROTOCOLS}")
     info = DOMAINS[domain]
     model = load_encoder(encoder_file)
-    splits = {s: open_domain(domain, s, cfg.data_root or None) for s in ("train", "valid", "test")}
+    splits = {s: open_domain(domain, s, _data_root(cfg)) for s in ("train", "valid", "test")}
     if list(model.specs) != list(splits["train"].spec()):
         raise SystemExit(
-            f"rq-dabs transfer: the encoder was pretrained for inputs {model.specs}, but domain {domain!r} "
-            f"gives {splits['train'].spec()}; transfer needs the same input specs (e.g. cifar10_small -> "
-            "dtd_small, imagenet -> dtd, wikitext103 -> sst2, librispeech -> audio_mnist, chexpert -> xray8)"
+            f"rq-dabs transfer: the encoder was pretrained for inputs {model.specs}, but domain "
+            f"{domain!r} gives {splits['train'].spec()}; transfer needs the same input specs "
+            "(e.g. cifar10_small -> dtd_small, imagenet -> dtd, wikitext103 -> sst2, "
+            "librispeech -> audio_mnist, chexpert -> xray8)"
         )
-    features = {s: extract_features(model, d, num_workers=cfg.num_workers) for s, d in splits.items()}
+    features = {
+        s: extract_features(model, d, num_workers=cfg.num_workers) for s, d in splits.items()
+    }
+    seeds = list(cfg.transfer.seeds)
     if cfg.transfer.protocol == "linear_probe":
-        result = probe_linear_transfer(
+        return probe_linear_transfer(
             features["train"], features["valid"], features["test"],
-            multilabel=splits["train"].multilabel(), seeds=tuple(cfg.transfer.seeds),
-        )
-    else:
-        num_classes = splits["train"].num_classes()
-        heads: list = []
-        result = dabs_linear_transfer(
-            features["train"],
-            features["test"],
-            num_outputs=num_classes or 1,
-            loss=info.loss,
-            metric=info.metric,
-            settings=TransferSettings(
-                epochs=cfg.transfer.epochs,
-                lr=cfg.transfer.lr,
-                weight_decay=cfg.transfer.weight_decay,
-                batch_size=cfg.transfer.batch_size,
-                seeds=tuple(cfg.transfer.seeds),
-                standardize=cfg.transfer.standardize,
-            ),
-            heads=heads,
-        )
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        torch.save({"seeds": list(cfg.transfer.seeds), "heads": heads}, run_dir / "checkpoints" / "linear_heads.pt")
-    result["encoder"] = str(encoder_file)
+            multilabel=splits["train"].multilabel(), seeds=tuple(seeds),
+        )  # fmt: skip
+    settings = {k: v for k, v in _plain(cfg.transfer).items() if k != "protocol"}
+    heads: list = []
+    result = dabs_linear_transfer(
+        features["train"],
+        features["test"],
+        num_outputs=splits["train"].num_classes() or 1,
+        loss=info.loss,
+        metric=info.metric,
+        settings=TransferSettings(**settings),
+        heads=heads,
+    )
+    save_checkpoint(run_dir / "checkpoints" / "linear_heads.pt", {"seeds": seeds, "heads": heads})
     return result
 
 
 def _resolve_encoder(checkpoint: str) -> Path:
     if not checkpoint:
-        raise SystemExit("rq-dabs transfer: set checkpoint=PATH (an encoder.pt or a pretraining run dir)")
+        raise SystemExit(
+            "rq-dabs transfer: set checkpoint=PATH (an encoder.pt or a pretraining run dir)"
+        )
     path = Path(checkpoint)
     if path.is_dir():
         path = encoder_path(path)
@@ -135,38 +198,46 @@ def _resolve_encoder(checkpoint: str) -> Path:
     return path
 
 
+def results_table(results: dict[str, dict[str, dict[str, Any]]]) -> list[ResultsTable]:
+    """One table per domain: algorithm | metric mean ± std over the transfer seeds (%)."""
+    tables = []
+    for domain, by_algorithm in results.items():
+        metric = next(iter(by_algorithm.values()))["metric"]
+        column = f"{metric} (mean ± std over seeds)"
+        table = ResultsTable(domain, ["algorithm", column])
+        for algorithm, r in by_algorithm.items():
+            mean, std = 100 * r[f"{metric}_mean"], 100 * r[f"{metric}_std"]
+            table.add(algorithm=algorithm, **{column: f"{mean:.1f} ± {std:.1f}"})
+        tables.append(table)
+    return tables
+
+
+def _write_results(run_dir: Path, results: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """``results.json`` + ``results.md`` (the tables) and ``metrics.csv`` (one row per
+    domain and algorithm: metric, mean, std over the transfer seeds)."""
+    tables = results_table(results)
+    write_results(run_dir, tables, {"results": results}, title="DABS transfer results")
+    rows = ["domain,algorithm,metric,mean,std"]
+    for domain, by_algorithm in results.items():
+        for algorithm, r in by_algorithm.items():
+            m = r["metric"]
+            rows.append(f"{domain},{algorithm},{m},{r[f'{m}_mean']},{r[f'{m}_std']}")
+    atomic_write(run_dir / "metrics.csv", "\n".join(rows) + "\n")
+    for table in tables:
+        print(table.markdown(level=2))
+
+
 def transfer(cfg: DictConfig) -> dict[str, Any]:
     """Linear transfer of a frozen pretrained encoder (checkpoint=...) on `domain`."""
     _setup(cfg)
     run_dir = Path(cfg.run_dir)
     save_config(cfg, run_dir)
-    result = _transfer_one(cfg, cfg.domain, _resolve_encoder(cfg.checkpoint), run_dir)
+    encoder_file = _resolve_encoder(cfg.checkpoint)
+    result = _transfer_one(cfg, cfg.domain, encoder_file, run_dir)
+    result["encoder"] = str(encoder_file)
     results = {cfg.domain: {cfg.algorithm: result}}
-    _write_run_outputs(run_dir, results)
-    print(results_markdown(results))
+    _write_results(run_dir, results)
     return results
-
-
-def _write_run_outputs(run_dir: Path, results: dict[str, dict[str, dict[str, Any]]]) -> None:
-    write_results(results, run_dir)
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "metrics.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["domain", "algorithm", "metric", "mean", "std"])
-        for domain, by_algorithm in results.items():
-            for algorithm, r in by_algorithm.items():
-                m = r["metric"]
-                writer.writerow([domain, algorithm, m, r[f"{m}_mean"], r[f"{m}_std"]])
-
-
-def _stage_fingerprint(cfg: DictConfig, domain: str, algorithm: str) -> str:
-    """What a demo stage's result depends on; a stage made with other settings is redone."""
-    import hashlib
-
-    keep = {k: cfg[k] for k in ("batch_size", "model", "optim", "transfer", "trainer")}
-    keep.update(domain=domain, algorithm=algorithm, options=cfg[algorithm] if algorithm in cfg else None)
-    text = json.dumps(OmegaConf.to_container(OmegaConf.create(keep), resolve=True), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def fetch_assets(cfg: DictConfig) -> list[Path]:
@@ -184,57 +255,64 @@ def fetch_assets(cfg: DictConfig) -> list[Path]:
     return paths
 
 
+def _build_domains(cfg: DictConfig) -> None:
+    """Every domain is built (or found) before any training: one that cannot be built stops
+    the demo at once with its reason, so the results always cover every requested domain."""
+    for domain in cfg.demo.domains:
+        if domain not in DOMAINS or not DOMAINS[domain].embedded:
+            raise SystemExit(f"rq-dabs demo: {domain!r} is not an embedded domain")
+        try:
+            build_embedded_domain(domain, _data_root(cfg))
+        except (OSError, ImportError, RuntimeError, ValueError) as error:
+            raise SystemExit(f"rq-dabs demo: domain {domain!r} cannot be built: {error}") from None
+
+
+def _demo_stage(cfg: DictConfig, domain: str, algorithm: str, stage_dir: Path) -> dict[str, Any]:
+    """Pretrain (or reuse) one encoder, then transfer (or reuse the transfer made from it)."""
+    t0, c0 = time.time(), time.process_time()
+    encoder_file, check = _pretrain_one(cfg, domain, algorithm, stage_dir, on_change="supersede")
+    t1, c1 = time.time(), time.process_time()
+    settings = {
+        "pretrain": _pretrain_stage(cfg, domain, algorithm, stage_dir).settings,
+        "budget": {k: cfg.trainer[k] for k in TRAINER_BUDGET} if algorithm != "none" else {},
+        "transfer": _plain(cfg.transfer),
+    }
+    transfer_stage = Stage(stage_dir / "transfer", settings)
+    if transfer_stage.prepare(force=cfg.force, on_change="supersede").reusable:
+        print(f"[demo] {domain}/{algorithm}: reused {transfer_stage.path}")
+        return transfer_stage.outputs()
+    result = _transfer_one(cfg, domain, encoder_file, transfer_stage.directory)
+    # Wall time depends on the machine's load; CPU time (all threads) much less.
+    if not check.reusable:
+        result["pretrain_seconds"] = round(t1 - t0, 1)
+        result["pretrain_cpu_seconds"] = round(c1 - c0, 1)
+    result["transfer_seconds"] = round(time.time() - t1, 1)
+    result["transfer_cpu_seconds"] = round(time.process_time() - c1, 1)
+    transfer_stage.finish(**result)
+    m = result["metric"]
+    print(
+        f"[demo] {domain}/{algorithm}: {m} {100 * result[f'{m}_mean']:.1f} "
+        f"(pretrain {t1 - t0:.0f} s wall / {c1 - c0:.0f} s CPU, "
+        f"transfer {time.time() - t1:.0f} s)",
+        flush=True,
+    )
+    return result
+
+
 def demo(cfg: DictConfig) -> dict[str, Any]:
     """Pretrain rq, emix and none on each embedded domain and print the transfer table."""
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     run_dir = Path(cfg.run_dir)
     save_config(cfg, run_dir)
-    data_root = Path(cfg.data_root) if cfg.data_root else cache_root()
-    results: dict[str, dict[str, Any]] = {}
     started = time.time()
-    # Every domain is built (or found) before any training: one that cannot be built stops the
-    # demo at once with its reason, so the results always cover every requested domain.
+    _build_domains(cfg)
+    results: dict[str, dict[str, Any]] = {}
     for domain in cfg.demo.domains:
-        if domain not in DOMAINS or not DOMAINS[domain].embedded:
-            raise SystemExit(f"rq-dabs demo: {domain!r} is not an embedded domain")
-        try:
-            build_embedded_domain(domain, data_root)
-        except (OSError, ImportError, RuntimeError, ValueError) as error:
-            raise SystemExit(f"rq-dabs demo: domain {domain!r} cannot be built: {error}") from None
-    for domain in cfg.demo.domains:
-        results[domain] = {}
-        for algorithm in cfg.demo.algorithms:
-            stage = run_dir / domain / algorithm
-            done = stage / "transfer.json"
-            fingerprint = _stage_fingerprint(cfg, domain, algorithm)
-            if done.is_file():
-                previous = json.loads(done.read_text())
-                if previous.get("fingerprint") == fingerprint:
-                    results[domain][algorithm] = previous
-                    print(f"[demo] {domain}/{algorithm}: reused {done}")
-                    continue
-                print(f"[demo] {domain}/{algorithm}: settings changed since {done} was made; redoing it")
-                shutil.rmtree(stage)
-            t0, c0 = time.time(), time.process_time()
-            encoder_file = _pretrain_one(cfg, domain, algorithm, stage)
-            t1, c1 = time.time(), time.process_time()
-            result = _transfer_one(cfg, domain, encoder_file, stage)
-            # Wall time depends on the machine's load; CPU time (all threads) much less.
-            result["pretrain_seconds"] = round(t1 - t0, 1)
-            result["pretrain_cpu_seconds"] = round(c1 - c0, 1)
-            result["transfer_seconds"] = round(time.time() - t1, 1)
-            result["transfer_cpu_seconds"] = round(time.process_time() - c1, 1)
-            result["fingerprint"] = fingerprint
-            done.write_text(json.dumps(result, indent=2) + "\n")
-            results[domain][algorithm] = result
-            m = result["metric"]
-            print(
-                f"[demo] {domain}/{algorithm}: {m} {100 * result[f'{m}_mean']:.1f} "
-                f"(pretrain {t1 - t0:.0f} s wall / {c1 - c0:.0f} s CPU, transfer {time.time() - t1:.0f} s)",
-                flush=True,
-            )
-    _write_run_outputs(run_dir, results)
-    print(results_markdown(results))
+        results[domain] = {
+            algorithm: _demo_stage(cfg, domain, algorithm, run_dir / domain / algorithm)
+            for algorithm in cfg.demo.algorithms
+        }
+    _write_results(run_dir, results)
     print(f"[demo] {time.time() - started:.0f} s; results in {run_dir / 'results.md'}")
     return results

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from rq_core import features
 from rq_core.probe_metrics import macro_auroc
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
@@ -38,21 +39,21 @@ __all__ = [
 ]
 
 
-@torch.no_grad()
 def extract_features(
     model: DomainAgnosticTransformer, dataset: Dataset, *, batch_size: int = 256, num_workers: int = 0
 ) -> tuple[Tensor, Tensor]:
-    """Pooled ``(N, dim)`` features (``prehead=True``, eval mode) and the labels of ``dataset``."""
-    was_training = model.training
-    model.eval()
+    """Pooled ``(N, dim)`` features (``prehead=True``, eval mode, no gradients) and the labels
+    of ``dataset`` (DABS items ``(index, *inputs, label)``), through rq-core's one extraction
+    loop (:func:`rq_core.features.extract_features`)."""
     device = next(model.parameters()).device
-    feats, labels = [], []
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+
+    def encode(batch: list[Tensor]) -> dict[str, Tensor]:
         inputs = [x.to(device) for x in batch[1:-1]]
-        feats.append(model(inputs, prehead=True).float().cpu())
-        labels.append(torch.as_tensor(batch[-1]))
-    model.train(was_training)
-    return torch.cat(feats), torch.cat(labels)
+        return {"features": model(inputs, prehead=True), "labels": torch.as_tensor(batch[-1])}
+
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    out = features.extract_features(encode, loader, modules=model, progress=False)
+    return torch.from_numpy(out["features"]), torch.from_numpy(out["labels"])
 
 
 def _accuracy(outputs: Tensor, labels: Tensor) -> float:
@@ -94,15 +95,16 @@ _LOSSES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class TransferSettings:
-    """DABS transfer settings (``conf/transfer.yaml``; batch size from ``conf/dataset/*``)."""
+    """DABS transfer settings (``conf/transfer.yaml``; batch size from ``conf/dataset/*``);
+    the app config embeds them as ``transfer``."""
 
     epochs: int = 100  # trainer.max_epochs: 100
     lr: float = 1e-4  # optim.lr: 0.0001
     weight_decay: float = 1e-4  # optim.weight_decay: 0.0001
     batch_size: int = 64  # conf/dataset/*.yaml: 64 (224 px, speech), 256 (small images, PAMAP2), 128 (text)
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # heads trained per encoder
     #: Standardize features with the train split's mean/std first (not in DABS; the demo's
     #: short budgets leave feature scales that differ between algorithms).
     standardize: bool = False

@@ -25,7 +25,8 @@ class RQSimCLR(PretrainingAlgorithm):
     gradient and trains them (what the paper left for future work).
 
     Args:
-        num_bins: bins per channel (default 8; ARCHITECTURE.md, DABS row).
+        num_bins: bins per channel (default 8: the DABS setting recorded in docs/decisions.md,
+            "`rq` = two independent RQ draws").
         collapse, spacing, p: as :func:`rq_core.randomized_quantize`.
         straight_through: train the embedding modules through RQ.
         temperature: NT-Xent temperature; 0.2 is DABS e-Mix's (``src/systems/emix.py``), kept so
