@@ -147,6 +147,7 @@ APPS: tuple[AppSpec, ...] = (
             "rq-dabs transfer --domain natural_images",
         ),
         expected=StageTime(quick=20, full=582),
+        accepts_force=True,  # DabsAppConfig.force reaches every Stage of `rq-dabs demo`
     ),
 )
 
