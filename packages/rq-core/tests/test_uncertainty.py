@@ -371,3 +371,39 @@ def test_results_tables_write_the_interval_cells(tmp_path):
 def test_bad_inputs_raise_naming_the_problem(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# ------------------------------------------------------------------------------ compare_methods
+
+
+def test_compare_methods_pairs_each_method_with_random_and_the_baseline_once():
+    from rq_core.uncertainty import compare_methods
+
+    truth = np.arange(400) % 4 != 0
+    stats = {
+        "random": {"a": accuracy_statistic(truth & (np.arange(400) % 3 != 0))},
+        "mixup": {"a": accuracy_statistic(truth)},
+        "rq": {"a": accuracy_statistic(truth | (np.arange(400) % 8 == 0))},
+    }
+    estimates, paired = compare_methods("t", stats, baseline="mixup", resamples=200)
+    assert [r["method"] for r in estimates.rows] == ["random", "mixup", "rq"]
+    assert estimates.rows[2]["a"].value == pytest.approx(87.5)
+    pairs = [(r["method"], r["against"]) for r in paired.rows]
+    # random vs baseline appears once (as baseline vs random), never twice, never self-pairs
+    assert pairs == [("mixup", "random"), ("rq", "random"), ("rq", "mixup")]
+    verdicts = {(r["method"], r["against"]): r["verdict"] for r in paired.rows}
+    assert verdicts[("rq", "mixup")] == "better"  # rq is right on every item mixup is, +12.5
+    assert paired.rows[2]["difference"].difference == pytest.approx(12.5)
+    json = paired.to_json()["rows"][2]["difference"]
+    assert json["verdict"] == "better"
+
+
+def test_compare_methods_names_the_column_of_mismatched_test_items():
+    from rq_core.uncertainty import compare_methods
+
+    stats = {
+        "random": {"keyword": accuracy_statistic(np.ones(50, bool), labels=np.zeros(50))},
+        "rq": {"keyword": accuracy_statistic(np.ones(60, bool), labels=np.zeros(60))},
+    }
+    with pytest.raises(ValueError, match="keyword, rq vs random: .*different test sets"):
+        compare_methods("t", stats, resamples=50)

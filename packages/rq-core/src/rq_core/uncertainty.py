@@ -34,11 +34,13 @@ class, and no Python loop over resamples.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Literal, TypeVar
 
 import numpy as np
+
+from rq_core.runs import ResultsTable
 
 __all__ = [
     "BETTER",
@@ -50,6 +52,7 @@ __all__ = [
     "accuracy_statistic",
     "auroc_statistic",
     "bootstrap_estimate",
+    "compare_methods",
     "map_statistic",
     "mean_of",
     "mean_statistic",
@@ -702,3 +705,104 @@ def paired_difference(
     )
     low, high, kept = _interval(values, level, f"the {a.name} difference")
     return Comparison(difference, low, high, level, kept)
+
+
+# ------------------------------------------------------------------------------- tables
+
+
+def compare_methods(
+    title: str,
+    statistics: Mapping[str, Mapping[str, Statistic]],
+    *,
+    reference: str | None = "random",
+    baseline: str | None = None,
+    scale: float = 100.0,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> list[ResultsTable]:
+    """The two tables every app's results show: each method's metric with its interval, and
+    each method against ``reference`` (random init) and ``baseline`` (the modality's
+    hand-made augmentation), paired on the same test items, with a verdict.
+
+    Args:
+        title: the estimates table's title; the comparisons table is ``title + " - paired"``.
+        statistics: method -> {column (a task or metric) -> :class:`Statistic`}. Every
+            method's statistic of a column must be built on the same test items in the same
+            order (otherwise :func:`paired_difference` refuses, naming the column).
+        reference, baseline: methods to compare every other method against (skipped when
+            absent from ``statistics`` or ``None``); the baseline is also compared with the
+            reference.
+        scale: the factor of every number shown (100: percent).
+
+    Returns:
+        ``[estimates, comparisons]``, two :class:`rq_core.runs.ResultsTable`: estimates has a
+        ``method`` column and one column per metric column (cells are :class:`Estimate`);
+        comparisons has ``method``, ``against``, ``column``, ``difference`` (a
+        :class:`Comparison`: "+1.2 [+0.3, +2.1] better") and ``verdict``.
+
+    >>> truth = np.arange(300) % 3 != 0  # 2/3 right
+    >>> stats = {
+    ...     "random": {"keyword": accuracy_statistic(truth & (np.arange(300) % 5 != 0))},
+    ...     "rq": {"keyword": accuracy_statistic(truth)},
+    ... }
+    >>> estimates, paired = compare_methods("Linear probe", stats)
+    >>> print(estimates.markdown(level=3))  # doctest: +NORMALIZE_WHITESPACE
+    ### Linear probe
+    <BLANKLINE>
+    | method | keyword |
+    |---|---|
+    | random | 53.3 [48.0, 59.0] |
+    | rq | 66.7 [61.0, 71.7] |
+    <BLANKLINE>
+    95 % percentile-bootstrap intervals over test items (and probe seeds), 1000 resamples.
+    <BLANKLINE>
+    >>> paired.rows[0]["verdict"]
+    'better'
+    """
+    methods = list(statistics)
+    columns: list[str] = []
+    for per_column in statistics.values():
+        columns += [c for c in per_column if c not in columns]
+    estimates = ResultsTable(title, ["method", *columns])
+    for method in methods:
+        row = {"method": method}
+        for column, statistic in statistics[method].items():
+            estimate = bootstrap_estimate(statistic, resamples=resamples, level=level, seed=seed)
+            row[column] = estimate.scaled(scale)
+        estimates.add(**row)
+    estimates.notes.append(
+        f"{level:.0%} percentile-bootstrap intervals over test items (and probe seeds), "
+        f"{resamples} resamples.".replace("%", " %")
+    )
+
+    comparisons = ResultsTable(
+        f"{title} - paired", ["method", "against", "column", "difference", "verdict"]
+    )
+    against = [m for m in (reference, baseline) if m is not None and m in statistics]
+    for other in against:
+        for method in methods:
+            if method == other or (method == reference and other == baseline):
+                continue
+            for column in columns:
+                a, b = statistics[method].get(column), statistics[other].get(column)
+                if a is None or b is None:
+                    continue
+                try:
+                    comparison = paired_difference(
+                        a, b, resamples=resamples, level=level, seed=seed
+                    ).scaled(scale)
+                except ValueError as error:
+                    raise ValueError(f"{title}, {column}, {method} vs {other}: {error}") from None
+                comparisons.add(
+                    method=method,
+                    against=other,
+                    column=column,
+                    difference=comparison,
+                    verdict=comparison.verdict,
+                )
+    comparisons.notes.append(
+        "difference = method - against on the same test items; better / worse: the whole "
+        f"{level:.0%} interval is above / below 0.".replace("%", " %")
+    )
+    return [estimates, comparisons]
