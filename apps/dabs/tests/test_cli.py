@@ -3,8 +3,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from rq_dabs.learner import load_encoder
 from rq_dabs_app.cli import CONFIG_DIR as CONFIGS
 from rq_dabs_app.cli import expand_shorthands, main
@@ -63,9 +65,22 @@ def test_demo_quick_end_to_end_and_reuse(tmp_path, data_root, capsys):
     main(argv)
     results = json.loads((run / "results.json").read_text())["results"]
     assert set(results) == {"digits_images", "basic_motions_sensor", "synthetic_markov_text"}
-    assert all(set(r) == {"rq", "emix", "none"} for r in results.values())
+    assert all(set(r) == {"rq", "emix", "random"} for r in results.values())
+    # issue 15: one estimates table (method x domain, 95 % intervals over test items and
+    # transfer seeds) and the paired comparisons against random init and e-Mix
+    tables = json.loads((run / "results.json").read_text())["tables"]
+    estimates, paired = tables[0], tables[1]
+    assert [row["method"] for row in estimates["rows"]] == ["rq", "emix", "random"]
+    assert "basic_motions_sensor (accuracy)" in estimates["columns"]
+    cell = estimates["rows"][0]["digits_images (accuracy)"]
+    assert cell["low"] <= cell["value"] <= cell["high"]
+    against = {(row["method"], row["against"]) for row in paired["rows"]}
+    assert against == {("rq", "random"), ("emix", "random"), ("rq", "emix")}
+    assert {row["verdict"] for row in paired["rows"]} <= {"better", "worse", "no clear difference"}
     table = (run / "results.md").read_text()
-    assert "## basic_motions_sensor" in table and "| emix |" in table
+    assert "| random |" in table and "| emix |" in table and "verdict" in table
+    with np.load(run / "digits_images" / "rq" / "transfer" / "predictions.npz") as saved:
+        assert saved["outputs"].shape[:2] == (1, len(saved["labels"]))  # per seed, per item
     capsys.readouterr()
     main(argv)  # finished stages are reused, not run again
     assert capsys.readouterr().out.count("reused") == 9
@@ -178,3 +193,25 @@ def test_pretrain_reuses_a_finished_run_and_refuses_one_made_with_other_settings
     kept = list(tmp_path.glob("pre.superseded-*"))
     assert len(kept) == 1 and (kept[0] / "checkpoints" / "encoder.pt").is_file()
     assert encoder.is_file()
+
+
+def test_demo_and_readme_commands_resolve_to_the_same_methods():
+    """Issue 15: `rq` in the demo is the paper's preset (8 bins, random spacing and
+    collapse), the one `rq-dabs pretrain --algorithm rq` (README) builds; the demo changes
+    only the budget and model size, as visible overrides, never the method's options."""
+    from rq_core.config import load_config
+    from rq_dabs.algorithms import canonical_name
+    from rq_dabs_app.commands import _algorithm
+    from rq_dabs_app.config import DabsAppConfig, EMixOptions, RQOptions
+
+    demo = load_config(DabsAppConfig, CONFIGS / "demo.yaml")
+    readme = load_config(DabsAppConfig, CONFIGS / "paper.yaml", ["algorithm=rq"])
+    for method, preset in (("rq", RQOptions()), ("emix", EMixOptions())):
+        assert demo[method] == readme[method] == OmegaConf.structured(preset)
+        built = [vars(_algorithm(cfg, method)) for cfg in (demo, readme)]
+        options = [{k: v for k, v in b.items() if not k.startswith("_")} for b in built]
+        assert options[0] == options[1] and len(options[0]) > 2
+    assert vars(_algorithm(demo, "rq"))["num_bins"] == 8
+    # table rows are method names; random init is `random` (`none` still accepted)
+    assert [canonical_name(a) for a in demo.demo.algorithms] == ["rq", "emix", "random"]
+    assert canonical_name("none") == "random"

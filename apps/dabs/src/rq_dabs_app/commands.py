@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rq_core.archives import ChecksumError
@@ -20,13 +21,15 @@ from rq_core.runs import (
     ResultsTable,
     Stage,
     StageCheck,
+    atomic_output,
     atomic_write,
     cache_root,
     process_rank,
     write_results,
 )
 from rq_core.training import TrainerConfig
-from rq_dabs.algorithms import build_algorithm
+from rq_core.uncertainty import Statistic, compare_methods
+from rq_dabs.algorithms import build_algorithm, canonical_name
 from rq_dabs.data.catalog import DOMAINS, open_domain
 from rq_dabs.data.embedded import build_embedded_domain
 from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
@@ -36,12 +39,15 @@ from rq_dabs.evaluate import (
     dabs_linear_transfer,
     extract_features,
     probe_linear_transfer,
+    transfer_statistic,
 )
 from rq_dabs.learner import OptimizerConfig, load_encoder
 from rq_dabs.pretrain import encoder_path
 from rq_dabs.pretrain import pretrain as run_pretraining
 
 log = logging.getLogger("rq_dabs_app")
+
+PREDICTIONS = "predictions.npz"  # each transfer seed's test logits, beside the transfer's files
 
 # What shapes a pretraining besides the model, optimizer, batch and algorithm options: the
 # trainer keys that change the weights. Steps and epochs are its budget (more steps extend a
@@ -93,7 +99,7 @@ def pretrain_settings(cfg: DictConfig, domain: str, algorithm: str) -> dict[str,
 
 def _pretrain_stage(cfg: DictConfig, domain: str, algorithm: str, run_dir: Path) -> Stage:
     # The scratch baseline trains nothing: its encoder does not depend on a budget.
-    budget = {} if algorithm == "none" else {k: cfg.trainer[k] for k in TRAINER_BUDGET}
+    budget = {} if algorithm == "random" else {k: cfg.trainer[k] for k in TRAINER_BUDGET}
     return Stage(run_dir, pretrain_settings(cfg, domain, algorithm), budget=budget)
 
 
@@ -137,10 +143,11 @@ def _pretrain_one(
 
 
 def pretrain(cfg: DictConfig) -> Path:
-    """Pretrain the DABS encoder on `domain` with `algorithm` (rq, emix, shed, none)."""
+    """Pretrain the DABS encoder on `domain` with `algorithm` (rq, emix, shed, random)."""
     _setup(cfg)
     # A run_dir made with other settings is refused (one line); force=true moves it aside.
-    path, _ = _pretrain_one(cfg, cfg.domain, cfg.algorithm, Path(cfg.run_dir), on_change="refuse")
+    algorithm = canonical_name(cfg.algorithm)
+    path, _ = _pretrain_one(cfg, cfg.domain, algorithm, Path(cfg.run_dir), on_change="refuse")
     print(f"encoder: {path}")
     return path
 
@@ -165,24 +172,44 @@ def _transfer_one(
         s: extract_features(model, d, num_workers=cfg.num_workers) for s, d in splits.items()
     }
     seeds = list(cfg.transfer.seeds)
+    labels = features["test"][1].numpy()
     if cfg.transfer.protocol == "linear_probe":
-        return probe_linear_transfer(
+        result = probe_linear_transfer(
             features["train"], features["valid"], features["test"],
             multilabel=splits["train"].multilabel(), seeds=tuple(seeds),
         )  # fmt: skip
-    settings = {k: v for k, v in _plain(cfg.transfer).items() if k != "protocol"}
-    heads: list = []
-    result = dabs_linear_transfer(
-        features["train"],
-        features["test"],
-        num_outputs=splits["train"].num_classes() or 1,
-        loss=info.loss,
-        metric=info.metric,
-        settings=TransferSettings(**settings),
-        heads=heads,
-    )
-    save_checkpoint(run_dir / "checkpoints" / "linear_heads.pt", {"seeds": seeds, "heads": heads})
+        predictions = result.pop("predictions")
+        if predictions.multilabel:
+            outputs = predictions.scores
+        else:  # the probe's argmax classes, one-hot: transfer_statistic takes their argmax
+            outputs = np.eye(len(predictions.classes))[predictions.predicted]
+            labels = predictions.targets
+    else:
+        settings = {k: v for k, v in _plain(cfg.transfer).items() if k != "protocol"}
+        heads: list = []
+        test_outputs: list = []
+        result = dabs_linear_transfer(
+            features["train"],
+            features["test"],
+            num_outputs=splits["train"].num_classes() or 1,
+            loss=info.loss,
+            metric=info.metric,
+            settings=TransferSettings(**settings),
+            heads=heads,
+            test_outputs=test_outputs,
+        )
+        heads_file = run_dir / "checkpoints" / "linear_heads.pt"
+        save_checkpoint(heads_file, {"seeds": seeds, "heads": heads})
+        outputs = torch.stack(test_outputs).numpy()
+    # Each seed's test logits (S, N, K): the intervals and paired comparisons of the results.
+    with atomic_output(run_dir / PREDICTIONS, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, outputs=outputs, labels=labels)
     return result
+
+
+def _statistic(metric: str, run_dir: Path) -> Statistic | None:
+    with np.load(run_dir / PREDICTIONS) as saved:
+        return transfer_statistic(metric, saved["outputs"], saved["labels"])
 
 
 def _resolve_encoder(checkpoint: str) -> Path:
@@ -198,26 +225,50 @@ def _resolve_encoder(checkpoint: str) -> Path:
     return path
 
 
-def results_table(results: dict[str, dict[str, dict[str, Any]]]) -> list[ResultsTable]:
-    """One table per domain: algorithm | metric mean ± std over the transfer seeds (%)."""
-    tables = []
-    for domain, by_algorithm in results.items():
-        metric = next(iter(by_algorithm.values()))["metric"]
-        column = f"{metric} (mean ± std over seeds)"
-        table = ResultsTable(domain, ["algorithm", column])
-        for algorithm, r in by_algorithm.items():
+def results_tables(
+    results: dict[str, dict[str, dict[str, Any]]], transfer_dirs: dict[str, dict[str, Path]]
+) -> list[ResultsTable]:
+    """The method x domain table with 95 % bootstrap intervals over test items and transfer
+    seeds, and each method against random init and e-Mix, paired on the same test items
+    (:func:`rq_core.uncertainty.compare_methods`); correlation metrics (no per-item
+    intervals) get a mean ± std table of their own."""
+    statistics: dict[str, dict[str, Statistic]] = {}
+    plain = ResultsTable("Correlation metrics (mean ± std over transfer seeds)", ["method"])
+    for domain, by_method in results.items():
+        metric = next(iter(by_method.values()))["metric"]
+        column = f"{domain} ({metric})"
+        for method, r in by_method.items():
+            statistic = _statistic(metric, transfer_dirs[domain][method])
+            if statistic is not None:
+                statistics.setdefault(method, {})[column] = statistic
+                continue
+            if column not in plain.columns:
+                plain.columns.append(column)
+            row = next((row for row in plain.rows if row["method"] == method), None)
+            if row is None:
+                row = {"method": method}
+                plain.rows.append(row)
             mean, std = 100 * r[f"{metric}_mean"], 100 * r[f"{metric}_std"]
-            table.add(algorithm=algorithm, **{column: f"{mean:.1f} ± {std:.1f}"})
-        tables.append(table)
-    return tables
+            row[column] = f"{mean:.1f} ± {std:.1f}"
+    tables = []
+    if statistics:
+        tables += compare_methods(
+            "Linear transfer on the test split (%)", statistics, reference="random",
+            baseline="emix",
+        )  # fmt: skip
+    return tables + ([plain] if plain.rows else [])
 
 
-def _write_results(run_dir: Path, results: dict[str, dict[str, dict[str, Any]]]) -> None:
+def _write_results(
+    run_dir: Path,
+    results: dict[str, dict[str, dict[str, Any]]],
+    transfer_dirs: dict[str, dict[str, Path]],
+) -> None:
     """``results.json`` + ``results.md`` (the tables) and ``metrics.csv`` (one row per
-    domain and algorithm: metric, mean, std over the transfer seeds)."""
-    tables = results_table(results)
+    domain and method: metric, mean, std over the transfer seeds)."""
+    tables = results_tables(results, transfer_dirs)
     write_results(run_dir, tables, {"results": results}, title="DABS transfer results")
-    rows = ["domain,algorithm,metric,mean,std"]
+    rows = ["domain,method,metric,mean,std"]
     for domain, by_algorithm in results.items():
         for algorithm, r in by_algorithm.items():
             m = r["metric"]
@@ -235,8 +286,9 @@ def transfer(cfg: DictConfig) -> dict[str, Any]:
     encoder_file = _resolve_encoder(cfg.checkpoint)
     result = _transfer_one(cfg, cfg.domain, encoder_file, run_dir)
     result["encoder"] = str(encoder_file)
-    results = {cfg.domain: {cfg.algorithm: result}}
-    _write_results(run_dir, results)
+    method = canonical_name(cfg.algorithm)  # the row's name: the method, never a file name
+    results = {cfg.domain: {method: result}}
+    _write_results(run_dir, results, {cfg.domain: {method: run_dir}})
     return results
 
 
@@ -274,7 +326,7 @@ def _demo_stage(cfg: DictConfig, domain: str, algorithm: str, stage_dir: Path) -
     t1, c1 = time.time(), time.process_time()
     settings = {
         "pretrain": _pretrain_stage(cfg, domain, algorithm, stage_dir).settings,
-        "budget": {k: cfg.trainer[k] for k in TRAINER_BUDGET} if algorithm != "none" else {},
+        "budget": _pretrain_stage(cfg, domain, algorithm, stage_dir).budget,
         "transfer": _plain(cfg.transfer),
     }
     transfer_stage = Stage(stage_dir / "transfer", settings)
@@ -300,7 +352,7 @@ def _demo_stage(cfg: DictConfig, domain: str, algorithm: str, stage_dir: Path) -
 
 
 def demo(cfg: DictConfig) -> dict[str, Any]:
-    """Pretrain rq, emix and none on each embedded domain and print the transfer table."""
+    """Pretrain rq, emix and random init on each embedded domain; print the transfer tables."""
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     run_dir = Path(cfg.run_dir)
@@ -308,11 +360,12 @@ def demo(cfg: DictConfig) -> dict[str, Any]:
     started = time.time()
     _build_domains(cfg)
     results: dict[str, dict[str, Any]] = {}
+    transfer_dirs: dict[str, dict[str, Path]] = {}
+    methods = [canonical_name(a) for a in cfg.demo.algorithms]
     for domain in cfg.demo.domains:
-        results[domain] = {
-            algorithm: _demo_stage(cfg, domain, algorithm, run_dir / domain / algorithm)
-            for algorithm in cfg.demo.algorithms
-        }
-    _write_results(run_dir, results)
+        stage_dirs = {method: run_dir / domain / method for method in methods}
+        results[domain] = {m: _demo_stage(cfg, domain, m, d) for m, d in stage_dirs.items()}
+        transfer_dirs[domain] = {m: d / "transfer" for m, d in stage_dirs.items()}
+    _write_results(run_dir, results, transfer_dirs)
     print(f"[demo] {time.time() - started:.0f} s; results in {run_dir / 'results.md'}")
     return results

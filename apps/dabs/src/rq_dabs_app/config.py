@@ -58,7 +58,7 @@ class DemoConfig:
     domains: list[str] = field(
         default_factory=lambda: ["digits_images", "basic_motions_sensor", "synthetic_markov_text"]
     )
-    algorithms: list[str] = field(default_factory=lambda: ["rq", "emix", "none"])
+    algorithms: list[str] = field(default_factory=lambda: ["rq", "emix", "random"])
 
 
 def _paper_trainer() -> TrainerConfig:
@@ -70,7 +70,7 @@ def _paper_trainer() -> TrainerConfig:
 @dataclass
 class DabsAppConfig:
     domain: str = "digits_images"  # a name of rq_dabs.data.catalog.DOMAINS
-    algorithm: str = "rq"  # rq | emix | shed | none
+    algorithm: str = "rq"  # rq | emix | shed | random (random init; `none` is accepted too)
     run_dir: str = "runs/dabs"
     # Generated and downloaded data: "" -> $RQ_CACHE, else ~/.cache/rq (rq_core.runs.cache_root)
     cache_dir: str = ""

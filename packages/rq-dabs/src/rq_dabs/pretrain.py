@@ -41,7 +41,7 @@ def pretrain(
     """Pretrain ``model`` on ``dataset`` (DABS items) and save the encoder.
 
     Writes ``RUN_DIR/config.yaml`` (``config``), ``RUN_DIR/checkpoints/`` (``last.ckpt`` for
-    resume, ``encoder.pt``) and ``RUN_DIR/metrics.csv``. ``none`` trains nothing: the
+    resume, ``encoder.pt``) and ``RUN_DIR/metrics.csv``. ``random`` trains nothing: the
     initialized encoder is saved as is (the scratch baseline). A run with a ``last.ckpt``
     continues from it (``trainer.resume``); whether a finished run is reused is the
     caller's decision (the app asks :class:`rq_core.runs.Stage`).
