@@ -215,3 +215,27 @@ def test_demo_and_readme_commands_resolve_to_the_same_methods():
     # table rows are method names; random init is `random` (`none` still accepted)
     assert [canonical_name(a) for a in demo.demo.algorithms] == ["rq", "emix", "random"]
     assert canonical_name("none") == "random"
+
+
+def test_sweep_runs_two_points_with_bands_and_reuses_them(tmp_path, data_root, capsys):
+    """Issue 15: `rq-dabs sweep` pretrains RQ and transfers once per point of
+    sweep.bins x sweep.spacing x sweep.collapse; random init and e-Mix are bands; a second
+    call reuses every finished point."""
+    run = tmp_path / "sweep"
+    argv = ["sweep", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}",
+            f"data_root={data_root}", "demo.domains=[basic_motions_sensor]", "sweep.bins=[2,8]",
+            "trainer.max_steps=2", "threads=1"]  # fmt: skip
+    main(argv)
+    table = json.loads((run / "results.json").read_text())["tables"][0]
+    assert [row["bins"] for row in table["rows"]] == [2, 8, "random", "emix"]
+    cell = table["rows"][0]["basic_motions_sensor (accuracy)"]
+    assert cell["low"] <= cell["value"] <= cell["high"]
+    assert (run / "sweep.png").stat().st_size > 0
+    point = run / "sweep" / "bins-2-random-random" / "basic_motions_sensor"
+    assert OmegaConf.load(point / "config.yaml").rq.num_bins == 2  # the point reached RQ
+    capsys.readouterr()
+    main(argv)
+    out = capsys.readouterr().out
+    assert out.count("reused") >= 2 and "running" not in out
+    with pytest.raises(SystemExit, match="sweep.spacing: 'even'"):
+        main([*argv, "sweep.spacing=[even]"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rq_core.sweep import SweepConfig
 from rq_core.training import TrainerConfig
 from rq_dabs.encoder import TransformerConfig
 from rq_dabs.evaluate import TransferSettings
@@ -87,6 +88,8 @@ class DabsAppConfig:
     optim: OptimizerConfig = field(default_factory=OptimizerConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    # `sweep`: RQ over this grid of rq.num_bins x rq.spacing x rq.collapse, on demo.domains
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     trainer: TrainerConfig = field(default_factory=_paper_trainer)
 
 
