@@ -20,6 +20,7 @@ from rq_core.config import save_config
 from rq_core.runs import (
     ResultsTable,
     Stage,
+    StageChangedError,
     StageCheck,
     atomic_output,
     atomic_write,
@@ -113,6 +114,8 @@ def _pretrain_one(
         check = stage.prepare(force=cfg.force, on_change=on_change)  # type: ignore[arg-type]
     else:  # rank 0 alone moves a superseded run aside and writes the record
         check = stage.check(force=cfg.force)
+        if check.state == "changed" and on_change == "refuse":  # rank 0 refuses too: stop
+            raise StageChangedError(f"{run_dir}: settings changed ({', '.join(check.changed)})")
     target = encoder_path(run_dir)
     if check.reusable and target.is_file():
         log.info("%s: finished with these settings; reused", target)
