@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dabs_script import PublicSet, run  # noqa: E402
-from rq_dabs.download import Source  # noqa: E402
+from rq_dabs.data.download import Source  # noqa: E402
 
 COCO = "http://images.cocodataset.org/"
 VQA = "https://s3.amazonaws.com/cvmlp/vqa/mscoco/vqa/"

@@ -11,12 +11,12 @@ Sets that need registration are not downloaded: the script prints what to do ins
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rq_dabs.download import Source, fetch, safe_extract
+from rq_core.runs import cache_root
+from rq_dabs.data.download import Source, fetch, safe_extract
 
 __all__ = ["PublicSet", "run"]
 
@@ -34,8 +34,7 @@ class PublicSet:
 
 
 def default_root() -> Path:
-    base = os.environ.get("RQ_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rq")
-    return Path(base) / "dabs"
+    return cache_root("dabs")
 
 
 def run(

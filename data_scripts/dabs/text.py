@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dabs_script import PublicSet, run  # noqa: E402
-from rq_dabs.download import Source  # noqa: E402
+from rq_dabs.data.download import Source  # noqa: E402
 
 GLUE_BASE = "https://dl.fbaipublicfiles.com/glue/data/"
 SENTEVAL_BASE = "https://dl.fbaipublicfiles.com/senteval/senteval_data/"

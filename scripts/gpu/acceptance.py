@@ -113,7 +113,7 @@ APPS: dict[str, App] = {
         "dabs",
         "rq-dabs",
         "apps/dabs/configs/demo_quick.yaml",
-        (),  # transfer extracts features on the CPU (rq_dabs.transfer): the trainer is all
+        (),  # transfer extracts features on the CPU (rq_dabs.evaluate): the trainer is all
         ("demo.domains=[synthetic_markov_text]", "demo.algorithms=[rq]", "transfer.epochs=1",
          "batch_size=8", "threads=1"),
         (

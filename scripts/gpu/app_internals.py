@@ -182,9 +182,9 @@ def dabs_workload(cfg: DictConfig, *, seed: int = 0) -> Workload:
     """The DABS transformer with ``cfg.algorithm`` (RQ-SimCLR, e-Mix, ...) on ``cfg.domain``'s
     input specs; a batch of random inputs in DABS's ``(index, *inputs, label)`` layout."""
     from rq_dabs.algorithms import build_algorithm
-    from rq_dabs.datasets.catalog import DOMAINS
-    from rq_dabs.system import DABSPretraining, OptimizerConfig
-    from rq_dabs.transformer import DomainAgnosticTransformer, TransformerConfig
+    from rq_dabs.data.catalog import DOMAINS
+    from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
+    from rq_dabs.learner import DABSPretraining, OptimizerConfig
 
     specs = DOMAINS[cfg.domain].dataset_class.spec()
     torch.manual_seed(seed)
@@ -211,7 +211,7 @@ def _random_input(spec, batch_size: int, g: torch.Generator) -> torch.Tensor:
 def dabs_pipeline(cfg: DictConfig, cache_dir: Path, num_batches: int, domain: str = "digits_images") -> Pipeline:
     """The pretraining loader of ``cfg`` (batch size, workers) over an embedded demo domain's
     ``.npz`` (RQ / e-Mix run in the step)."""
-    from rq_dabs.datasets.catalog import open_domain
+    from rq_dabs.data.catalog import open_domain
 
     dataset = open_domain(domain, "train", cache_dir / "dabs")
     batch_size, workers = int(cfg.batch_size), int(cfg.num_workers)

@@ -143,7 +143,7 @@ APPS: tuple[AppSpec, ...] = (
             "sklearn.datasets",
             "PIL",
             "espeakng_loader",
-            "rq_dabs.datasets.embedded",
+            "rq_dabs.data.embedded",
         ),
         title="DABS (token embeddings)",
         baseline="e-Mix",
@@ -154,6 +154,7 @@ APPS: tuple[AppSpec, ...] = (
         ),
         expected=StageTime(quick=20, full=582),
         assets_command="rq-dabs fetch-assets",  # the sensor domain's BasicMotions files
+        accepts_force=True,  # DabsAppConfig.force reaches every Stage of `rq-dabs demo`
     ),
 )
 

@@ -24,6 +24,18 @@ def _byol_a_settings(run_dir: Path, args: list[str]) -> None:
     pretrain_stage(config, run_dir).prepare(on_change="refuse")
 
 
+def _dabs_stage(stage_dir: Path, args: list[str]) -> None:
+    """The stage.json a finished pretraining of these demo args leaves, so the demo reuses
+    the encoder.pt beside it (rq-dabs retrains a stage it has no record of)."""
+    from rq_core.config import load_config
+    from rq_dabs_app.cli import CONFIG_DIR
+    from rq_dabs_app.commands import _pretrain_stage
+    from rq_dabs_app.config import DabsAppConfig
+
+    config = load_config(DabsAppConfig, CONFIG_DIR / "demo.yaml", args)
+    _pretrain_stage(config, stage_dir.parent.name, stage_dir.name, stage_dir).finish()
+
+
 # (app, command, extra arguments, where the malicious file is written under TMP). In the
 # arguments, {evil} is that file and {tmp} the test's folder; without one, the command finds
 # the file where it is written (a run's last.ckpt, a stage's encoder.pt).
@@ -59,6 +71,8 @@ def test_a_malicious_checkpoint_is_refused_by_every_command(app_name, command, e
     args = app.tiny_args(tmp_path)
     if app_name == "byol-a" and not extra:
         _byol_a_settings(tmp_path / "run", args)
+    if app_name == "dabs" and command == "demo":
+        _dabs_stage((tmp_path / plant).parents[1], [*args, *extra.split()])
     status, stderr = run_app(app, [command, *args, *extra.format(evil=evil, tmp=tmp_path).split()])
     assert_one_line_error(status, stderr, f"{app.script} {command}", str(evil), REFUSED)
     assert not marker.exists(), "the pickled payload ran"

@@ -31,7 +31,7 @@ def tiny_basic_motions_text(n_per_class: int, seed: int) -> str:
 
 @pytest.fixture
 def data_root(tmp_path) -> Path:
-    from rq_dabs.datasets.embedded import BasicMotionsSensor
+    from rq_dabs.data.embedded import BasicMotionsSensor
 
     root = tmp_path / "data"
     BasicMotionsSensor.build(root, ts_texts=(tiny_basic_motions_text(10, 0), tiny_basic_motions_text(3, 1)))

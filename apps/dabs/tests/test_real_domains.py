@@ -38,7 +38,7 @@ def _run(tiny, tmp_path, pretrain_domain, transfer_domain, extra=()):
     pre, out = tmp_path / f"pre_{pretrain_domain}", tmp_path / f"transfer_{transfer_domain}"
     main(["pretrain", "--domain", pretrain_domain, "--algorithm", "rq", *tiny, *SMALL, *extra, f"run_dir={pre}"])
     main(["transfer", f"domain={transfer_domain}", f"checkpoint={pre}", *tiny, *SMALL, *extra, f"run_dir={out}"])
-    result = json.loads((out / "results.json").read_text())[transfer_domain]["rq"]
+    result = json.loads((out / "results.json").read_text())["results"][transfer_domain]["rq"]
     return result, pre
 
 
@@ -83,7 +83,7 @@ def test_text_wikitext_then_glue(tmp_path, tiny, data_root):
     assert result["metric"] == "accuracy"
     out = tmp_path / "stsb"
     main(["transfer", "domain=stsb", f"checkpoint={pre}", *tiny, *SMALL, f"run_dir={out}"])
-    result = json.loads((out / "results.json").read_text())["stsb"]["rq"]
+    result = json.loads((out / "results.json").read_text())["results"]["stsb"]["rq"]
     assert result["metric"] == "spearman" and -1 <= result["spearman_mean"] <= 1
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
 from rq_dabs.specs import Input1dSpec, Input2dSpec, InputTokensSpec
-from rq_dabs.transformer import DomainAgnosticTransformer, TransformerConfig
 
 TINY = TransformerConfig(dim=32, depth=1, heads=2, dim_head=16, mlp_dim=64, out_dim=16)
 
@@ -88,7 +88,7 @@ def image_bytes(rng, size=(40, 30), fmt="JPEG") -> bytes:
 def run_pinned(module, name, archives: dict[str, Path], root: Path, mirror: Path, prepare=None):
     """Run ``module``'s script on the set ``name`` with its sources' digests replaced by the
     tiny archives' MD5s (file names and URLs kept)."""
-    from rq_dabs.download import Source
+    from rq_dabs.data.download import Source
 
     original = module.PUBLIC[name]
     sources = []

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from rq_dabs.datasets.base import check_dabs_item
-from rq_dabs.datasets.captioned import MSCOCO, VQA, MismatchedCaption
-from rq_dabs.datasets.catalog import DOMAINS, open_domain
+from rq_dabs.data.base import check_dabs_item
+from rq_dabs.data.captioned import MSCOCO, VQA, MismatchedCaption
+from rq_dabs.data.catalog import DOMAINS, open_domain
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "cat", "dog", "on", "the", "mat", "what", "is", "it", "?", "yes", "no"]
 

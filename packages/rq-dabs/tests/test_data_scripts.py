@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rq_dabs.datasets.base import check_dabs_item
-from rq_dabs.download import Source
+from rq_dabs.data.base import check_dabs_item
+from rq_dabs.data.download import Source
 
 SCRIPTS = Path(__file__).resolve().parents[3] / "data_scripts" / "dabs"
 
@@ -58,7 +58,7 @@ def test_cifar10_is_verified_extracted_and_prepared_for_the_reader(tmp_path):
     root = tmp_path / "root"
     assert natural.main(["--root", str(root), "--mirror", str(mirror), "--only", "cifar10"], public=public) == ["cifar10"]
 
-    from rq_dabs.datasets.image_folder import CIFAR10Small
+    from rq_dabs.data.image_folder import CIFAR10Small
 
     sizes = {s: len(CIFAR10Small(root, s)) for s in ("train", "valid", "test")}
     assert sizes == {"train": 90, "valid": 10, "test": 10}
@@ -107,7 +107,7 @@ def test_pamap2_archive_feeds_the_reader_and_missing_subjects_are_counted(tmp_pa
     with pytest.warns(UserWarning, match="no published checksum"):
         sensor.main(["--root", str(root), "--mirror", str(mirror)])
 
-    from rq_dabs.datasets.pamap2 import PAMAP2
+    from rq_dabs.data.pamap2 import PAMAP2
 
     valid = PAMAP2(root, "valid")
     assert len(valid) == 2  # one window of 320 per activity of 400 rows

@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 import torch
 from rq_core.archives import ChecksumError
-from rq_dabs import assets
-from rq_dabs.assets import Asset, MissingAssetError, PinnedWheel, asset_path, fetch_assets
-from rq_dabs.datasets.base import SPLITS, check_dabs_item
-from rq_dabs.datasets.embedded import (
+from rq_dabs.data import assets
+from rq_dabs.data.assets import Asset, MissingAssetError, PinnedWheel, asset_path, fetch_assets
+from rq_dabs.data.base import SPLITS, check_dabs_item
+from rq_dabs.data.embedded import (
     BasicMotionsSensor,
     DigitsImages,
     SyntheticMarkovText,
     build_embedded_domain,
 )
-from rq_dabs.datasets.ts_format import parse_ts
+from rq_dabs.data.ts_format import parse_ts
 
 
 def _ts(n_per_class: int, length: int = 100, seed: int = 0) -> str:
@@ -134,7 +134,7 @@ def test_a_verified_wheel_without_the_member_is_named(tmp_path):
 
 def test_the_pinned_assets_are_the_demos_files():
     """The records match what the domain reads; the wheel is aeon 1.6.0 from PyPI."""
-    from rq_dabs.datasets.embedded import BASIC_MOTIONS_ASSETS
+    from rq_dabs.data.embedded import BASIC_MOTIONS_ASSETS
 
     assert {a.name for a in assets.ASSETS} == set(BASIC_MOTIONS_ASSETS)
     assert assets.AEON_WHEEL.url.startswith("https://files.pythonhosted.org/")
@@ -167,7 +167,7 @@ def test_missing_file_and_bad_split_raise(tmp_path):
 
 def test_spoken_digits_are_split_by_voice(tmp_path):
     pytest.importorskip("espeakng_loader")
-    from rq_dabs.datasets.embedded import SpokenDigitsSpeech
+    from rq_dabs.data.embedded import SpokenDigitsSpeech
 
     class FewVoices(SpokenDigitsSpeech):  # 4 voices instead of 40: quick
         VOICES, SPLIT_VOICES = 4, {"train": 2, "valid": 1, "test": 1}

@@ -3,8 +3,8 @@ import sys
 
 CHECK = """
 import sys
-import rq_dabs.algorithms, rq_dabs.datasets.catalog, rq_dabs.download, rq_dabs.pretraining
-import rq_dabs.system, rq_dabs.transfer, rq_dabs.transformer
+import rq_dabs.algorithms, rq_dabs.data.catalog, rq_dabs.data.download, rq_dabs.pretrain
+import rq_dabs.learner, rq_dabs.evaluate, rq_dabs.encoder
 optional = {'sklearn', 'rq_audio', 'rq_points', 'torchaudio', 'soundfile', 'tokenizers'}  # lightning itself may pull PIL/scipy (and librosa via torchmetrics)
 print(sorted(optional & {name.split('.')[0] for name in sys.modules}))
 """

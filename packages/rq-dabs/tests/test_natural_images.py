@@ -7,9 +7,9 @@ import io
 
 import numpy as np
 import pytest
-from rq_dabs.datasets import image_folder as images
-from rq_dabs.datasets.base import check_dabs_item
-from rq_dabs.datasets.catalog import DOMAINS, open_domain
+from rq_dabs.data import image_folder as images
+from rq_dabs.data.base import check_dabs_item
+from rq_dabs.data.catalog import DOMAINS, open_domain
 
 
 def _check(cls, root, sizes):

@@ -1,7 +1,7 @@
 import torch
 from rq_dabs.algorithms import RQSimCLR
+from rq_dabs.encoder import DomainAgnosticTransformer
 from rq_dabs.specs import Input1dSpec
-from rq_dabs.transformer import DomainAgnosticTransformer
 
 
 def _embedding_grads(model):
@@ -38,7 +38,7 @@ def test_views_are_quantized_per_embedding_dim_over_tokens(sensor_model):
 
 def test_simclr_rq_steps_reduce_the_loss():
     torch.manual_seed(0)
-    from rq_dabs.transformer import TransformerConfig
+    from rq_dabs.encoder import TransformerConfig
 
     model = DomainAgnosticTransformer(
         [Input1dSpec(20, 5, 3)], TransformerConfig(dim=32, depth=1, heads=2, dim_head=16, mlp_dim=64, out_dim=16, dropout=0.0, emb_dropout=0.0)

@@ -7,9 +7,9 @@ import io
 
 import numpy as np
 import pytest
-from rq_dabs.datasets.base import check_dabs_item
-from rq_dabs.datasets.catalog import DOMAINS, open_domain
-from rq_dabs.datasets.speech import (
+from rq_dabs.data.base import check_dabs_item
+from rq_dabs.data.catalog import DOMAINS, open_domain
+from rq_dabs.data.speech import (
     MAX_LENGTH,
     AudioMNIST,
     GoogleSpeechCommands,
@@ -50,7 +50,7 @@ def _run(dabs_data, tmp_path, name, filename, files, builder):
     archive = builder(mirror / filename, files)
     root = tmp_path / "root"
     original = speech.PUBLIC[name]
-    from rq_dabs.download import Source
+    from rq_dabs.data.download import Source
 
     sources = [Source(s.url, s.filename, md5=dabs_data.md5(archive)) for s in original.sources if s.filename == filename]
     speech.main(["--root", str(root), "--mirror", str(mirror), "--only", name],

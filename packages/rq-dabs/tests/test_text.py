@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from rq_dabs.datasets.base import check_dabs_item
-from rq_dabs.datasets.catalog import DOMAINS, open_domain
-from rq_dabs.datasets.text import GLUE_TASKS, WikiText103, WordPiece, glue_dataset_class
+from rq_dabs.data.base import check_dabs_item
+from rq_dabs.data.catalog import DOMAINS, open_domain
+from rq_dabs.data.text import GLUE_TASKS, WikiText103, WordPiece, glue_dataset_class
 
 VOCAB = [
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "a", "dog", "un",
@@ -82,7 +82,7 @@ def _text_root(tmp_path, dabs_data, vocab):
     public = {}
     names = {"wikitext103": "wikitext-103-v1.zip", "glue_sst2": "SST-2.zip", "glue_cola": "CoLA.zip",
              "glue_stsb": "STS-B.zip", "glue_mnli": "MNLI.zip"}
-    from rq_dabs.download import Source
+    from rq_dabs.data.download import Source
 
     for name, filename in names.items():
         src = text.PUBLIC[name].sources[0]

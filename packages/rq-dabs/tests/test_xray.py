@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from rq_dabs.datasets.base import check_dabs_item
-from rq_dabs.datasets.catalog import DOMAINS, open_domain
-from rq_dabs.datasets.xray import ChestXray8, CheXpert
-from rq_dabs.transfer import TransferSettings, dabs_linear_transfer
+from rq_dabs.data.base import check_dabs_item
+from rq_dabs.data.catalog import DOMAINS, open_domain
+from rq_dabs.data.xray import ChestXray8, CheXpert
+from rq_dabs.evaluate import TransferSettings, dabs_linear_transfer
 
 FINDINGS = ("No Finding", "Effusion|Mass", "Cardiomegaly", "Atelectasis|Pneumothorax|Hernia")
 
@@ -26,7 +26,7 @@ def test_xray8_archive_and_labels_feed_a_multilabel_reader(tmp_path, dabs_data):
     rows = [f"{n},{FINDINGS[i % 4]},0,{i},58,M,PA,2682,2749,0.143,0.143" for i, n in enumerate(names[:-1])]
     table.write_text("Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
                      "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]\n" + "\n".join(rows) + "\n")
-    from rq_dabs.download import Source
+    from rq_dabs.data.download import Source
 
     src = medical.PUBLIC["xray8"].sources[0]
     public = {"xray8": medical.PublicSet([Source(src.url, src.filename, md5=dabs_data.md5(archive))])}

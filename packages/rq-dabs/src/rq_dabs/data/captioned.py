@@ -24,8 +24,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from rq_dabs.datasets.base import SPLITS, DomainDataset
-from rq_dabs.datasets.text import VOCAB_SIZE, load_tokenizer
+from rq_dabs.data.base import SPLITS, DomainDataset
+from rq_dabs.data.text import VOCAB_SIZE, load_tokenizer
 from rq_dabs.specs import Input2dSpec, InputTokensSpec
 
 __all__ = ["MSCOCO", "VQA", "MismatchedCaption", "coco_image"]

@@ -1,7 +1,7 @@
 import pytest
 import torch
+from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
 from rq_dabs.specs import Input1dSpec, Input2dSpec, InputTokensSpec
-from rq_dabs.transformer import DomainAgnosticTransformer, TransformerConfig
 
 
 def test_paper_sizes_are_the_defaults():

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from rq_core.checkpoints import load_checkpoint
+from rq_core.checkpoints import load_checkpoint, save_checkpoint
 from torch import Tensor
 
 from rq_dabs.algorithms import PretrainingAlgorithm
+from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
 from rq_dabs.specs import spec_from_dict
-from rq_dabs.transformer import DomainAgnosticTransformer, TransformerConfig
 
 __all__ = ["DABSPretraining", "OptimizerConfig", "load_encoder", "save_encoder"]
 
 
+@dataclass
 class OptimizerConfig:
-    """AdamW, lr 1e-4, weight decay 1e-4 (DABS ``conf/pretrain.yaml`` ``optim``; the
-    reference builds ``torch.optim.AdamW`` for ``name: adam`` in ``base_system.py``)."""
+    """AdamW (the reference builds ``torch.optim.AdamW`` for ``name: adam`` in
+    ``base_system.py``); the app config embeds it as ``optim``."""
 
-    def __init__(self, lr: float = 1e-4, weight_decay: float = 1e-4) -> None:
-        if not lr > 0 or weight_decay < 0:
-            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {lr}, {weight_decay}")
-        self.lr = lr
-        self.weight_decay = weight_decay
+    lr: float = 1e-4  # DABS conf/pretrain.yaml optim.lr
+    weight_decay: float = 1e-4  # DABS conf/pretrain.yaml optim.weight_decay
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ValueError(
+                f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}"
+            )
 
 
 class DABSPretraining(L.LightningModule):
@@ -55,9 +60,11 @@ class DABSPretraining(L.LightningModule):
         inputs = batch[1:-1]
         loss, metrics = self.algorithm.loss(self.model, inputs)
         size = inputs[0].shape[0]
-        self.log("train_loss", loss.detach(), prog_bar=True, batch_size=size, sync_dist=False)
+        # One name in every app: the metrics CSV's `train/loss` column (per logged step).
+        self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False,
+                 batch_size=size, sync_dist=False)
         for name, value in metrics.items():
-            self.log(f"train_{name}", value, batch_size=size)
+            self.log(f"train/{name}", value, on_step=True, on_epoch=False, batch_size=size)
         return loss
 
     def configure_optimizers(self):
@@ -71,13 +78,10 @@ class DABSPretraining(L.LightningModule):
 
 
 def save_encoder(model: DomainAgnosticTransformer, path: str | Path) -> Path:
-    """Write the encoder's weights and what rebuilds it (specs + sizes) to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"dabs_encoder": model.hyperparameters(), "state_dict": model.state_dict()}, tmp)
-    tmp.replace(path)
-    return path
+    """Write the encoder's weights and what rebuilds it (specs + sizes) to ``path``, through
+    rq-core's one writer of weights files (atomic, weights-only)."""
+    payload = {"dabs_encoder": model.hyperparameters(), "state_dict": model.state_dict()}
+    return save_checkpoint(path, payload)
 
 
 def load_encoder(path: str | Path) -> DomainAgnosticTransformer:

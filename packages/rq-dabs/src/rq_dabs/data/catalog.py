@@ -11,19 +11,19 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from rq_dabs.datasets import image_folder as images
-from rq_dabs.datasets.captioned import MSCOCO, VQA, MismatchedCaption
-from rq_dabs.datasets.embedded import EMBEDDED_DOMAINS, build_embedded_domain, cache_root
-from rq_dabs.datasets.image_folder import CIFAR10Small
-from rq_dabs.datasets.pamap2 import PAMAP2
-from rq_dabs.datasets.speech import (
+from rq_dabs.data import image_folder as images
+from rq_dabs.data.captioned import MSCOCO, VQA, MismatchedCaption
+from rq_dabs.data.embedded import EMBEDDED_DOMAINS, build_embedded_domain, cache_root
+from rq_dabs.data.image_folder import CIFAR10Small
+from rq_dabs.data.pamap2 import PAMAP2
+from rq_dabs.data.speech import (
     AudioMNIST,
     GoogleSpeechCommands,
     LibriSpeech,
     LibriSpeechTransfer,
 )
-from rq_dabs.datasets.text import GLUE_TASKS, WikiText103, glue_dataset_class
-from rq_dabs.datasets.xray import ChestXray8, CheXpert
+from rq_dabs.data.text import GLUE_TASKS, WikiText103, glue_dataset_class
+from rq_dabs.data.xray import ChestXray8, CheXpert
 
 __all__ = ["DOMAINS", "DomainInfo", "open_domain"]
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 from rq_dabs.algorithms import EMix, RQSimCLR, Scratch, ShED
-from rq_dabs.system import DABSPretraining, load_encoder, save_encoder
+from rq_dabs.learner import DABSPretraining, load_encoder, save_encoder
 
 
 def _optimized(module):

@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from rq_dabs.datasets.base import SPLITS, DomainDataset
+from rq_dabs.data.base import SPLITS, DomainDataset
 from rq_dabs.specs import Input2dSpec
 
 __all__ = [

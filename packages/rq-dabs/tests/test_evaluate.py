@@ -1,13 +1,12 @@
-import json
-
+import numpy as np
 import pytest
 import torch
-from rq_dabs.transfer import (
+from rq_dabs.evaluate import (
     METRICS,
     TransferSettings,
     dabs_linear_transfer,
     extract_features,
-    write_results,
+    transfer_statistic,
 )
 
 
@@ -77,8 +76,22 @@ def test_features_are_the_pooled_eval_mode_outputs(sensor_model):
     assert labels.tolist() == [0] * 5
 
 
-def test_results_files(tmp_path):
-    results = {"d": {"rq": {"metric": "accuracy", "accuracy_mean": 0.5, "accuracy_std": 0.1}}}
-    json_path, md_path = write_results(results, tmp_path)
-    assert json.loads(json_path.read_text()) == results
-    assert "| rq | 50.0 ± 10.0 |" in md_path.read_text()
+def test_per_seed_test_logits_give_the_reported_metric_with_intervals():
+    """Issue 15: the transfer keeps each seed's test logits, so results carry bootstrap
+    intervals and paired comparisons on the same test items."""
+    x, y = _separable()
+    outputs: list = []
+    r = dabs_linear_transfer((x[:200], y[:200]), (x[200:], y[200:]), num_outputs=3,
+                             settings=TransferSettings(epochs=5, lr=1e-2, seeds=(0, 1)),
+                             test_outputs=outputs)
+    assert [o.shape for o in outputs] == [(100, 3), (100, 3)]
+    statistic = transfer_statistic("accuracy", np.stack(outputs), y[200:].numpy())
+    assert (statistic.num_items, statistic.num_seeds) == (100, 2)
+    assert statistic.value() == pytest.approx(r["accuracy_mean"])
+    # one logit (BCE tasks): thresholded at 0, as METRICS["accuracy"]
+    single = transfer_statistic("accuracy", np.array([[[2.0], [-1.0], [0.5]]]), np.array([1, 0, 0]))
+    assert single.value() == pytest.approx(2 / 3)
+    targets = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    scores = np.where(targets == 1, 3.0, -3.0)[None]  # logits ranking every item right
+    assert transfer_statistic("auroc", scores, targets).value() == pytest.approx(1.0)
+    assert transfer_statistic("pearson", scores[..., :1], targets[:, 0]) is None

@@ -22,8 +22,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from rq_dabs.datasets.base import SPLITS
-from rq_dabs.datasets.image_folder import ImageFolderDomain
+from rq_dabs.data.base import SPLITS
+from rq_dabs.data.image_folder import ImageFolderDomain
 from rq_dabs.specs import Input2dSpec
 
 __all__ = ["CheXpert", "ChestXray8", "MultiLabelImages"]

@@ -29,7 +29,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from rq_dabs.datasets.base import SPLITS, DomainDataset
+from rq_dabs.data.base import SPLITS, DomainDataset
 from rq_dabs.specs import InputTokensSpec
 
 __all__ = [

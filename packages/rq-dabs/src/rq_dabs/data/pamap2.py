@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from rq_dabs.datasets.base import SPLITS
+from rq_dabs.data.base import SPLITS
 from rq_dabs.specs import Input1dSpec
 
 __all__ = ["PAMAP2", "read_subject"]
