@@ -29,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+from rq_core.espeak import Espeak
 from rq_core.runs import atomic_write, cache_root
 from tqdm.auto import tqdm
 
 from rq_audio.data.audio_io import resample
 from rq_audio.data.corpus.instruments import FAMILIES, NoteRenderer, NoteSpec
 from rq_audio.data.corpus.soundfont import locate_soundfont
-from rq_audio.data.corpus.speech import ACCENTS, VARIANTS, EspeakSynth, Speaker
+from rq_audio.data.corpus.speech import ACCENTS, VARIANTS, Speaker
 from rq_audio.data.metadata import MetadataRow, write_metadata
 
 __all__ = ["CorpusSettings", "OfflineCorpus", "add_background_noise", "build_offline_corpus"]
@@ -146,8 +147,13 @@ def _speakers(rng: np.random.Generator, count: int) -> list[Speaker]:
     return out
 
 
+def _say(synth: Espeak, text: str, speaker: Speaker) -> np.ndarray:
+    return synth.say(text, speaker.voice, speaker.rate, speaker.pitch)
+
+
 def _resample_to_16k(wav: np.ndarray, rate: int) -> np.ndarray:
-    return resample(wav.astype(np.float32) / 32768.0, rate, SAMPLE_RATE)
+    """float32 samples in [-1, 1) (rq_core.espeak's, the engine's int16 / 32768) at 16 kHz."""
+    return resample(wav.astype(np.float32), rate, SAMPLE_RATE)
 
 
 def build_offline_corpus(
@@ -178,7 +184,7 @@ def build_offline_corpus(
     (root / "audio").mkdir(parents=True)
     rng = np.random.default_rng(settings.seed)
     renderer = NoteRenderer(sf2, SAMPLE_RATE)
-    synth = EspeakSynth()
+    synth = Espeak()
 
     def word_clip(wav: np.ndarray) -> np.ndarray:
         clip = _fit_clip(wav, rng)
@@ -220,7 +226,7 @@ def build_offline_corpus(
                 jitter = Speaker(speaker.accent, speaker.variant,
                                  speaker.rate + int(rng.integers(-15, 16)),
                                  int(np.clip(speaker.pitch + rng.integers(-5, 6), 0, 100)))
-                wav = _resample_to_16k(synth.say(word, jitter), synth.sample_rate)
+                wav = _resample_to_16k(_say(synth, word, jitter), synth.sample_rate)
                 rel = save(f"audio/keywords/{word}_s{i:03d}_t{take}.wav", word_clip(wav))
                 keyword_rows.append(MetadataRow(rel, word, speaker_split[speaker]))
                 bar.update()
@@ -238,7 +244,7 @@ def build_offline_corpus(
                              "marvin", "sheila", "tree", "wow")
     for k in range(settings.unlabeled_words):
         speaker = train_speakers[int(rng.integers(len(train_speakers)))]
-        wav = _resample_to_16k(synth.say(str(rng.choice(vocabulary)), speaker), synth.sample_rate)
+        wav = _resample_to_16k(_say(synth, str(rng.choice(vocabulary)), speaker), synth.sample_rate)
         pretrain_rows.append(MetadataRow(
             save(f"audio/unlabeled/word_{k:05d}.wav", word_clip(wav)), "", "train"))
         bar.update()
