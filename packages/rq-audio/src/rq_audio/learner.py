@@ -179,7 +179,13 @@ class BYOLA(L.LightningModule):
         view0, view1 = self.make_views(wav)
         loss = self.byol_loss(view0, view1)
         if self._trainer is not None:  # also usable as a plain module (tests, benchmarks)
-            self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=wav.shape[0], sync_dist=True)
+            # `train/loss` per step (the metrics.csv column every app has, read by name by the
+            # main job) and its epoch mean as `train/loss_epoch`, as rq_points' learner does.
+            size = wav.shape[0]
+            self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False,
+                     batch_size=size, sync_dist=True)
+            self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=size,
+                     sync_dist=True)
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
