@@ -122,7 +122,7 @@ def _with_intervals(table: ResultsTable) -> ResultsTable:
         for column, cell in row.items():
             for kind, first in kinds:
                 if isinstance(cell, dict) and {first, "low", "high"} <= cell.keys():
-                    names = (first, "low", "high", "level", "resamples")
+                    names = (first, "low", "high", "level", "resamples", "show_verdict")
                     row[column] = kind(**{name: cell[name] for name in names if name in cell})
     return table
 

@@ -396,6 +396,9 @@ def test_compare_methods_pairs_each_method_with_random_and_the_baseline_once():
     assert paired.rows[2]["difference"].difference == pytest.approx(12.5)
     json = paired.to_json()["rows"][2]["difference"]
     assert json["verdict"] == "better"
+    # the verdict has its own column: the difference cell shows the numbers only, once
+    line = [row for row in paired.markdown().splitlines() if row.startswith("| rq | mixup")][0]
+    assert line.count("better") == 1 and "+12.5 [" in line, line
 
 
 def test_compare_methods_names_the_column_of_mismatched_test_items():

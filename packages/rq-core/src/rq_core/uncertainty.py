@@ -152,6 +152,8 @@ class Comparison:
     high: float
     level: float = DEFAULT_LEVEL
     resamples: int = 0
+    # False: the cell shows the numbers only (a table with its own verdict column).
+    show_verdict: bool = True
 
     @property
     def verdict(self) -> str:
@@ -170,13 +172,17 @@ class Comparison:
         if not spec.startswith(("+", "-", " ")):
             spec = "+" + spec
         numbers = [_format_number(v, spec) for v in (self.difference, self.low, self.high)]
-        return f"{numbers[0]} [{numbers[1]}, {numbers[2]}] {self.verdict}"
+        text = f"{numbers[0]} [{numbers[1]}, {numbers[2]}]"
+        return f"{text} {self.verdict}" if self.show_verdict else text
 
     def __str__(self) -> str:
         return format(self, "")
 
     def to_json(self) -> dict[str, float | int | str]:
-        return {**asdict(self), "verdict": self.verdict}
+        data = {**asdict(self), "verdict": self.verdict}
+        if self.show_verdict:  # the default; written only when a table turned it off
+            del data["show_verdict"]
+        return data
 
 
 # ------------------------------------------------------------------------------- statistics
@@ -739,7 +745,7 @@ def compare_methods(
         ``[estimates, comparisons]``, two :class:`rq_core.runs.ResultsTable`: estimates has a
         ``method`` column and one column per metric column (cells are :class:`Estimate`);
         comparisons has ``method``, ``against``, ``column``, ``difference`` (a
-        :class:`Comparison`: "+1.2 [+0.3, +2.1] better") and ``verdict``.
+        :class:`Comparison` shown as "+1.2 [+0.3, +2.1]") and ``verdict`` ("better").
 
     >>> truth = np.arange(300) % 3 != 0  # 2/3 right
     >>> stats = {
@@ -792,6 +798,7 @@ def compare_methods(
                     comparison = paired_difference(
                         a, b, resamples=resamples, level=level, seed=seed
                     ).scaled(scale)
+                    comparison = replace(comparison, show_verdict=False)
                 except ValueError as error:
                     raise ValueError(f"{title}, {column}, {method} vs {other}: {error}") from None
                 comparisons.add(
