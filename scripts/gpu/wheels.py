@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The workspace members and the extras the GPU run exercises (every app's demo and the tests).
 WORKSPACE: dict[str, tuple[str, tuple[str, ...]]] = {
-    "rq-core": ("packages/rq-core", ("train", "viz")),
+    "rq-core": ("packages/rq-core", ("train",)),
     "rq-audio": ("packages/rq-audio", ("corpus",)),
     "rq-points": ("packages/rq-points", ()),
     "rq-dabs": ("packages/rq-dabs", ("images", "text", "speech")),

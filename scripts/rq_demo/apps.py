@@ -58,6 +58,10 @@ class AppSpec:
     baseline: str  # the modality's baseline augmentation, compared with RQ
     paper_commands: tuple[str, ...]  # the paper-scale runs, printed in the report
     expected: StageTime  # the app's `demo` stage
+    # Run in the image once the app is installed (compose's build arg ASSETS_COMMAND): puts the
+    # files its demo reads that no wheel carries into RQ_ASSETS (/opt/rq/assets), so the demo
+    # runs with no network; empty when the wheels carry everything.
+    assets_command: str = ""
     # Whether `demo` takes the boolean config key `force` (redo its own finished runs). The
     # main job appends `force=true` under --force only then. False until the apps' refactor
     # (issue 14, item 2) gives every app config that key: flip it per app there.
@@ -147,6 +151,7 @@ APPS: tuple[AppSpec, ...] = (
             "rq-dabs transfer --domain natural_images",
         ),
         expected=StageTime(quick=20, full=582),
+        assets_command="rq-dabs fetch-assets",  # the sensor domain's BasicMotions files
         accepts_force=True,  # DabsAppConfig.force reaches every Stage of `rq-dabs demo`
     ),
 )

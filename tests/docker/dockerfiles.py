@@ -8,6 +8,7 @@ environments; slow).
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import shlex
 import shutil
@@ -113,7 +114,9 @@ def parse(path: Path = DOCKERFILE, args: dict[str, str] | None = None) -> list[S
             else:
                 value = global_args.get(name, "")
             scope[name] = value
-        instruction = Instruction(keyword, substitute(rest, scope), start, rest)
+        # FROM sees only the global ARGs (those before the first FROM), as in Docker.
+        values = global_args if keyword == "FROM" else scope
+        instruction = Instruction(keyword, substitute(rest, values), start, rest)
         if keyword == "FROM":
             words = instruction.args.split()
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
@@ -123,6 +126,11 @@ def parse(path: Path = DOCKERFILE, args: dict[str, str] | None = None) -> list[S
         elif keyword != "ARG":
             raise ValueError(f"{path}:{start}: {keyword} before the first FROM")
     return stages
+
+
+def stage_named(stages: list[Stage], name: str) -> Stage:
+    (stage,) = [s for s in stages if s.name == name]
+    return stage
 
 
 def shell_commands(run_args: str) -> list[list[str]]:
@@ -178,6 +186,60 @@ def pip_targets(argv: list[str], subcommand: str) -> list[str]:
 def wheel_sources(stage: Stage) -> list[str]:
     """Local paths the builder stage turns into wheels (``pip wheel ... PATH...``)."""
     return [t for argv in pip_commands(stage, "wheel") for t in pip_targets(argv, "wheel")]
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def ignored(relative: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore's ``patterns`` keep ``relative`` (a path below the repository
+    root, / separated) out of the build context."""
+    parts = relative.split("/")
+    for pattern in patterns:
+        plain = pattern.removeprefix("**/")
+        for i in range(len(parts)):
+            prefix = "/".join(parts[: i + 1])
+            if fnmatch.fnmatch(prefix, pattern) or fnmatch.fnmatch(parts[i], plain):
+                return True
+    return False
+
+
+def _load_requirements_script():
+    """docker/requirements.py as a module (it is a script of the image, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "rq_docker_requirements", DOCKER / "requirements.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+requirements_script = _load_requirements_script()
+
+# Where the runtime stage copies the members' pyproject.toml files (the checkout's tree below it).
+PROJECTS_IN_IMAGE = "/opt/rq/projects/"
+
+
+def dependency_requirements(stage: Stage, root: Path = ROOT) -> list[str]:
+    """The requirement lines the stage's ``python3 .../requirements.py ...`` prints, computed
+    with the same arguments from the pyproject.toml files under ``root`` (the checkout; the
+    image holds copies of them)."""
+    for run in stage.all("RUN"):
+        for argv in shell_commands(run.args):
+            if len(argv) > 1 and Path(argv[1]).name == "requirements.py":
+                words = argv[2 : argv.index(">")] if ">" in argv else argv[2:]
+                mapped = [
+                    str(root / w.removeprefix(PROJECTS_IN_IMAGE))
+                    if w.startswith(PROJECTS_IN_IMAGE) else w
+                    for w in words
+                ]  # fmt: skip
+                app, members, extras = requirements_script.parse_arguments(mapped)
+                return requirements_script.third_party_requirements(app, members, extras)
+    raise AssertionError("no RUN calls docker/requirements.py")
 
 
 def pyproject(folder: Path) -> dict:

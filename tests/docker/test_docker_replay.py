@@ -1,21 +1,24 @@
 """Replay docker/Dockerfile's install steps for each app in fresh virtual environments (slow:
 ~5 GB of torch/CUDA wheels per image from the package index, about 2 minutes per app).
 
-Every RUN of the builder and runtime stages that calls pip runs as written under ``sh -c``,
-with compose's build args in the environment (as Docker passes ARGs to RUN) and the image's
-paths mapped: /src -> a copy of what the builder COPYs, /opt/build, /opt/venv and /wheels -> tmp, the copied
-constraints.txt -> the workspace's, ``python3`` -> the interpreter running the tests. Then the
-test proves that ``rq-<app> --help`` and the container entry point start, that the app finds
-its configs in the installed wheel (package data, not the checkout), that the demo's imports
-work, and that the other modalities' distributions are absent. What it cannot replay without
-an engine: the CUDA base image and Ubuntu's Python 3.12. The temporary environments are
-deleted at the end of each test.
+No engine needed. Every RUN of the builder and runtime stages runs as written under
+``sh -c``, with compose's build args in the environment (as Docker passes ARGs to RUN) and the
+image's paths mapped: /src -> a copy of what the builder COPYs, /opt/build, /opt/venv, /wheels
+and /opt/rq (what the runtime stage COPYs there: the pins, docker/requirements.py, the
+pyproject.toml files, the configs) -> tmp, ``python3`` -> the interpreter running the tests;
+the shared ``python`` stage (apt, the user) is left out. Then the test proves that
+``rq-<app> --help`` and the container entry point start, that the app finds its configs in the
+installed wheel (package data, not the checkout), that the demo's imports work, and that the
+other modalities' distributions are absent. tests/docker/test_images.py (marker ``docker``)
+builds and runs the real images; neither runs on the CUDA base (Ubuntu's Python 3.12), which
+no registry here serves. The temporary environments are deleted at the end of each test.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,10 +34,11 @@ from dockerfiles import (  # noqa: E402
     ROOT,
     build_args,
     copy_sources,
+    env_value,
     installed_distributions,
     parse,
     run_checked,
-    shell_commands,
+    stage_named,
 )
 
 
@@ -45,26 +49,53 @@ def mapped(script: str, mapping: dict[str, str]) -> str:
     return re.sub(rf"(?<![\w./-])({names})(?![\w.-])", lambda m: mapping[m.group(1)], script)
 
 
-def replay_pip_steps(stage, mapping: dict[str, str], path: list[str], cwd: Path) -> int:
-    """Run every RUN of ``stage`` that calls pip, as written, under ``sh -c``."""
+def replay_runs(stage, mapping: dict[str, str], path: list[str], cwd: Path) -> int:
+    """Run every RUN of ``stage``, as written, under ``sh -c`` (the shared ``python`` stage's
+    apt and user steps are not replayed: the host's Python stands in for them)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(stage.args)  # build args are environment variables of RUN
     env["PATH"] = os.pathsep.join([*path, os.environ["PATH"]])
+    env["PIP_NO_CACHE_DIR"] = "1"  # the image's pip cache is a build-cache mount
+    # The image's files (ASSETS_COMMAND's RQ_ASSETS) go to the mapped folders, never ~/.cache.
+    assets = env_value(stage, "RQ_ASSETS")
+    if assets:
+        env["RQ_ASSETS"] = mapped(assets, mapping)
     replayed = 0
     for run in stage.all("RUN"):
-        if not any("pip" in map(os.path.basename, argv) for argv in shell_commands(run.args)):
-            continue
         script = re.sub(r"^(--\S+\s+)+", "", run.raw)  # RUN flags (--mount=...)
         run_checked(["sh", "-c", mapped(script, mapping)], env=env, cwd=cwd)
         replayed += 1
     return replayed
 
 
+def copy_into_image_paths(stage, mapping: dict[str, str]) -> int:
+    """Replay the stage's ``COPY SRC... /opt/...`` from the checkout into the mapped folders
+    (a destination ending in / is a folder, as in Docker)."""
+    copied = 0
+    for copy in stage.all("COPY"):
+        *sources, target = copy.args.split()
+        if any(s.startswith("--") for s in sources) or not target.startswith("/"):
+            continue
+        folder = target.endswith("/")
+        target = Path(mapped(target.rstrip("/"), mapping))
+        assert not target.is_relative_to("/opt"), f"{copy.args}: unmapped {target}"
+        for source in sources:
+            destination = target / Path(source).name if folder else target
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if (ROOT / source).is_dir():
+                shutil.copytree(ROOT / source, destination)
+            else:
+                shutil.copy2(ROOT / source, destination)
+            copied += 1
+    return copied
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_replayed_install_starts_the_app_and_holds_no_other_modality(app, scratch):
     started_at = time.monotonic()
-    builder, runtime = (stages := parse(DOCKERFILE, build_args(app)))[0], stages[-1]
+    stages = parse(DOCKERFILE, build_args(app))
+    builder, runtime = stage_named(stages, "builder"), stages[-1]
     build_env, runtime_env, wheels = scratch / "build", scratch / "venv", scratch / "wheels"
     shim = scratch / "shim"  # `python3` of the image's RUN lines: this interpreter's base
     shim.mkdir()
@@ -73,14 +104,14 @@ def test_replayed_install_starts_the_app_and_holds_no_other_modality(app, scratc
         "/opt/build": str(build_env),
         "/opt/venv": str(runtime_env),
         "/wheels": str(wheels),
-        "/opt/rq/constraints.txt": str(ROOT / "constraints.txt"),
+        "/opt/rq": str(scratch / "opt-rq"),
     }
     src = copy_sources(builder, scratch / "src")  # COPY ... into WORKDIR /src
-    assert replay_pip_steps(builder, mapping, [str(shim)], cwd=src) == 1
+    assert replay_runs(builder, mapping, [str(shim)], cwd=src) == 4  # the venv, three wheels
     assert len(list(wheels.glob("*.whl"))) == 3
+    assert copy_into_image_paths(runtime, mapping) >= 6  # pins, scripts, pyproject files, configs
     # ENV PATH=/opt/venv/bin:$PATH in the runtime stage
-    steps = replay_pip_steps(runtime, mapping, [str(runtime_env / "bin"), str(shim)], scratch)
-    assert steps == 2  # the venv with the wheels and DIST[EXTRAS]; the NO_DEPS step
+    replay_runs(runtime, mapping, [str(runtime_env / "bin"), str(shim)], scratch)
     assert (runtime_env / "pyvenv.cfg").is_file()
     install_s = time.monotonic() - started_at
 

@@ -10,7 +10,6 @@ dependencies, so a dependency added to the wrong package fails here, not in a 5 
 
 from __future__ import annotations
 
-import fnmatch
 import importlib.metadata as metadata
 import os
 import re
@@ -33,13 +32,18 @@ from dockerfiles import (  # noqa: E402
     ROOT,
     build_args,
     compose,
+    dependency_requirements,
+    dockerignore_patterns,
     env_value,
+    ignored,
     normalize,
     parse,
     pip_commands,
     pip_targets,
     pyproject,
+    requirements_script,
     shell_commands,
+    stage_named,
     wheel_sources,
 )
 
@@ -71,36 +75,52 @@ def test_compose_build_args_name_the_app_its_modality_and_its_demo(app):
     assert "demo" in project.get("optional-dependencies", {}), f"apps/{app} declares a demo extra"
     # Only byol-a needs a --no-deps install (tinysoundfont declares pyaudio, which cannot build).
     assert bool(args.get("NO_DEPS")) == (app == "byol-a")
+    assert args.get("ASSETS_COMMAND", "") == APPS[app].assets_command
 
 
 def test_the_build_stops_at_once_without_its_build_args():
-    """Without APP, `COPY apps/ apps/` would copy every app: the first RUN of each stage checks."""
+    """Without APP, `COPY apps/ apps/` would copy every app: the first RUN of each stage that
+    uses a build arg without a default checks them."""
+    checked = set()
     for stage in parse(DOCKERFILE, {}):
+        used = set(re.findall(r"\$\{?(\w+)", " ".join(i.raw for i in stage.instructions)))
+        may_be_empty = {"NO_DEPS", "ASSETS_COMMAND"}
+        required = {name for name, value in stage.args.items() if not value} & used - may_be_empty
+        if not required:
+            continue
         first = stage.all("RUN")[0]
         assert first.args.startswith('test -n ""'), f"line {first.line}"
-        used = set(re.findall(r"\$\{?(\w+)", " ".join(i.raw for i in stage.instructions)))
-        required = {name for name, value in stage.args.items() if not value} & used
-        assert required, "the stage uses build args"
-        for name in required - {"NO_DEPS"}:  # NO_DEPS may be empty
+        for name in required:
             assert f'test -n "${name}"' in first.raw, f"line {first.line}: {name} unchecked"
+        checked.add(stage.name)
+    assert checked == {"builder", None}, "the builder and the runtime stage check their args"
 
 
-def test_base_images_are_pinned_cuda13_and_the_build_is_multi_stage(app):
-    stages = stages_of(app)
-    assert len(stages) >= 2, "multi-stage: a builder and a runtime stage"
-    assert stages[0].name, "the builder stage is named (FROM ... AS builder)"
-    for stage in stages:
-        image, _, tag = stage.base.partition(":")
-        assert tag and tag != "latest" and "$" not in stage.base, f"unpinned base {stage.base}"
-        assert re.match(r"\d+\.\d+\.\d+-", tag), f"base tag without a full version: {stage.base}"
-        assert image == "nvidia/cuda" and tag.startswith("13.0."), (
-            "torch 2.11 cu130 needs CUDA 13.0"
-        )
-        assert tag.endswith("ubuntu24.04")
-    final = stages[-1]
-    uses_builder = any(
-        f"from={stages[0].name}" in i.args for i in final.all("RUN") + final.all("COPY")
+def test_base_image_is_a_build_arg_defaulting_to_the_pinned_cuda13_base(app):
+    """BASE_IMAGE picks the base (docker/build_local_base.sh's stand-in where no registry is
+    reachable); its default is the pinned CUDA 13 image, and every other stage starts from an
+    earlier stage, so the build arg is the only base."""
+    lines = DOCKERFILE.read_text().splitlines()
+    assert not any(re.match(r"#\s*syntax\s*=", line) for line in lines[:5]), (
+        "no `# syntax=` line: it pulls the Dockerfile frontend from a registry"
     )
+    first_from = next(i for i, line in enumerate(lines) if line.startswith("FROM"))
+    (default,) = [
+        line.split("=", 1)[1] for line in lines[:first_from] if line.startswith("ARG BASE_IMAGE=")
+    ]
+    image, _, tag = default.partition(":")
+    assert image == "nvidia/cuda" and tag.startswith("13.0."), "torch 2.11 cu130 needs CUDA 13.0"
+    assert re.match(r"\d+\.\d+\.\d+-base-ubuntu24\.04$", tag), f"unpinned base {default}"
+    stages = stages_of(app)
+    assert stages[0].base == default, "the first stage is built on BASE_IMAGE"
+    assert (
+        parse(DOCKERFILE, {**build_args(app), "BASE_IMAGE": "local/base"})[0].base == "local/base"
+    )
+    for i, stage in enumerate(stages[1:], start=1):
+        assert stage.base in {s.name for s in stages[:i]}, f"stage {i} starts from {stage.base}"
+    assert len(stages) >= 3 and stage_named(stages, "builder"), "python, builder, runtime"
+    final = stages[-1]
+    uses_builder = any("from=builder" in i.args for i in final.all("RUN") + final.all("COPY"))
     assert uses_builder, "the runtime stage takes the wheels from the builder"
 
 
@@ -119,8 +139,13 @@ def test_runtime_stage_user_entrypoint_volumes(app):
     assert '"/data"' in volumes and '"/runs"' in volumes
     assert env_value(final, "RQ_APP") == APPS[app].script
     assert env_value(final, "PATH").startswith("/opt/venv/bin:"), "the venv's pip and app first"
+    for cache in ("RQ_CACHE", "XDG_CACHE_HOME", "TRITON_CACHE_DIR"):  # runs write only volumes
+        assert env_value(final, cache).startswith("/data/"), cache
     scripts = pyproject(ROOT / "apps" / app)["project"]["scripts"]
     assert APPS[app].script in scripts, "RQ_APP is the app's console script"
+
+
+PIP_CACHE_MOUNT = "--mount=type=cache,target=/root/.cache/pip"
 
 
 def test_pip_and_apt_steps_follow_the_rules(app):
@@ -129,7 +154,10 @@ def test_pip_and_apt_steps_follow_the_rules(app):
             commands = shell_commands(run.args)
             for argv in commands:
                 if "pip" in [Path(a).name for a in argv] and ({"install", "wheel"} & set(argv)):
-                    assert "--no-cache-dir" in argv, f"line {run.line}: pip without --no-cache-dir"
+                    # pip's cache is either off or a build-cache mount: never in a layer.
+                    assert "--no-cache-dir" in argv or PIP_CACHE_MOUNT in run.args, (
+                        f"line {run.line}: pip's cache would stay in the image"
+                    )
                 if argv[:2] == ["apt-get", "install"]:
                     assert "--no-install-recommends" in argv and "-y" in argv, f"line {run.line}"
                     assert ["apt-get", "update"] in commands, (
@@ -139,29 +167,21 @@ def test_pip_and_apt_steps_follow_the_rules(app):
                 assert argv[0] not in ("sudo", "apt"), f"line {run.line}: {argv[0]}"
     final = stages_of(app)[-1]
     copied = [c.args.split() for c in final.all("COPY")]
+    named_installs = 0
     for install in pip_commands(final, "install"):
+        if all(t.endswith(".whl") for t in pip_targets(install, "install")) and "-r" not in install:
+            assert "--no-deps" in install, "the workspace's wheels add no dependency of their own"
+            continue
+        named_installs += 1
         constraint = install[install.index("-c") + 1]
-        assert ["constraints.txt", constraint] in copied, "pins: the workspace's constraints.txt"
-
-
-def _dockerignore_patterns() -> list[str]:
-    lines = (ROOT / ".dockerignore").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-
-
-def _ignored(relative: str, patterns: list[str]) -> bool:
-    parts = relative.split("/")
-    for pattern in patterns:
-        plain = pattern.removeprefix("**/")
-        for i in range(len(parts)):
-            prefix = "/".join(parts[: i + 1])
-            if fnmatch.fnmatch(prefix, pattern) or fnmatch.fnmatch(parts[i], plain):
-                return True
-    return False
+        assert any(c[0] == "constraints.txt" and constraint.startswith(c[-1]) for c in copied), (
+            "pins: the workspace's constraints.txt"
+        )
+    assert named_installs >= 1
 
 
 def test_dockerignore_keeps_the_sources_and_drops_the_heavy_folders(app):
-    patterns = _dockerignore_patterns()
+    patterns = dockerignore_patterns()
     for heavy in (
         ".venv",
         ".git",
@@ -172,7 +192,7 @@ def test_dockerignore_keeps_the_sources_and_drops_the_heavy_folders(app):
         ".ruff_cache",
         ".gpu",  # the GPU acceptance run's wheels (scripts/gpu_wheels.sh)
     ):
-        assert _ignored(heavy, patterns), heavy
+        assert ignored(heavy, patterns), heavy
     for stage in stages_of(app):
         for copy in stage.all("COPY"):
             words = copy.args.split()
@@ -180,7 +200,7 @@ def test_dockerignore_keeps_the_sources_and_drops_the_heavy_folders(app):
                 continue
             for source in words[:-1]:
                 assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
-                assert not _ignored(source, patterns), f"COPY {source}: excluded by .dockerignore"
+                assert not ignored(source, patterns), f"COPY {source}: excluded by .dockerignore"
                 if (ROOT / source).is_dir():
                     assert (ROOT / source / "pyproject.toml").is_file() or source.endswith(
                         "configs"
@@ -249,42 +269,77 @@ def _closure(roots: list[Requirement], local: dict[str, tuple[list[str], dict]])
     return {name for name, _ in seen}
 
 
-def _local_projects(app: str) -> dict[str, tuple[list[str], dict]]:
-    local = {}
-    for source in wheel_sources(stages_of(app)[0]):
-        project = pyproject(ROOT / source)["project"]
-        local[normalize(project["name"])] = (
-            list(project.get("dependencies", [])),
-            dict(project.get("optional-dependencies", {})),
-        )
-    return local
+def _local_names(app: str) -> set[str]:
+    """The workspace members the builder turns into wheels (installed with --no-deps)."""
+    builder = stage_named(stages_of(app), "builder")
+    return {normalize(pyproject(ROOT / s)["project"]["name"]) for s in wheel_sources(builder)}
 
 
-def image_requirements(app: str, local: dict | None = None) -> set[str]:
+def image_requirements(app: str, root: Path = ROOT) -> set[str]:
     """Every distribution the runtime stage's ``pip install`` steps of ``app``'s image install:
-    the builder's wheels and the named requirements (``DIST[EXTRAS]``) with their closure,
-    plus the ``--no-deps`` names alone."""
-    local = _local_projects(app) if local is None else local
-    roots = [Requirement(name) for name in local]
+    the dependency layer's requirements (docker/requirements.py on the pyproject.toml files
+    under ``root``) with their closure, the ``--no-deps`` names alone, the builder's wheels."""
+    final = stages_of(app)[-1]
+    roots = [Requirement(line) for line in dependency_requirements(final, root)]
     alone = set()
-    for argv in pip_commands(stages_of(app)[-1], "install"):
+    for argv in pip_commands(final, "install"):
         named = [t for t in pip_targets(argv, "install") if not t.endswith(".whl")]
         if "--no-deps" in argv:
             alone |= {normalize(Requirement(t).name) for t in named}
-        else:
-            roots += [Requirement(t) for t in named]
-    return _closure(roots, local) | alone
+    return _closure(roots, {}) | alone | _local_names(app)
 
 
 def test_builder_wheels_exactly_core_modality_and_app(app):
-    builder = stages_of(app)[0]
+    stages = stages_of(app)
+    builder = stage_named(stages, "builder")
     modality = APPS[app].modality
     assert wheel_sources(builder) == ["packages/rq-core", f"packages/{modality}", f"apps/{app}"]
     copied = {c.args.split()[0] for c in builder.all("COPY")}
     assert copied == {"packages/rq-core", f"packages/{modality}", f"apps/{app}"}
-    (install, *_) = pip_commands(stages_of(app)[-1], "install")
-    targets = pip_targets(install, "install")
-    assert "/wheels/*.whl" in targets and f"{build_args(app)['DIST']}[demo]" in targets
+    (wheels,) = [i for i in pip_commands(stages[-1], "install") if "/wheels/*.whl" in i]
+    assert "--no-deps" in wheels
+
+
+def test_the_dependency_layer_is_every_third_party_requirement_of_the_wheels(app):
+    """The layer that the wheels' --no-deps install relies on: each member's dependencies (and
+    those of the extras asked of it, as rq-core[train]) are a member or one of its lines, and
+    no line names a member (pip would look for it on the package index)."""
+    lines = dependency_requirements(stages_of(app)[-1])
+    names = {normalize(Requirement(line).name) for line in lines}
+    members = _local_names(app)
+    assert not names & members
+    extras = build_args(app)["EXTRAS"].split(",")
+    project = pyproject(ROOT / "apps" / app)["project"]
+    asked = project["dependencies"] + [
+        r for e in extras for r in project["optional-dependencies"][e]
+    ]
+    for requirement in map(Requirement, asked):
+        assert normalize(requirement.name) in members | names, requirement
+    assert {"lightning", "omegaconf", "torch"} <= names, "rq-core[train] is followed"
+    assert "matplotlib" not in names, "rq-core's viz extra is not asked for"
+
+
+def _copy_projects(app: str, root: Path) -> Path:
+    for folder in ("packages/rq-core", f"packages/{APPS[app].modality}", f"apps/{app}"):
+        (root / folder).mkdir(parents=True)
+        shutil.copy(ROOT / folder / "pyproject.toml", root / folder / "pyproject.toml")
+    return root
+
+
+def test_requirements_script_refuses_unknown_extras_and_dynamic_dependencies(tmp_path, capsys):
+    root = _copy_projects("dabs", tmp_path)
+    members = [str(root / "packages/rq-core"), str(root / "packages/rq-dabs")]
+    assert requirements_script.main(["--extras", "demo", str(root / "apps/dabs"), *members]) == 0
+    assert "espeakng-loader>=0.2" in capsys.readouterr().out.splitlines()
+    assert requirements_script.main(["--extras", "nope", str(root / "apps/dabs"), *members]) == 2
+    assert "rq-dabs-app has no extra ['nope']" in capsys.readouterr().err
+    pyproject_file = root / "packages/rq-dabs/pyproject.toml"
+    text = pyproject_file.read_text().replace(
+        "[project]\n", '[project]\ndynamic = ["dependencies"]\n', 1
+    )
+    pyproject_file.write_text(text)
+    assert requirements_script.main([str(root / "apps/dabs"), *members]) == 2
+    assert "dynamic dependencies" in capsys.readouterr().err
 
 
 def test_each_image_holds_its_modality_and_no_other(app):
@@ -310,12 +365,15 @@ def test_each_image_holds_its_demo_requirements(app):
         assert {"scikit-learn", "pillow", "espeakng-loader"} <= names
 
 
-def test_the_check_catches_a_wrong_dependency():
+def test_the_check_catches_a_wrong_dependency(tmp_path):
     """Not vacuous: an audio library declared by rq-points shows up in the points image."""
-    local = _local_projects("mid-net")
-    assert "soundfile" not in image_requirements("mid-net", local)
-    local["rq-points"][0].append("soundfile>=0.12")
-    assert "soundfile" in image_requirements("mid-net", local)
+    root = _copy_projects("mid-net", tmp_path)
+    assert "soundfile" not in image_requirements("mid-net", root)
+    points = root / "packages/rq-points/pyproject.toml"
+    points.write_text(
+        points.read_text().replace('"ocnn>=2.2.7",', '"ocnn>=2.2.7", "soundfile>=0.12",')
+    )
+    assert "soundfile" in image_requirements("mid-net", root)
 
 
 def test_entrypoint_refuses_a_gpu_config_without_gpus_and_starts_the_app(tmp_path):

@@ -41,9 +41,12 @@ def test_bad_override_names_the_key(tmp_path, tiny_overrides, capsys):
     assert "optim.batch_size" in capsys.readouterr().err
 
 
-def test_missing_checkpoint_is_a_clear_error(tmp_path, tiny_overrides):
-    with pytest.raises(FileNotFoundError, match="rq-mid-net pretrain"):
+def test_missing_checkpoint_is_a_clear_error(tmp_path, tiny_overrides, capsys):
+    with pytest.raises(SystemExit) as stop:
         main(["classify", "--config", str(CONFIGS / "demo.yaml"), *tiny_overrides, f"run_dir={tmp_path / 'x'}"])
+    assert stop.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()
+    assert len(message) == 1 and "rq-mid-net pretrain" in message[0], message
 
 
 @pytest.mark.ddp

@@ -1,4 +1,4 @@
-"""Behaviour of rq_core.randomized_quantize against the contract of ARCHITECTURE.md."""
+"""Behaviour of rq_core.randomized_quantize: the paper's quantizer (Wu et al., ICCV 2023, Sec. 3)."""
 
 from __future__ import annotations
 

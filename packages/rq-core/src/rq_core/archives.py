@@ -1,7 +1,7 @@
 """Dataset archives for every modality's data scripts: digests, downloads, safe extraction.
 
-One implementation for rq-audio, rq-points and rq-dabs (ARCHITECTURE.md: code two modality
-packages need lives in rq-core). Extraction checks every member before it writes anything and
+One implementation for rq-audio, rq-points and rq-dabs (docs/architecture.md, "Layers": code two
+modality packages need lives in rq-core). Extraction checks every member before it writes anything and
 refuses absolute paths, drive letters, ``..`` components, any member that would resolve
 outside the target folder, links (tar or zip) and device/FIFO members: a "zip slip" would
 otherwise write anywhere on disk. Only regular files and folders are written.

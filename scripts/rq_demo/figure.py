@@ -1,12 +1,13 @@
 """A picture like Figure 2 of the paper: one example per modality, original + augmented views.
 
-    python -m rq_core.viz --out rq_figure.png [--views 3] [--seed 0]
+    python scripts/rq_demo/figure.py --out rq_figure.png [--views 3] [--seed 0]
 
 Rows: an RGB image (8 bins per channel), a log-mel spectrogram (5 bins, one quantizer per
 spectrogram), a point cloud (30 bins on each of x, y, z). Columns: the original and
 ``--views`` randomized quantizations. Nothing is downloaded: the photograph ships inside
 matplotlib (``sample_data/grace_hopper.jpg``), the sound and the shape are computed here.
-Needs the ``viz`` extra (matplotlib).
+The main job's first stage; it lives with the main job, not in rq-core, because it holds a
+sample of every modality (a sound, a shape): rq-core stays modality-free.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import torch
 
 from rq_core.quantize import randomized_quantize
 
-# Default bins per modality (ARCHITECTURE.md, "Channel per modality"; paper Sec. 5).
+# Bins per modality as the paper's figure and experiments use them (Wu et al., ICCV 2023,
+# Sec. 5).
 IMAGE_BINS = 8
 AUDIO_BINS = 5
 POINT_BINS = 30
@@ -152,7 +154,7 @@ def make_figure(out: str | Path, views: int = 3, seed: int = 0) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rq_core.viz", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="figure.py", description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="output image path, e.g. rq_figure.png")
     ap.add_argument("--views", type=int, default=3, help="augmented views per row (default 3)")
     ap.add_argument("--seed", type=int, default=0)
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        ap.exit(2, "rq_core.viz needs matplotlib: pip install 'rq-core[viz]'\n")
+        ap.exit(2, "figure.py needs matplotlib: pip install 'rq-core[train]'\n")
     path = make_figure(args.out, views=args.views, seed=args.seed)
     print(f"wrote {path}")
     return 0

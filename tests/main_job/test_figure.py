@@ -1,11 +1,11 @@
-"""rq_core.viz: the Figure-2-style picture is drawn from shipped or computed data."""
+"""rq_demo.figure: the Figure-2-style picture is drawn from shipped or computed data."""
 
 import pytest
 import torch
 
 pytest.importorskip("matplotlib")
 
-from rq_core import viz  # noqa: E402
+from rq_demo import figure as viz  # noqa: E402
 
 
 def test_sample_data_shapes_and_ranges():
