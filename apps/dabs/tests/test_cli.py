@@ -39,7 +39,9 @@ def test_pretrain_then_transfer_write_their_run_files(tmp_path, tiny):
     assert not torch.equal(fresh.pos_embedding, encoder.pos_embedding)
 
     out = tmp_path / "transfer"
-    main(["transfer", "domain=synthetic_markov_text", f"checkpoint={pre}", *tiny, f"run_dir={out}"])
+    # algorithm=emix is ignored: the row is named by what the pretraining recorded (rq)
+    main(["transfer", "domain=synthetic_markov_text", f"checkpoint={pre}", *tiny, f"run_dir={out}",
+          "algorithm=emix"])
     results = json.loads((out / "results.json").read_text())["results"]
     r = results["synthetic_markov_text"]["rq"]
     assert 0.0 <= r["accuracy_mean"] <= 1.0 and len(r["accuracy_per_seed"]) == 1

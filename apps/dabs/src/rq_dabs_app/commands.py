@@ -282,6 +282,14 @@ def _write_results(
         print(table.markdown(level=2))
 
 
+def _method_of(encoder_file: Path, algorithm: str) -> str:
+    """The method that made ``encoder_file``: what its pretraining recorded (RUN_DIR/stage.json
+    beside RUN_DIR/checkpoints/encoder.pt), else ``algorithm`` as configured."""
+    record = Stage(encoder_file.parent.parent, {}).read() or {}
+    recorded = (record.get("settings") or {}).get("algorithm")
+    return canonical_name(recorded if isinstance(recorded, str) else algorithm)
+
+
 def transfer(cfg: DictConfig) -> dict[str, Any]:
     """Linear transfer of a frozen pretrained encoder (checkpoint=...) on `domain`."""
     _setup(cfg)
@@ -290,7 +298,7 @@ def transfer(cfg: DictConfig) -> dict[str, Any]:
     encoder_file = _resolve_encoder(cfg.checkpoint)
     result = _transfer_one(cfg, cfg.domain, encoder_file, run_dir)
     result["encoder"] = str(encoder_file)
-    method = canonical_name(cfg.algorithm)  # the row's name: the method, never a file name
+    method = _method_of(encoder_file, cfg.algorithm)  # the row: a method, never a file name
     results = {cfg.domain: {method: result}}
     _write_results(run_dir, results, {cfg.domain: {method: run_dir}})
     return results
