@@ -33,12 +33,16 @@ def extract_and_list(archive: Path, out: Path, download_missing: bool = False) -
         split = "valid" if rel in valid else "test" if rel in test else "train"
         rows.append(MetadataRow(rel, f.parent.name, split))
     if not rows:
-        raise SystemExit(f"no <word>/*.wav in {out}: is {archive} the Speech Commands v0.02 archive?")
+        raise SystemExit(
+            f"no <word>/*.wav in {out}: is {archive} the Speech Commands v0.02 archive?"
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--archive", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--download", action="store_true")

@@ -29,7 +29,9 @@ VALID_NOISE = "running_tap.wav"
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--archive", type=Path, required=True)
     p.add_argument("--test-archive", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)

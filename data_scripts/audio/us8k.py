@@ -21,7 +21,9 @@ MD5 = "9aa69802bbf37fb986f71ec1483a196e"  # published on Zenodo
 
 
 def main(argv: list[str] | None = None, *, expected_md5: str | None = MD5) -> Path:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--archive", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--download", action="store_true")
@@ -33,7 +35,14 @@ def main(argv: list[str] | None = None, *, expected_md5: str | None = MD5) -> Pa
     rows = []
     with open(args.out / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv", encoding="utf-8") as f:
         for r in csv.DictReader(f):
-            rows.append(MetadataRow(f"UrbanSound8K/audio/fold{r['fold']}/{r['slice_file_name']}", r["class"], None, int(r["fold"])))
+            rows.append(
+                MetadataRow(
+                    f"UrbanSound8K/audio/fold{r['fold']}/{r['slice_file_name']}",
+                    r["class"],
+                    None,
+                    int(r["fold"]),
+                )
+            )
     write_metadata(args.out / "metadata.csv", rows)
     print(f"{len(rows)} clips -> {args.out / 'metadata.csv'}")
     return args.out / "metadata.csv"

@@ -27,7 +27,9 @@ def _language_of(url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--archives", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--url-list", type=Path, default=None)
@@ -47,14 +49,20 @@ def main(argv: list[str] | None = None) -> Path:
     n_train, n_valid = int(0.7 * len(sessions)), int(0.15 * len(sessions))
     split_of = {}
     for rank, i in enumerate(order):
-        split_of[sessions[i]] = "train" if rank < n_train else "valid" if rank < n_train + n_valid else "test"
+        split_of[sessions[i]] = (
+            "train" if rank < n_train else "valid" if rank < n_train + n_valid else "test"
+        )
     rows = []
     for archive in sessions:
         lang = archive.parent.name
         target = args.out / lang / archive.stem
         for f in sorted(safe_extract(archive, target)):
             if f.suffix.lower() in AUDIO_EXTENSIONS:
-                rows.append(MetadataRow(f.relative_to(args.out.resolve()).as_posix(), lang, split_of[archive]))
+                rows.append(
+                    MetadataRow(
+                        f.relative_to(args.out.resolve()).as_posix(), lang, split_of[archive]
+                    )
+                )
     write_metadata(args.out / "metadata.csv", rows)
     print(f"{len(rows)} utterances from {len(sessions)} sessions -> {args.out / 'metadata.csv'}")
     return args.out / "metadata.csv"

@@ -45,9 +45,18 @@ def run(
 ) -> list[str]:
     """Parse ``argv`` and fetch/verify/extract/prepare; returns the names of the sets done."""
     parser = argparse.ArgumentParser(description=f"Download and prepare the DABS {domain} sets.")
-    parser.add_argument("--root", type=Path, default=default_root(), help="data root (default: %(default)s)")
-    parser.add_argument("--only", nargs="*", default=None, help=f"sets to get (default: all public): {sorted(public)}")
-    parser.add_argument("--mirror", default=None, help="base URL or folder holding the same file names")
+    parser.add_argument(
+        "--root", type=Path, default=default_root(), help="data root (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help=f"sets to get (default: all public): {sorted(public)}",
+    )
+    parser.add_argument(
+        "--mirror", default=None, help="base URL or folder holding the same file names"
+    )
     parser.add_argument("--list", action="store_true", help="list the sets and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -63,7 +72,9 @@ def run(
             print(f"[{domain}] {name} needs registration; not downloaded.\n{registration[name]}\n")
             continue
         if name not in public:
-            parser.error(f"unknown set {name!r}; choose from {sorted(public) + sorted(registration)}")
+            parser.error(
+                f"unknown set {name!r}; choose from {sorted(public) + sorted(registration)}"
+            )
         item = public[name]
         set_dir = args.root / domain / name
         for source in item.sources:

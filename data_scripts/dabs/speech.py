@@ -26,17 +26,33 @@ LIBRISPEECH = {
 
 PUBLIC = {
     "librispeech": PublicSet(
-        [Source(f"http://www.openslr.org/resources/12/{part}.tar.gz", f"{part}.tar.gz", sha256=digest)
-         for part, digest in LIBRISPEECH.items()],
+        [
+            Source(
+                f"http://www.openslr.org/resources/12/{part}.tar.gz",
+                f"{part}.tar.gz",
+                sha256=digest,
+            )
+            for part, digest in LIBRISPEECH.items()
+        ],
         note="pretraining (960 h) and transfer (dev-clean speakers)",
     ),
     "google_speech": PublicSet(
-        [Source("http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz", "speech_commands_v0.02.tar.gz",
-                sha256="af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58")],
+        [
+            Source(
+                "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+                "speech_commands_v0.02.tar.gz",
+                sha256="af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+            )
+        ],
         note="Speech Commands v0.02 (35 words)",
     ),
     "audio_mnist": PublicSet(
-        [Source("https://github.com/soerenab/AudioMNIST/archive/refs/heads/master.zip", "AudioMNIST-master.zip")],
+        [
+            Source(
+                "https://github.com/soerenab/AudioMNIST/archive/refs/heads/master.zip",
+                "AudioMNIST-master.zip",
+            )
+        ],
         note="AudioMNIST (spoken digits, 60 speakers)",
     ),
 }

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from rq_core.quantize import randomized_quantize
 
 # Bins per modality as the paper's figure and experiments use them (Wu et al., ICCV 2023,
@@ -49,10 +48,14 @@ def sample_log_mel(seconds: float = 2.0, sr: int = 16000) -> torch.Tensor:
     t = torch.arange(int(seconds * sr)) / sr
     f0 = 220.0 * 2 ** (2 * t / seconds)  # two octaves up
     phase = 2 * math.pi * torch.cumsum(f0, 0) / sr
-    tone = sum(torch.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * torch.sin(2 * math.pi * 3 * t))
+    tone = sum(torch.sin(k * phase) / k for k in range(1, 6)) * (
+        0.5 + 0.5 * torch.sin(2 * math.pi * 3 * t)
+    )
     bursts = torch.randn(t.shape, generator=g) * ((t * 4) % 1 < 0.1).float() * 0.5
     wave = tone + bursts
-    spec = torch.stft(wave, 1024, hop_length=160, window=torch.hann_window(1024), return_complex=True)
+    spec = torch.stft(
+        wave, 1024, hop_length=160, window=torch.hann_window(1024), return_complex=True
+    )
     from torchaudio.functional import melscale_fbanks  # the main job installs rq-audio
 
     filterbank = melscale_fbanks(1024 // 2 + 1, 60.0, 7800.0, 64, sr)  # (freqs, mels), HTK
@@ -110,7 +113,9 @@ def make_figure(out: str | Path, views: int = 3, seed: int = 0) -> Path:
         else:
             img = randomized_quantize(image, IMAGE_BINS, generator=g)
             mel = randomized_quantize(log_mel, AUDIO_BINS, generator=g)
-            pts = randomized_quantize(points, POINT_BINS, channel_dim=-1, segment_ids=segment, generator=g)
+            pts = randomized_quantize(
+                points, POINT_BINS, channel_dim=-1, segment_ids=segment, generator=g
+            )
         ax = fig.add_subplot(3, views + 1, col + 1)
         ax.imshow(img[0].permute(1, 2, 0).clamp(0, 1).numpy())
         ax.set_title(title)

@@ -105,8 +105,9 @@ def results_markdown(stage_dir: Path, level: int = SECTION_LEVEL + 1) -> str | N
         return f"_{results.name} cannot be read: {error}_"
     tables = data.get("tables") if isinstance(data, dict) else None
     if tables:
-        return "\n".join(_with_intervals(ResultsTable.from_json(t)).markdown(level=level)
-                         for t in tables)
+        return "\n".join(
+            _with_intervals(ResultsTable.from_json(t)).markdown(level=level) for t in tables
+        )
     written = stage_dir / "results.md"
     if written.is_file():
         return demote_headings(written.read_text().strip(), level)

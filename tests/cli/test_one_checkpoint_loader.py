@@ -8,7 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(
-    path for pattern in ("packages/*/src/**/*.py", "apps/*/src/**/*.py") for path in ROOT.glob(pattern)
+    path
+    for pattern in ("packages/*/src/**/*.py", "apps/*/src/**/*.py")
+    for path in ROOT.glob(pattern)
 )
 LOADER = ROOT / "packages" / "rq-core" / "src" / "rq_core" / "checkpoints.py"
 # Calls that unpickle a file (or run a TorchScript archive).
@@ -69,7 +71,8 @@ def unpickling_calls(path: Path) -> list[tuple[str, str, int, ast.Call]]:
         if isinstance(node, ast.Call):
             called = _dotted(node.func, names)
             pickled_numpy = called == "numpy.load" and any(
-                k.arg == "allow_pickle" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+                k.arg == "allow_pickle"
+                and not (isinstance(k.value, ast.Constant) and k.value.value is False)
                 for k in node.keywords
             )
             if called in UNPICKLING or pickled_numpy:
@@ -101,7 +104,9 @@ def test_only_the_weights_only_loader_and_convert_unpickle_files():
         for called, function, line, _ in unpickling_calls(path)
         if (path, function) not in ALLOWED
     ]
-    assert offenders == [], "load files through rq_core.checkpoints.load_checkpoint:\n" + "\n".join(offenders)
+    assert offenders == [], "load files through rq_core.checkpoints.load_checkpoint:\n" + "\n".join(
+        offenders
+    )
 
 
 def test_the_loader_loads_weights_only():

@@ -54,17 +54,23 @@ CASES = [
     ("dabs", "pretrain", "", "run/checkpoints/last.ckpt"),  # auto-resume
     ("dabs", "transfer", "checkpoint={evil}", "evil.pt"),
     ("dabs", "transfer", "checkpoint={tmp}/pre", "pre/checkpoints/encoder.pt"),  # a run dir
-    ("dabs", "demo", "demo.domains=[synthetic_markov_text] demo.algorithms=[rq]",
-     "run/synthetic_markov_text/rq/checkpoints/encoder.pt"),  # a finished stage is reused
+    (
+        "dabs",
+        "demo",
+        "demo.domains=[synthetic_markov_text] demo.algorithms=[rq]",
+        "run/synthetic_markov_text/rq/checkpoints/encoder.pt",
+    ),  # a finished stage is reused
 ]
 
 
 @pytest.mark.parametrize(
-    ("app_name", "command", "extra", "plant"), CASES,
+    ("app_name", "command", "extra", "plant"),
+    CASES,
     ids=[f"{app} {command} {extra or plant}" for app, command, extra, plant in CASES],
 )
-def test_a_malicious_checkpoint_is_refused_by_every_command(app_name, command, extra, plant, tmp_path,
-                                                            run_app):
+def test_a_malicious_checkpoint_is_refused_by_every_command(
+    app_name, command, extra, plant, tmp_path, run_app
+):
     app = APPS[app_name]
     marker = tmp_path / "MARKER"
     evil = write_malicious_checkpoint(tmp_path / plant, marker)
@@ -80,8 +86,11 @@ def test_a_malicious_checkpoint_is_refused_by_every_command(app_name, command, e
 
 @pytest.mark.parametrize(
     ("app_name", "command", "key"),
-    [("byol-a", "embed", "embed.checkpoint"), ("mid-net", "classify", "pretrained"),
-     ("dabs", "transfer", "checkpoint")],
+    [
+        ("byol-a", "embed", "embed.checkpoint"),
+        ("mid-net", "classify", "pretrained"),
+        ("dabs", "transfer", "checkpoint"),
+    ],
 )
 def test_the_console_script_refuses_it_in_one_line(app_name, command, key, tmp_path):
     """The installed entry point, as a user runs it: the same one line, status 2."""
@@ -90,9 +99,14 @@ def test_the_console_script_refuses_it_in_one_line(app_name, command, key, tmp_p
     evil = write_malicious_checkpoint(tmp_path / "evil.ckpt", marker)
     done = subprocess.run(
         [*app.command_line(), command, *app.tiny_args(tmp_path), f"{key}={evil}"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
-    assert_one_line_error(done.returncode, done.stderr, f"{app.script} {command}", str(evil), REFUSED)
+    assert_one_line_error(
+        done.returncode, done.stderr, f"{app.script} {command}", str(evil), REFUSED
+    )
     assert not marker.exists(), "the pickled payload ran"
 
 
@@ -117,11 +131,13 @@ def _damaged(path: Path, kind: str) -> Path:
 @pytest.mark.parametrize("kind", ["truncated", "empty", "text"])
 @pytest.mark.parametrize(
     ("app_name", "command", "key"),
-    [("byol-a", "evaluate", "evaluate.checkpoint"), ("mid-net", "classify", "pretrained"),
-     ("dabs", "transfer", "checkpoint")],
+    [
+        ("byol-a", "evaluate", "evaluate.checkpoint"),
+        ("mid-net", "classify", "pretrained"),
+        ("dabs", "transfer", "checkpoint"),
+    ],
 )
-def test_a_damaged_checkpoint_is_named_in_one_line(app_name, command, key, kind, tmp_path,
-                                                   run_app):
+def test_a_damaged_checkpoint_is_named_in_one_line(app_name, command, key, kind, tmp_path, run_app):
     """A file that is not a checkpoint at all: one line naming it, status 2, no traceback."""
     app = APPS[app_name]
     bad = _damaged(tmp_path / "model.ckpt", kind)

@@ -29,8 +29,22 @@ def test_the_offline_environment_blocks_the_network(offline_env):
     probe = "import socket; socket.create_connection(('pypi.org', 443), timeout=5)"
     probed = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True)
     assert probed.returncode != 0
-    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q",
-           "--retries", "0", "--timeout", "5", "-d", str(log.parent / "wheels"), "aeon==1.6.0"]
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-cache-dir",
+        "-q",
+        "--retries",
+        "0",
+        "--timeout",
+        "5",
+        "-d",
+        str(log.parent / "wheels"),
+        "aeon==1.6.0",
+    ]
     assert subprocess.run(pip, env=env, capture_output=True, timeout=300).returncode != 0
     attempts = log.read_text().splitlines()
     assert any("-c: getaddrinfo 'pypi.org'" in line for line in attempts), attempts

@@ -180,10 +180,13 @@ def test_tables_with_intervals_show_them_as_the_app_wrote_them(tmp_path):
     from rq_core.uncertainty import accuracy_statistic, compare_methods
 
     right = np.arange(200) % 4 != 0
-    tables = compare_methods("Linear probe", {
-        "random": {"keyword": accuracy_statistic(right & (np.arange(200) % 3 != 0))},
-        "rq": {"keyword": accuracy_statistic(right)},
-    })
+    tables = compare_methods(
+        "Linear probe",
+        {
+            "random": {"keyword": accuracy_statistic(right & (np.arange(200) % 3 != 0))},
+            "rq": {"keyword": accuracy_statistic(right)},
+        },
+    )
     write_results(tmp_path, tables)
     shown = results_markdown(tmp_path)
     assert str(tables[0].rows[1]["keyword"]) in shown and "{" not in shown

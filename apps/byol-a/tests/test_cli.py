@@ -14,7 +14,9 @@ def test_prepare_pretrain_embed_evaluate_on_a_tiny_config(tiny_config, capsys):
     cfg = yaml.safe_load(tiny_config.read_text())
     run_dir = Path(cfg["run_dir"])
     caches = run(["prepare", "--config", str(tiny_config)])
-    assert [c.name for c in caches] == ["pretrain.h5", "tones.h5"] and all(c.is_file() for c in caches)
+    assert [c.name for c in caches] == ["pretrain.h5", "tones.h5"] and all(
+        c.is_file() for c in caches
+    )
 
     encoder = run(["pretrain", "--config", str(tiny_config)])
     assert encoder == run_dir / "checkpoints" / "encoder.pt" and encoder.is_file()
@@ -51,11 +53,28 @@ def test_prepare_pretrain_embed_evaluate_on_a_tiny_config(tiny_config, capsys):
 
 
 def test_random_init_evaluation_and_mixup_override(tiny_config, tmp_path):
-    run(["evaluate", "--config", str(tiny_config), "evaluate.checkpoint=random", f"run_dir={tmp_path / 'rnd'}"])
+    run(
+        [
+            "evaluate",
+            "--config",
+            str(tiny_config),
+            "evaluate.checkpoint=random",
+            f"run_dir={tmp_path / 'rnd'}",
+        ]
+    )
     assert "random" in json.loads((tmp_path / "rnd" / "results.json").read_text())["methods"]
-    assert (tmp_path / "rnd" / "metrics.csv").read_text().startswith("method,task")  # an evaluation-only run
-    run(["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'mix'}",
-         "augmentations=[{name: mixup, ratio: 0.4, memory_size: 16}, {name: random_resize_crop}]"])
+    assert (
+        (tmp_path / "rnd" / "metrics.csv").read_text().startswith("method,task")
+    )  # an evaluation-only run
+    run(
+        [
+            "pretrain",
+            "--config",
+            str(tiny_config),
+            f"run_dir={tmp_path / 'mix'}",
+            "augmentations=[{name: mixup, ratio: 0.4, memory_size: 16}, {name: random_resize_crop}]",
+        ]
+    )
     saved = yaml.safe_load((tmp_path / "mix" / "config.yaml").read_text())
     assert saved["augmentations"][0]["name"] == "mixup"
     record = json.loads((tmp_path / "mix" / "pretrain_settings.json").read_text())
@@ -70,7 +89,15 @@ def test_errors_name_the_problem(tiny_config, tmp_path, capsys):
     with pytest.raises(ValueError, match="no cache path"):
         run(["pretrain", "--config", str(tiny_config), "data.pretrain.cache=''"])
     with pytest.raises(ValueError, match="unknown name"):
-        run(["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'x'}", "augmentations=[{name: specaugment}]"])
+        run(
+            [
+                "pretrain",
+                "--config",
+                str(tiny_config),
+                f"run_dir={tmp_path / 'x'}",
+                "augmentations=[{name: specaugment}]",
+            ]
+        )
 
 
 def test_shipped_configs_load_with_the_papers_values():
@@ -82,9 +109,20 @@ def test_shipped_configs_load_with_the_papers_values():
     p = load_config(ByolAAppConfig, CONFIG_DIR / "audioset_paper.yaml")
     rq_entry = {"name": "rq", "num_bins": 5, "channel_mode": "sample"}
     assert resolve_chain(p).augmentations[-1] == rq_entry
-    assert (p.model.feature_dim, p.model.lr, p.data.batch_size, p.trainer.max_epochs) == (2048, 3e-4, 256, 100)
+    assert (p.model.feature_dim, p.model.lr, p.data.batch_size, p.trainer.max_epochs) == (
+        2048,
+        3e-4,
+        256,
+        100,
+    )
     assert {t.name: t.unit_sec for t in p.evaluate.tasks} == {
-        "nsynth": 4.0, "us8k": 4.0, "vc1": 8.2, "voxforge": 5.8, "spcv2": 1.0, "spcv2_12": 1.0}
+        "nsynth": 4.0,
+        "us8k": 4.0,
+        "vc1": 8.2,
+        "voxforge": 5.8,
+        "spcv2": 1.0,
+        "spcv2_12": 1.0,
+    }
     b = load_config(ByolAAppConfig, CONFIG_DIR / "audioset_byola.yaml")
     mixup = {"name": "mixup", "ratio": 0.4, "memory_size": 2048, "log_mixup_exp": True}
     assert resolve_chain(b).augmentations[0] == mixup
@@ -139,7 +177,9 @@ def test_the_same_settings_give_the_same_encoder_whatever_ran_before(tiny_config
     first = run(["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'a'}"])
     torch.rand(1000)  # the process's global stream is now elsewhere
     second = run(["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'b'}"])
-    other_seed = run(["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'c'}", "trainer.seed=7"])
+    other_seed = run(
+        ["pretrain", "--config", str(tiny_config), f"run_dir={tmp_path / 'c'}", "trainer.seed=7"]
+    )
     a, b, c = (torch.load(p, weights_only=False)["encoder"] for p in (first, second, other_seed))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -149,8 +189,17 @@ def test_the_same_settings_give_the_same_encoder_whatever_ran_before(tiny_config
 def test_the_random_init_baseline_is_the_pretrainings_starting_point(tiny_config, tmp_path):
     def features(*overrides):
         out = tmp_path / f"f{len(list(tmp_path.glob('f*.npz')))}.npz"
-        run(["embed", "--config", str(tiny_config), "embed.checkpoint=random", f"embed.output={out}",
-             f"run_dir={tmp_path / 'e'}", *overrides])
+        run(
+            [
+                "embed",
+                "--config",
+                str(tiny_config),
+                "embed.checkpoint=random",
+                f"embed.output={out}",
+                f"run_dir={tmp_path / 'e'}",
+                *overrides,
+            ]
+        )
         return np.load(out)["features"]
 
     by_trainer_seed = features("trainer.seed=5")
@@ -218,8 +267,15 @@ def test_the_demo_and_the_readme_commands_resolve_to_the_same_chains(tmp_path, m
     explicit = load_config(ByolAAppConfig, CONFIG_DIR / "demo.yaml", ["augmentations=[{name: rq}]"])
     assert resolve_chain(explicit).augmentations == [{"name": "rq"}]
     with pytest.raises(SystemExit):
-        run(["pretrain", "--config", str(CONFIG_DIR / "demo.yaml"), "method=specaugment",
-             f"run_dir={tmp_path / 'x'}"])
+        run(
+            [
+                "pretrain",
+                "--config",
+                str(CONFIG_DIR / "demo.yaml"),
+                "method=specaugment",
+                f"run_dir={tmp_path / 'x'}",
+            ]
+        )
 
 
 def test_a_tiny_sweep_reuses_its_finished_points(tiny_config, tmp_path, capsys):

@@ -14,7 +14,9 @@ from rq_dabs_app.cli import expand_shorthands, main
 
 def test_shorthands_become_overrides():
     assert expand_shorthands(["pretrain", "--domain", "pamap2", "--algorithm=emix"]) == [
-        "pretrain", "domain=pamap2", "algorithm=emix"
+        "pretrain",
+        "domain=pamap2",
+        "algorithm=emix",
     ]
     with pytest.raises(SystemExit):
         expand_shorthands(["pretrain", "--domain"])
@@ -22,7 +24,17 @@ def test_shorthands_become_overrides():
 
 def test_pretrain_then_transfer_write_their_run_files(tmp_path, tiny):
     pre = tmp_path / "pre"
-    main(["pretrain", "--domain", "synthetic_markov_text", "--algorithm", "rq", *tiny, f"run_dir={pre}"])
+    main(
+        [
+            "pretrain",
+            "--domain",
+            "synthetic_markov_text",
+            "--algorithm",
+            "rq",
+            *tiny,
+            f"run_dir={pre}",
+        ]
+    )
     assert (pre / "config.yaml").is_file() and (pre / "metrics.csv").is_file()
     # the loss column every app logs, by the name the main job reads
     assert "train/loss" in (pre / "metrics.csv").read_text().splitlines()[0].split(",")
@@ -40,8 +52,16 @@ def test_pretrain_then_transfer_write_their_run_files(tmp_path, tiny):
 
     out = tmp_path / "transfer"
     # algorithm=emix is ignored: the row is named by what the pretraining recorded (rq)
-    main(["transfer", "domain=synthetic_markov_text", f"checkpoint={pre}", *tiny, f"run_dir={out}",
-          "algorithm=emix"])
+    main(
+        [
+            "transfer",
+            "domain=synthetic_markov_text",
+            f"checkpoint={pre}",
+            *tiny,
+            f"run_dir={out}",
+            "algorithm=emix",
+        ]
+    )
     results = json.loads((out / "results.json").read_text())["results"]
     r = results["synthetic_markov_text"]["rq"]
     assert 0.0 <= r["accuracy_mean"] <= 1.0 and len(r["accuracy_per_seed"]) == 1
@@ -55,15 +75,30 @@ def test_bad_names_are_clear_errors(tmp_path, tiny):
     with pytest.raises(SystemExit, match="unknown domain"):
         main(["pretrain", "domain=imagenet9", *tiny, f"run_dir={tmp_path}"])
     with pytest.raises(ValueError, match="unknown algorithm"):
-        main(["pretrain", "algorithm=byol", "domain=synthetic_markov_text", *tiny, f"run_dir={tmp_path}"])
+        main(
+            [
+                "pretrain",
+                "algorithm=byol",
+                "domain=synthetic_markov_text",
+                *tiny,
+                f"run_dir={tmp_path}",
+            ]
+        )
     with pytest.raises(SystemExit, match="no encoder"):
         main(["transfer", "domain=synthetic_markov_text", f"checkpoint={tmp_path / 'none'}", *tiny])
 
 
 def test_demo_quick_end_to_end_and_reuse(tmp_path, data_root, capsys):
     run = tmp_path / "demo"
-    argv = ["demo", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}", f"data_root={data_root}",
-            "trainer.max_steps=2", "threads=1"]
+    argv = [
+        "demo",
+        "--config",
+        str(CONFIGS / "demo_quick.yaml"),
+        f"run_dir={run}",
+        f"data_root={data_root}",
+        "trainer.max_steps=2",
+        "threads=1",
+    ]
     main(argv)
     results = json.loads((run / "results.json").read_text())["results"]
     assert set(results) == {"digits_images", "basic_motions_sensor", "synthetic_markov_text"}
@@ -98,8 +133,11 @@ def test_demo_quick_end_to_end_and_reuse(tmp_path, data_root, capsys):
     # redone on the continued encoders (their pretrainings are not moved aside)
     assert out.count("reused") == 3 and out.count("settings changed (budget.max_steps)") == 6
     assert len(list((run / "digits_images").glob("rq.superseded-*"))) == 1
-    ckpt = torch.load(run / "digits_images" / "rq" / "checkpoints" / "last.ckpt",
-                      map_location="cpu", weights_only=False)
+    ckpt = torch.load(
+        run / "digits_images" / "rq" / "checkpoints" / "last.ckpt",
+        map_location="cpu",
+        weights_only=False,
+    )
     assert ckpt["global_step"] == 3  # continued from step 2, not restarted
     main([*argv, "optim.lr=0.002", "trainer.max_steps=3", "force=true"])  # redo everything
     out = capsys.readouterr().out
@@ -113,12 +151,20 @@ def test_demo_fails_naming_a_missing_asset_before_training(tmp_path, monkeypatch
     monkeypatch.setenv("RQ_ASSETS", str(tmp_path / "no-assets"))
     run = tmp_path / "demo"
     with pytest.raises(SystemExit) as exit_:
-        main(["demo", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}",
-              f"data_root={tmp_path / 'data'}",
-              "demo.domains=[synthetic_markov_text,basic_motions_sensor]"])
+        main(
+            [
+                "demo",
+                "--config",
+                str(CONFIGS / "demo_quick.yaml"),
+                f"run_dir={run}",
+                f"data_root={tmp_path / 'data'}",
+                "demo.domains=[synthetic_markov_text,basic_motions_sensor]",
+            ]
+        )
     message = str(exit_.value.code)
     assert message.startswith(
-        "rq-dabs demo: domain 'basic_motions_sensor' cannot be built: missing asset ")
+        "rq-dabs demo: domain 'basic_motions_sensor' cannot be built: missing asset "
+    )
     assert "BasicMotions_TRAIN.ts" in message and "`rq-dabs fetch-assets`" in message
     assert "\n" not in message
     assert not (run / "synthetic_markov_text").exists()  # nothing was trained
@@ -150,9 +196,23 @@ def test_pretraining_under_two_process_cpu_ddp(tmp_path, tiny):
     with socket.socket() as sock:  # a free port: other test runs may hold a fixed one
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-           "-m", "rq_dabs_app.cli", "pretrain", "domain=synthetic_markov_text", "algorithm=rq", *tiny,
-           f"run_dir={run}", "trainer.devices=2", "trainer.strategy=ddp", "trainer.max_steps=2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={port}",
+        "-m",
+        "rq_dabs_app.cli",
+        "pretrain",
+        "domain=synthetic_markov_text",
+        "algorithm=rq",
+        *tiny,
+        f"run_dir={run}",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.max_steps=2",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
@@ -169,7 +229,13 @@ def test_paper_configs_keep_the_paper_sizes(name):
 
     cfg = load_config(DabsAppConfig, CONFIGS / name)
     assert cfg.domain in DOMAINS and not DOMAINS[cfg.domain].embedded
-    assert (cfg.model.depth, cfg.model.heads, cfg.model.dim_head, cfg.model.dim, cfg.model.mlp_dim) == (12, 8, 64, 256, 512)
+    assert (
+        cfg.model.depth,
+        cfg.model.heads,
+        cfg.model.dim_head,
+        cfg.model.dim,
+        cfg.model.mlp_dim,
+    ) == (12, 8, 64, 256, 512)
     assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.trainer.max_steps) == (1e-4, 1e-4, 100_000)
     assert cfg.rq.num_bins == 8 and not cfg.rq.straight_through
 

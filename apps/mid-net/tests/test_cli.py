@@ -22,8 +22,16 @@ def test_prepare_pretrain_classify_segment(tmp_path, tiny_overrides):
     assert {"train/loss", "train/shape_loss", "train/point_loss", "train/loss_epoch"} <= set(header)
     for command in ("classify", "segment"):
         out = tmp_path / command
-        main([command, "--config", str(CONFIGS / "demo.yaml"), *tiny_overrides, f"run_dir={out}",
-              f"pretrained={run / 'checkpoints' / 'last.ckpt'}"])
+        main(
+            [
+                command,
+                "--config",
+                str(CONFIGS / "demo.yaml"),
+                *tiny_overrides,
+                f"run_dir={out}",
+                f"pretrained={run / 'checkpoints' / 'last.ckpt'}",
+            ]
+        )
         results = json.loads((out / "results.json").read_text())
         assert (out / "results.md").is_file() and (out / "config.yaml").is_file()
         assert (out / "results.csv").read_text().startswith("method,task,ratio,metric,value")
@@ -55,7 +63,15 @@ def test_bad_override_names_the_key(tmp_path, tiny_overrides, capsys):
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path, tiny_overrides, capsys):
     with pytest.raises(SystemExit) as stop:
-        main(["classify", "--config", str(CONFIGS / "demo.yaml"), *tiny_overrides, f"run_dir={tmp_path / 'x'}"])
+        main(
+            [
+                "classify",
+                "--config",
+                str(CONFIGS / "demo.yaml"),
+                *tiny_overrides,
+                f"run_dir={tmp_path / 'x'}",
+            ]
+        )
     assert stop.value.code == 2
     message = capsys.readouterr().err.strip().splitlines()
     assert len(message) == 1 and "rq-mid-net pretrain" in message[0], message
@@ -65,10 +81,23 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, tiny_overrides, capsys):
 def test_pretraining_under_two_process_cpu_ddp(tmp_path, tiny_overrides):
     run = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
-           "-m", "rq_mid_net.cli", "pretrain", "--config", str(CONFIGS / "demo.yaml"), *tiny_overrides,
-           f"run_dir={run}", "trainer.devices=2", "trainer.strategy=ddp",
-           "trainer.sync_batchnorm=false"]  # torch: SyncBatchNorm only works with GPU modules
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29517",
+        "-m",
+        "rq_mid_net.cli",
+        "pretrain",
+        "--config",
+        str(CONFIGS / "demo.yaml"),
+        *tiny_overrides,
+        f"run_dir={run}",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.sync_batchnorm=false",
+    ]  # torch: SyncBatchNorm only works with GPU modules
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (run / "checkpoints" / "last.ckpt").is_file()
@@ -94,7 +123,9 @@ def test_demo_quick_end_to_end_and_reuse(tmp_path, monkeypatch):
     assert {("rq", "random"), ("rq", "midfc"), ("midfc", "random")} <= pairs
     assert {row["verdict"] for row in paired["rows"]} <= {"better", "worse", "no clear difference"}
     t0 = time.time()
-    main(["demo", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}"])  # reuses every stage
+    main(
+        ["demo", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}"]
+    )  # reuses every stage
     assert time.time() - t0 < 20
     # force=true redoes every stage (pretrainings and evaluations); the old ones are kept.
     main(["demo", "--config", str(CONFIGS / "demo_quick.yaml"), f"run_dir={run}", "force=true"])
@@ -152,22 +183,38 @@ def test_a_tiny_sweep_runs_two_points_and_reuses_them(tmp_path, tiny_overrides, 
     """Issue 15.4: one pretraining + probes per quantizer setting, random init and MID-FC as
     bands, a table with intervals and a plot; a second call reuses every finished point."""
     run = tmp_path / "sweep"
-    args = ["sweep", "--config", str(CONFIGS / "demo.yaml"), *tiny_overrides, f"run_dir={run}",
-            "sweep.bins=[2,8]", "sweep.spacing=[uniform]", "sweep.collapse=[middle]"]
+    args = [
+        "sweep",
+        "--config",
+        str(CONFIGS / "demo.yaml"),
+        *tiny_overrides,
+        f"run_dir={run}",
+        "sweep.bins=[2,8]",
+        "sweep.spacing=[uniform]",
+        "sweep.collapse=[middle]",
+    ]
     main(args)
     results = json.loads((run / "sweep" / "results.json").read_text())
     (table,) = results["tables"]
     assert [(r["bins"], r["spacing"], r["collapse"]) for r in table["rows"]] == [
-        (2, "uniform", "middle"), (8, "uniform", "middle"), ("random", "", ""), ("midfc", "", "")]
+        (2, "uniform", "middle"),
+        (8, "uniform", "middle"),
+        ("random", "", ""),
+        ("midfc", "", ""),
+    ]
     cell = table["rows"][0]["cls lin 100%"]
     assert cell["low"] <= cell["value"] <= cell["high"]
     assert (run / "sweep" / "sweep.png").stat().st_size > 0
     assert (run / "eval_random" / "stage.json").is_file()  # the references: the demo's stages
-    pretrained = json.loads((run / "sweep" / "sweep" / "bins-8-uniform-middle" / "pretrain" /
-                             "stage.json").read_text())
+    pretrained = json.loads(
+        (run / "sweep" / "sweep" / "bins-8-uniform-middle" / "pretrain" / "stage.json").read_text()
+    )
     augmentation = pretrained["settings"]["augmentation"]
     assert (augmentation["rq_bins"], augmentation["rq_spacing"], augmentation["rq_collapse"]) == (
-        8, "uniform", "middle")
+        8,
+        "uniform",
+        "middle",
+    )
     capsys.readouterr()
     main(args)
     out = capsys.readouterr().out
@@ -193,8 +240,11 @@ def test_own_folder_with_metadata_beside_it_is_read_once_for_pretraining_and_pro
         np.savez(tmp_path / "shapes" / f"s{i}.npz", points=s.shape.points, normals=s.shape.normals)
         rows.append(f"s{i}.npz,{CLASSES[s.class_id]},{split_of(i % 6)}")
     (tmp_path / "metadata.csv").write_text("file_name,label,split\n" + "\n".join(rows) + "\n")
-    folder = ["data.source=folder", f"data.root={tmp_path / 'shapes'}",
-              f"data.metadata={tmp_path / 'metadata.csv'}"]
+    folder = [
+        "data.source=folder",
+        f"data.root={tmp_path / 'shapes'}",
+        f"data.metadata={tmp_path / 'metadata.csv'}",
+    ]
     # The folder keys first: TINY's `classify_data.splits=...` after `classify_data=${data}`
     # makes classify_data a copy of data as it is at that point.
     common = ["--config", str(CONFIGS / "demo.yaml"), *folder, *tiny_overrides]

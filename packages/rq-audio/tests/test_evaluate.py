@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 import torch
@@ -25,18 +24,27 @@ def test_embeddings_have_one_row_per_clip(tone_cache):
 
 def test_tone_classes_are_separable_by_a_random_encoder(tone_cache):
     encoder, log_mel = random_encoder(feature_dim=64, channels=8)
-    r = evaluate_task(encoder, log_mel, tone_cache, unit_sec=1.0, seeds=(42,), settings=FAST, progress=False)
+    r = evaluate_task(
+        encoder, log_mel, tone_cache, unit_sec=1.0, seeds=(42,), settings=FAST, progress=False
+    )
     assert r["num_classes"] == 3 and r["num_test"] == 6
     assert r["accuracy_mean"] > 0.6  # chance is 1/3
 
 
 def test_fold_metadata_runs_leave_one_fold_out(tone_folder, tmp_path):
     root, meta = tone_folder
-    rows = [MetadataRow(r.file_name, r.label, None, 1 + i % 3) for i, r in enumerate(read_metadata(meta))]
+    rows = [
+        MetadataRow(r.file_name, r.label, None, 1 + i % 3)
+        for i, r in enumerate(read_metadata(meta))
+    ]
     write_metadata(tmp_path / "folds.csv", rows)
-    cache = prepare_audio_cache(root, tmp_path / "folds.h5", metadata=tmp_path / "folds.csv", progress=False).path
+    cache = prepare_audio_cache(
+        root, tmp_path / "folds.h5", metadata=tmp_path / "folds.csv", progress=False
+    ).path
     encoder, log_mel = random_encoder(feature_dim=32, channels=8)
-    r = evaluate_task(encoder, log_mel, cache, unit_sec=1.0, seeds=(42,), settings=FAST, progress=False)
+    r = evaluate_task(
+        encoder, log_mel, cache, unit_sec=1.0, seeds=(42,), settings=FAST, progress=False
+    )
     assert r["folds"] == [1, 2, 3]
 
 
@@ -49,8 +57,14 @@ def test_unlabelled_cache_is_refused(tone_folder, tmp_path):
 
 
 def test_saved_encoder_roundtrip(tmp_path):
-    m = BYOLA(feature_dim=32, projection_hidden_dim=32, projection_dim=16, encoder_channels=8,
-              log_mel={"backend": "torchaudio"}, norm_stats=(-3.0, 2.0))
+    m = BYOLA(
+        feature_dim=32,
+        projection_hidden_dim=32,
+        projection_dim=16,
+        encoder_channels=8,
+        log_mel={"backend": "torchaudio"},
+        norm_stats=(-3.0, 2.0),
+    )
     path = save_encoder(m, tmp_path / "enc.pt")
     encoder, log_mel, stats = load_encoder(path)
     assert stats == (-3.0, 2.0) and log_mel.backend == "torchaudio"
@@ -60,13 +74,20 @@ def test_saved_encoder_roundtrip(tmp_path):
         load_encoder(tmp_path / "none.pt")
 
 
-@pytest.mark.parametrize("augmentations", [None, [{"name": "mixup", "ratio": 0.4, "memory_size": 16}]])
+@pytest.mark.parametrize(
+    "augmentations", [None, [{"name": "mixup", "ratio": 0.4, "memory_size": 16}]]
+)
 def test_random_encoder_is_the_initial_encoder_of_a_pretraining_with_that_seed(augmentations):
     # The demo's random-init row is a paired baseline: the weights its pretrainings start from.
     encoder, _ = random_encoder(feature_dim=32, channels=8, seed=5)
     torch.manual_seed(5)
-    start = BYOLA(feature_dim=32, projection_hidden_dim=16, projection_dim=8, encoder_channels=8,
-                  augmentations=augmentations).encoder.state_dict()
+    start = BYOLA(
+        feature_dim=32,
+        projection_hidden_dim=16,
+        projection_dim=8,
+        encoder_channels=8,
+        augmentations=augmentations,
+    ).encoder.state_dict()
     assert all(torch.equal(v, start[k]) for k, v in encoder.state_dict().items())
     other, _ = random_encoder(feature_dim=32, channels=8, seed=6)
     assert not all(torch.equal(v, start[k]) for k, v in other.state_dict().items())

@@ -4,12 +4,18 @@ from rq_audio.learner import BYOLA, MIXUP_AUGMENTATIONS, RQ_AUGMENTATIONS
 
 
 def _small(**kw):
-    return BYOLA(feature_dim=64, projection_hidden_dim=64, projection_dim=32, encoder_channels=8, **kw)
+    return BYOLA(
+        feature_dim=64, projection_hidden_dim=64, projection_dim=32, encoder_channels=8, **kw
+    )
 
 
 def test_defaults_are_the_papers():
     m = BYOLA()
-    assert m.encoder.d == 2048 and m.hparams.projection_hidden_dim == 4096 and m.hparams.projection_dim == 256
+    assert (
+        m.encoder.d == 2048
+        and m.hparams.projection_hidden_dim == 4096
+        and m.hparams.projection_dim == 256
+    )
     assert m.ema_decay == 0.99 and m.lr == 3e-4
     assert m.hparams.augmentations[-1] == {"name": "rq", "num_bins": 5, "channel_mode": "sample"}
     assert MIXUP_AUGMENTATIONS[0]["ratio"] == 0.4 and MIXUP_AUGMENTATIONS[0]["memory_size"] == 2048
@@ -28,7 +34,9 @@ def test_training_steps_reduce_the_loss_and_move_the_target():
     torch.manual_seed(0)
     m = _small()
     wav = torch.randn(8, 8000) * 0.1  # 0.5 s clips keep the test fast
-    opt = torch.optim.Adam([*m.encoder.parameters(), *m.projector.parameters(), *m.predictor.parameters()], lr=1e-3)
+    opt = torch.optim.Adam(
+        [*m.encoder.parameters(), *m.projector.parameters(), *m.predictor.parameters()], lr=1e-3
+    )
     target_before = [p.clone() for p in m.target_encoder.parameters()]
     assert not any(p.requires_grad for p in m.target_encoder.parameters())
     losses = []

@@ -81,7 +81,9 @@ def image_bytes(rng, size=(40, 30), fmt="JPEG") -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buf, format=fmt)
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(
+        buf, format=fmt
+    )
     return buf.getvalue()
 
 
@@ -96,7 +98,9 @@ def run_pinned(module, name, archives: dict[str, Path], root: Path, mirror: Path
         path = archives[source.filename]
         sources.append(Source(source.url, source.filename, md5=md5(path)))
     public = {name: module.PublicSet(sources, prepare=prepare or original.prepare)}
-    return module.main(["--root", str(root), "--mirror", str(mirror), "--only", name], public=public)
+    return module.main(
+        ["--root", str(root), "--mirror", str(mirror), "--only", name], public=public
+    )
 
 
 @pytest.fixture

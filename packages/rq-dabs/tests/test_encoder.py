@@ -7,7 +7,13 @@ from rq_dabs.specs import Input1dSpec, Input2dSpec, InputTokensSpec
 def test_paper_sizes_are_the_defaults():
     cfg = TransformerConfig()
     assert (cfg.dim, cfg.depth, cfg.heads, cfg.dim_head, cfg.mlp_dim, cfg.dropout, cfg.out_dim) == (
-        256, 12, 8, 64, 512, 0.1, 128
+        256,
+        12,
+        8,
+        64,
+        512,
+        0.1,
+        128,
     )
     model = DomainAgnosticTransformer([Input1dSpec(320, 5, 52)])
     assert len(model.blocks) == 12

@@ -20,8 +20,12 @@ def _separable(n=300, classes=3, seed=0):
 
 def test_linear_head_learns_a_separable_problem_and_reports_every_seed():
     x, y = _separable()
-    r = dabs_linear_transfer((x[:200], y[:200]), (x[200:], y[200:]), num_outputs=3,
-                             settings=TransferSettings(epochs=40, lr=1e-2, seeds=(0, 1)))
+    r = dabs_linear_transfer(
+        (x[:200], y[:200]),
+        (x[200:], y[200:]),
+        num_outputs=3,
+        settings=TransferSettings(epochs=40, lr=1e-2, seeds=(0, 1)),
+    )
     assert r["accuracy_mean"] > 0.9 and len(r["accuracy_per_seed"]) == 2
 
 
@@ -30,29 +34,52 @@ def test_standardize_uses_train_statistics_only():
     x = x * 7 + 3
     x[200:] += 1.0  # a shifted test set: its own statistics would undo the shift
     mean, std = x[:200].mean(0), x[:200].std(0)
-    by_hand = dabs_linear_transfer(((x[:200] - mean) / std, y[:200]), ((x[200:] - mean) / std, y[200:]),
-                                   num_outputs=3, settings=TransferSettings(epochs=3, lr=1e-2, seeds=(0,)))
-    built_in = dabs_linear_transfer((x[:200], y[:200]), (x[200:], y[200:]), num_outputs=3,
-                                    settings=TransferSettings(epochs=3, lr=1e-2, seeds=(0,), standardize=True))
+    by_hand = dabs_linear_transfer(
+        ((x[:200] - mean) / std, y[:200]),
+        ((x[200:] - mean) / std, y[200:]),
+        num_outputs=3,
+        settings=TransferSettings(epochs=3, lr=1e-2, seeds=(0,)),
+    )
+    built_in = dabs_linear_transfer(
+        (x[:200], y[:200]),
+        (x[200:], y[200:]),
+        num_outputs=3,
+        settings=TransferSettings(epochs=3, lr=1e-2, seeds=(0,), standardize=True),
+    )
     assert built_in["accuracy_per_seed"] == pytest.approx(by_hand["accuracy_per_seed"], abs=1e-6)
 
 
 def test_multilabel_auroc_and_regression_metrics():
     x, _ = _separable()
     labels = torch.stack([(x[:, 0] > 1).long(), (x[:, 1] > 1).long()], 1)
-    r = dabs_linear_transfer((x[:200], labels[:200]), (x[200:], labels[200:]), num_outputs=2,
-                             loss="binary_cross_entropy", metric="auroc",
-                             settings=TransferSettings(epochs=30, lr=1e-2, seeds=(0,)))
+    r = dabs_linear_transfer(
+        (x[:200], labels[:200]),
+        (x[200:], labels[200:]),
+        num_outputs=2,
+        loss="binary_cross_entropy",
+        metric="auroc",
+        settings=TransferSettings(epochs=30, lr=1e-2, seeds=(0,)),
+    )
     assert r["auroc_mean"] > 0.9
     target = x[:, 0] * 2 + 1
-    r = dabs_linear_transfer((x[:200], target[:200]), (x[200:], target[200:]), num_outputs=1,
-                             loss="mse", metric="pearson", settings=TransferSettings(epochs=40, lr=1e-2, seeds=(0,)))
+    r = dabs_linear_transfer(
+        (x[:200], target[:200]),
+        (x[200:], target[200:]),
+        num_outputs=1,
+        loss="mse",
+        metric="pearson",
+        settings=TransferSettings(epochs=40, lr=1e-2, seeds=(0,)),
+    )
     assert r["pearson_mean"] > 0.95
-    assert METRICS["pearson"](torch.tensor([[1.0], [2.0], [3.0]]), torch.tensor([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
+    assert METRICS["pearson"](
+        torch.tensor([[1.0], [2.0], [3.0]]), torch.tensor([3.0, 2.0, 1.0])
+    ) == pytest.approx(-1.0)
 
 
 def test_binary_accuracy_thresholds_a_single_logit():
-    assert METRICS["accuracy"](torch.tensor([[2.0], [-1.0], [0.5]]), torch.tensor([1, 0, 0])) == pytest.approx(2 / 3)
+    assert METRICS["accuracy"](
+        torch.tensor([[2.0], [-1.0], [0.5]]), torch.tensor([1, 0, 0])
+    ) == pytest.approx(2 / 3)
 
 
 def test_bad_names_raise():
@@ -81,9 +108,13 @@ def test_per_seed_test_logits_give_the_reported_metric_with_intervals():
     intervals and paired comparisons on the same test items."""
     x, y = _separable()
     outputs: list = []
-    r = dabs_linear_transfer((x[:200], y[:200]), (x[200:], y[200:]), num_outputs=3,
-                             settings=TransferSettings(epochs=5, lr=1e-2, seeds=(0, 1)),
-                             test_outputs=outputs)
+    r = dabs_linear_transfer(
+        (x[:200], y[:200]),
+        (x[200:], y[200:]),
+        num_outputs=3,
+        settings=TransferSettings(epochs=5, lr=1e-2, seeds=(0, 1)),
+        test_outputs=outputs,
+    )
     assert [o.shape for o in outputs] == [(100, 3), (100, 3)]
     statistic = transfer_statistic("accuracy", np.stack(outputs), y[200:].numpy())
     assert (statistic.num_items, statistic.num_seeds) == (100, 2)

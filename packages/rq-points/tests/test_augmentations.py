@@ -12,22 +12,34 @@ from rq_points.data.packed import collate_shapes
 
 
 def test_normalize_puts_every_shape_in_the_unit_sphere(packed_batch):
-    p = normalize_unit_sphere(packed_batch.points * 7 + 3, packed_batch.batch_ids, packed_batch.batch_size)
+    p = normalize_unit_sphere(
+        packed_batch.points * 7 + 3, packed_batch.batch_ids, packed_batch.batch_size
+    )
     for b in range(packed_batch.batch_size):
         assert abs(float(p[packed_batch.batch_ids == b].norm(dim=1).max()) - 1) < 1e-5
 
 
 def test_rotation_keeps_up_axis_and_norms(packed_batch, generator):
-    p, n = random_upright_rotation(packed_batch.points, packed_batch.normals, packed_batch.batch_ids,
-                                   packed_batch.batch_size, generator=generator)
+    p, n = random_upright_rotation(
+        packed_batch.points,
+        packed_batch.normals,
+        packed_batch.batch_ids,
+        packed_batch.batch_size,
+        generator=generator,
+    )
     torch.testing.assert_close(p[:, 1], packed_batch.points[:, 1])
     torch.testing.assert_close(p.norm(dim=1), packed_batch.points.norm(dim=1))
     assert not torch.allclose(p, packed_batch.points)
 
 
 def test_scale_keeps_normals_unit(packed_batch, generator):
-    _, n = random_axis_scale(packed_batch.points, packed_batch.normals, packed_batch.batch_ids,
-                             packed_batch.batch_size, generator=generator)
+    _, n = random_axis_scale(
+        packed_batch.points,
+        packed_batch.normals,
+        packed_batch.batch_ids,
+        packed_batch.batch_size,
+        generator=generator,
+    )
     torch.testing.assert_close(n.norm(dim=1), torch.ones(len(n)))
 
 
@@ -45,8 +57,15 @@ def test_labels_follow_points_under_a_row_permutation(make_items):
     items = make_items(num_points=128)
     batch = collate_shapes(items)
     perm = torch.randperm(len(batch.points), generator=torch.Generator().manual_seed(1))
-    shuffled = type(batch)(batch.points[perm], batch.normals[perm], batch.labels[perm], batch.cluster_ids[perm],
-                           batch.batch_ids[perm], batch.class_ids, batch.shape_ids)
+    shuffled = type(batch)(
+        batch.points[perm],
+        batch.normals[perm],
+        batch.labels[perm],
+        batch.cluster_ids[perm],
+        batch.batch_ids[perm],
+        batch.class_ids,
+        batch.shape_ids,
+    )
     aug = PointAugmentation(rq_bins=30)
     a = aug(batch, torch.Generator().manual_seed(3))
     b = aug(shuffled, torch.Generator().manual_seed(3))
@@ -58,7 +77,9 @@ def test_labels_follow_points_under_a_row_permutation(make_items):
 
 def test_eval_mode_only_normalizes(packed_batch):
     out = PointAugmentation(train=False)(packed_batch)
-    ref = normalize_unit_sphere(packed_batch.points, packed_batch.batch_ids, packed_batch.batch_size)
+    ref = normalize_unit_sphere(
+        packed_batch.points, packed_batch.batch_ids, packed_batch.batch_size
+    )
     torch.testing.assert_close(out.points, ref.clamp(-1 + 1e-4, 1 - 1e-4))
     assert np.isclose(float(out.points.abs().max()), 1 - 1e-4, atol=1e-3)
 
@@ -81,7 +102,9 @@ def test_rq_spacing_and_collapse_reach_the_quantizer(packed_batch):
         assert float(gap.max()) < 1e-4
     paper = PointAugmentation(**still)
     assert (paper.rq_spacing, paper.rq_collapse) == ("random", "random")
-    assert not torch.allclose(paper(packed_batch, torch.Generator().manual_seed(0)).points,
-                              paper(packed_batch, torch.Generator().manual_seed(1)).points)
+    assert not torch.allclose(
+        paper(packed_batch, torch.Generator().manual_seed(0)).points,
+        paper(packed_batch, torch.Generator().manual_seed(1)).points,
+    )
     with pytest.raises(ValueError, match="rq_spacing must be random|uniform"):
         PointAugmentation(rq_spacing="log")

@@ -5,7 +5,15 @@ from rq_points.augmentations import PointAugmentation
 from rq_points.encoder import MidNet, MidNetConfig
 from rq_points.octree_batch import build_octree_batch
 
-SMALL = dict(depth=5, channels=16, global_channels=24, shape_dim=8, point_dim=6, point_hidden=12, resblock_num=1)
+SMALL = dict(
+    depth=5,
+    channels=16,
+    global_channels=24,
+    shape_dim=8,
+    point_dim=6,
+    point_hidden=12,
+    resblock_num=1,
+)
 
 
 def _batch(packed):
@@ -38,7 +46,9 @@ def test_octree_interp_rescales_in_place_and_we_pass_a_clone(packed_batch):
     ocnn.nn.OctreeInterp("linear", nempty=False)(data, ob.octree, 4, query)
     assert not torch.equal(query, before)  # the pitfall: ocnn rewrote our points
     points = b.points.clone()
-    MidNet(MidNetConfig(**SMALL)).eval().point_features(ob.octree, points, b.batch_ids, ob.point_leaf)
+    MidNet(MidNetConfig(**SMALL)).eval().point_features(
+        ob.octree, points, b.batch_ids, ob.point_leaf
+    )
     assert torch.equal(points, b.points)
 
 
@@ -48,9 +58,12 @@ def test_batch_result_equals_single_shape_result(packed_batch):
     b, ob = _batch(packed_batch)
     batched = net(ob.octree).global_feature
     rows = b.batch_ids == 2
-    single = build_octree_batch(b.points[rows], b.normals[rows], torch.zeros(int(rows.sum()), dtype=torch.long), 1,
-                                depth=5)
-    torch.testing.assert_close(net(single.octree).global_feature[0], batched[2], atol=1e-4, rtol=1e-4)
+    single = build_octree_batch(
+        b.points[rows], b.normals[rows], torch.zeros(int(rows.sum()), dtype=torch.long), 1, depth=5
+    )
+    torch.testing.assert_close(
+        net(single.octree).global_feature[0], batched[2], atol=1e-4, rtol=1e-4
+    )
 
 
 def test_bad_configs_raise():

@@ -22,12 +22,20 @@ def test_part_iou_by_hand():
 
 def test_segmentation_probe_learns_separable_parts():
     rng = np.random.default_rng(0)
+
     def make(n_shapes):
         labels = rng.integers(0, 2, size=(n_shapes, 50))
         feats = rng.normal(size=(n_shapes, 50, 4)) + 3 * labels[..., None]
-        return PointFeatures(feats.reshape(-1, 4).astype(np.float32), labels.reshape(-1),
-                             np.repeat(np.arange(n_shapes), 50), np.zeros(n_shapes, int))
-    r = segmentation_probe(make(20), make(5), [(0, 2)], hidden=8, epochs=10, batch_size=64, seeds=(0,))
+        return PointFeatures(
+            feats.reshape(-1, 4).astype(np.float32),
+            labels.reshape(-1),
+            np.repeat(np.arange(n_shapes), 50),
+            np.zeros(n_shapes, int),
+        )
+
+    r = segmentation_probe(
+        make(20), make(5), [(0, 2)], hidden=8, epochs=10, batch_size=64, seeds=(0,)
+    )
     assert r["instance_miou_mean"] > 90
 
 
@@ -40,18 +48,43 @@ def test_finetuning_runs_and_changes_the_backbone(tmp_path):
     from rq_points.evaluate import finetune_classification, finetune_segmentation
 
     sources, meta = procedural_sources(2, 128)
-    write_shape_cache(tmp_path / "c.h5", sources, class_names=meta["class_names"], part_names=meta["part_names"],
-                      num_clusters=4, progress=False)
+    write_shape_cache(
+        tmp_path / "c.h5",
+        sources,
+        class_names=meta["class_names"],
+        part_names=meta["part_names"],
+        num_clusters=4,
+        progress=False,
+    )
     cache = ShapeCache(tmp_path / "c.h5")
-    cfg = MidNetConfig(depth=4, stages=2, channels=16, global_channels=16, shape_dim=8, point_dim=8,
-                       point_hidden=8, resblock_num=1)
+    cfg = MidNetConfig(
+        depth=4,
+        stages=2,
+        channels=16,
+        global_channels=16,
+        shape_dim=8,
+        point_dim=8,
+        point_hidden=8,
+        resblock_num=1,
+    )
     net = MidNet(cfg)
     before = [p.detach().clone() for p in net.parameters()]
     idx = np.arange(len(cache))
-    r = finetune_classification(net, cache, idx[:8], idx[8:], epochs=1, batch_size=4, progress=False)
+    r = finetune_classification(
+        net, cache, idx[:8], idx[8:], epochs=1, batch_size=4, progress=False
+    )
     assert 0 <= r["accuracy"] <= 100 and r["num_test"] == 4
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
     ranges = [(a, a + len(p)) for a, p in zip(cache.part_offsets, cache.part_names)]
-    s = finetune_segmentation(MidNet(cfg), cache, idx[:8], idx[8:], ranges, epochs=1, batch_size=4, hidden=8,
-                              progress=False)
+    s = finetune_segmentation(
+        MidNet(cfg),
+        cache,
+        idx[:8],
+        idx[8:],
+        ranges,
+        epochs=1,
+        batch_size=4,
+        hidden=8,
+        progress=False,
+    )
     assert 0 < s["instance_miou"] <= 100 and s["num_shapes"] == 4

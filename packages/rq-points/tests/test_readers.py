@@ -26,8 +26,12 @@ def test_off_with_counts_glued_to_header(tmp_path):
 def test_off_variants_with_colours_or_normals_are_meshes(tmp_path, header):
     """Issue 15: real COFF meshes (a colour after each vertex and face) were refused as "not
     an OFF file"."""
-    extra = {"COFF": " 255 0 0 255", "coff": " 255 0 0 255", "NOFF": " 0 0 1",
-             "CNOFF": " 0 0 1 255 0 0 255"}[header]
+    extra = {
+        "COFF": " 255 0 0 255",
+        "coff": " 255 0 0 255",
+        "NOFF": " 0 0 1",
+        "CNOFF": " 0 0 1 255 0 0 255",
+    }[header]
     vertices = "".join(f"{x} {y} 0{extra}\n" for x, y in [(0, 0), (1, 0), (1, 1), (0, 1)])
     p = tmp_path / "m.off"
     p.write_text(f"{header}\n4 1 0\n{vertices}4 0 1 2 3 255 255 255\n")
@@ -47,8 +51,10 @@ def test_four_dimensional_off_is_refused_as_unsupported(tmp_path):
 
 def test_obj_groups_quads_and_negative_indices(tmp_path):
     p = tmp_path / "m.obj"
-    p.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\ng seat\nf 1/1/1 2/2/2 3/3/3 4/4/4\n"
-                 "v 0 0 1\ng back\nf -1 1 2\n")
+    p.write_text(
+        "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\ng seat\nf 1/1/1 2/2/2 3/3/3 4/4/4\n"
+        "v 0 0 1\ng back\nf -1 1 2\n"
+    )
     mesh = read_mesh(p)
     assert mesh.faces.shape == (3, 3)
     assert mesh.group_names == ["default", "seat", "back"]
@@ -58,9 +64,11 @@ def test_obj_groups_quads_and_negative_indices(tmp_path):
 
 def _ply_binary(path, with_faces=True):
     verts = np.array([[0, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 1], [0, 1, 0, 0, 0, 1]], np.float32)
-    header = ("ply\nformat binary_little_endian 1.0\nelement vertex 3\n"
-              "property float x\nproperty float y\nproperty float z\n"
-              "property float nx\nproperty float ny\nproperty float nz\n")
+    header = (
+        "ply\nformat binary_little_endian 1.0\nelement vertex 3\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "property float nx\nproperty float ny\nproperty float nz\n"
+    )
     if with_faces:
         header += "element face 1\nproperty list uchar int vertex_indices\n"
     header += "end_header\n"
@@ -81,9 +89,11 @@ def test_ply_binary_mesh_and_points(tmp_path):
 
 def test_ply_ascii_mesh(tmp_path):
     p = tmp_path / "a.ply"
-    p.write_text("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
-                 "property float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n"
-                 "0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n")
+    p.write_text(
+        "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+        "property float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n"
+        "0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n"
+    )
     shape = load_shape(p, 10, RNG)
     assert shape.points.shape == (10, 3) and np.allclose(np.abs(shape.normals[:, 2]), 1)
 
@@ -113,9 +123,13 @@ def test_area_weighted_sampling():
 
 def test_bad_shapes_raise_naming_the_problem(tmp_path):
     with pytest.raises(ShapeReadError, match="degenerate"):
-        sample_mesh(Mesh(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], float), np.array([[0, 1, 2]])), 5, RNG)
+        sample_mesh(
+            Mesh(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], float), np.array([[0, 1, 2]])), 5, RNG
+        )
     with pytest.raises(ShapeReadError, match="NaN"):
-        sample_mesh(Mesh(np.array([[0, 0, 0], [np.nan, 0, 0], [0, 1, 0]]), np.array([[0, 1, 2]])), 5, RNG)
+        sample_mesh(
+            Mesh(np.array([[0, 0, 0], [np.nan, 0, 0], [0, 1, 0]]), np.array([[0, 1, 2]])), 5, RNG
+        )
     np.savez(tmp_path / "nan.npz", points=np.full((4, 3), np.nan), normals=np.ones((4, 3)))
     with pytest.raises(ShapeReadError, match="NaN"):
         read_point_file(tmp_path / "nan.npz")

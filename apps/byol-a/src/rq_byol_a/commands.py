@@ -45,8 +45,13 @@ RANDOM, BASELINE = "random", "mixup"
 def _log_mel_kwargs(cfg: DictConfig) -> dict[str, Any]:
     a = cfg.audio
     return dict(
-        sample_rate=a.sample_rate, n_fft=a.n_fft, win_length=a.win_length,
-        hop_length=a.hop_length, f_min=a.f_min, f_max=a.f_max, backend=a.backend,
+        sample_rate=a.sample_rate,
+        n_fft=a.n_fft,
+        win_length=a.win_length,
+        hop_length=a.hop_length,
+        f_min=a.f_min,
+        f_max=a.f_max,
+        backend=a.backend,
         filterbank=a.filterbank,
     )
 
@@ -68,16 +73,20 @@ def _ensure_cache(cfg: DictConfig, source: DictConfig) -> Path:
 
     def build() -> None:
         summary = prepare_audio_cache(
-            Path(source.audio_dir).expanduser(), cache,
+            Path(source.audio_dir).expanduser(),
+            cache,
             metadata=Path(source.metadata).expanduser() if source.metadata else None,
-            sample_rate=cfg.audio.sample_rate, max_seconds=source.max_seconds,
+            sample_rate=cfg.audio.sample_rate,
+            max_seconds=source.max_seconds,
             min_seconds=cfg.prepare.min_seconds,
             max_failure_fraction=cfg.prepare.max_failure_fraction,
             num_threads=cfg.prepare.num_threads,
         )
         listed = f" (listed in {summary.skipped_csv})" if summary.num_skipped else ""
-        print(f"prepared {cache}: {summary.num_written} clips, "
-              f"{summary.num_skipped} files skipped{listed}")
+        print(
+            f"prepared {cache}: {summary.num_written} clips, "
+            f"{summary.num_skipped} files skipped{listed}"
+        )
 
     rank_zero_first(cache, build)
     return cache
@@ -143,10 +152,15 @@ def resolve_chain(cfg: DictConfig, method: Any = None) -> Chain:
 def build_module(cfg: DictConfig, augmentations: list[Any]) -> BYOLA:
     m = cfg.model
     return BYOLA(
-        n_mels=cfg.audio.n_mels, feature_dim=m.feature_dim,
-        projection_hidden_dim=m.projection_hidden_dim, projection_dim=m.projection_dim,
-        ema_decay=m.ema_decay, lr=m.lr, augmentations=_plain(augmentations),
-        log_mel=_log_mel_kwargs(cfg), encoder_channels=m.encoder_channels,
+        n_mels=cfg.audio.n_mels,
+        feature_dim=m.feature_dim,
+        projection_hidden_dim=m.projection_hidden_dim,
+        projection_dim=m.projection_dim,
+        ema_decay=m.ema_decay,
+        lr=m.lr,
+        augmentations=_plain(augmentations),
+        log_mel=_log_mel_kwargs(cfg),
+        encoder_channels=m.encoder_channels,
     )
 
 
@@ -157,7 +171,11 @@ SETTINGS_FILE = "pretrain_settings.json"
 _NEUTRAL_KEYS = {
     "data": {"num_workers"},
     "trainer": {
-        "log_every_n_steps", "checkpoint_every_n_steps", "tensorboard", "progress_bar", "resume"
+        "log_every_n_steps",
+        "checkpoint_every_n_steps",
+        "tensorboard",
+        "progress_bar",
+        "resume",
     },
 }
 # The training budget: a larger one continues a run from its last checkpoint.
@@ -165,7 +183,10 @@ _BUDGET_KEYS = ("max_steps", "max_epochs")
 
 
 def pretrain_stage(
-    cfg: DictConfig, run_dir: Path, augmentations: list[Any] | None = None, *,
+    cfg: DictConfig,
+    run_dir: Path,
+    augmentations: list[Any] | None = None,
+    *,
     exact_budget: bool = False,
 ) -> Stage:
     """The stage record of a pretraining into ``run_dir``: everything in the config that shapes
@@ -208,8 +229,11 @@ def _pretrain(
         if process_rank() == 0:
             print(f"[pretrain] {run_dir}: {why}; the old run is kept at {stage.move_aside()}")
     # Only rank 0 moves old runs aside and writes the record; the others read it.
-    check = (stage.prepare(force=cfg.force, on_change=on_change) if process_rank() == 0
-             else stage.check(force=cfg.force))
+    check = (
+        stage.prepare(force=cfg.force, on_change=on_change)
+        if process_rank() == 0
+        else stage.check(force=cfg.force)
+    )
     if check.reusable and encoder_path.is_file():
         print(f"[pretrain] {encoder_path} exists: skipping (force=true trains again)")
         return encoder_path
@@ -225,15 +249,25 @@ def _pretrain(
     print(f"[pretrain] {run_dir}: {chain.method}, chain from {chain.source}")
     start = time.perf_counter()
     saved = fit_byol_a(
-        module, cache, run_dir, OmegaConf.to_container(cfg.trainer, resolve=True),
-        unit_sec=cfg.data.unit_sec, sample_rate=cfg.audio.sample_rate,
-        batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers,
-        norm_stats_clips=cfg.data.norm_stats_clips, config=run_cfg,
+        module,
+        cache,
+        run_dir,
+        OmegaConf.to_container(cfg.trainer, resolve=True),
+        unit_sec=cfg.data.unit_sec,
+        sample_rate=cfg.audio.sample_rate,
+        batch_size=cfg.data.batch_size,
+        num_workers=cfg.data.num_workers,
+        norm_stats_clips=cfg.data.norm_stats_clips,
+        config=run_cfg,
     )
     if saved is not None:  # rank 0, not interrupted: the encoder file is this run's
-        stage.finish(encoder=str(saved), method=chain.method, chain_from=chain.source,
-                     augmentations=chain.augmentations,
-                     seconds=round(time.perf_counter() - start, 1))
+        stage.finish(
+            encoder=str(saved),
+            method=chain.method,
+            chain_from=chain.source,
+            augmentations=chain.augmentations,
+            seconds=round(time.perf_counter() - start, 1),
+        )
     print(f"[pretrain] {run_dir} done in {time.perf_counter() - start:.0f} s -> {encoder_path}")
     return encoder_path
 
@@ -260,19 +294,33 @@ def embed(cfg: DictConfig) -> Path:
     """Features of a checkpoint for the clips of embed.source -> embed.output (.npz)."""
     encoder, log_mel = _encoder(cfg, cfg.embed.checkpoint)
     cache = _ensure_cache(cfg, cfg.embed.source)
-    features = embed_cache(encoder, log_mel, cache, unit_sec=cfg.embed.unit_sec,
-                           sample_rate=cfg.audio.sample_rate, batch_size=cfg.embed.batch_size)
+    features = embed_cache(
+        encoder,
+        log_mel,
+        cache,
+        unit_sec=cfg.embed.unit_sec,
+        sample_rate=cfg.audio.sample_rate,
+        batch_size=cfg.embed.batch_size,
+    )
     index = read_cache_index(cache)
     out = Path(cfg.embed.output)
     with atomic_output(out, suffix=".npz") as tmp:
-        np.savez(tmp, features=features, file_names=np.asarray(index.file_names),
-                 labels=np.asarray(index.labels), splits=np.asarray(index.splits),
-                 folds=index.folds)
+        np.savez(
+            tmp,
+            features=features,
+            file_names=np.asarray(index.file_names),
+            labels=np.asarray(index.labels),
+            splits=np.asarray(index.splits),
+            folds=index.folds,
+        )
     run_dir = Path(cfg.run_dir)
     save_config(cfg, run_dir)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    _write_metrics(run_dir, "embedding.csv",
-                   f"num_clips,feature_dim\n{features.shape[0]},{features.shape[1]}\n")
+    _write_metrics(
+        run_dir,
+        "embedding.csv",
+        f"num_clips,feature_dim\n{features.shape[0]},{features.shape[1]}\n",
+    )
     print(f"[embed] {features.shape} -> {out}")
     return out
 
@@ -288,9 +336,15 @@ def _probe(cfg: DictConfig, checkpoint: str) -> dict[str, dict[str, Any]]:
     per_task = {}
     for task in ev.tasks:
         r = evaluate_task(
-            encoder, log_mel, _ensure_cache(cfg, task), unit_sec=task.unit_sec,
-            seeds=tuple(ev.seeds), settings=settings, batch_size=ev.batch_size,
-            device=ev.device, return_predictions=True,
+            encoder,
+            log_mel,
+            _ensure_cache(cfg, task),
+            unit_sec=task.unit_sec,
+            seeds=tuple(ev.seeds),
+            settings=settings,
+            batch_size=ev.batch_size,
+            device=ev.device,
+            return_predictions=True,
         )
         r["statistic"] = r.pop("predictions").statistic()
         per_task[task.name] = r
@@ -312,15 +366,18 @@ def _evaluate_methods(
     test items, with a verdict (rq_core.uncertainty.compare_methods)."""
     ev = cfg.evaluate
     results: dict[str, Any] = {
-        "tasks": {t.name: {"unit_sec": t.unit_sec} for t in ev.tasks}, "methods": {}
+        "tasks": {t.name: {"unit_sec": t.unit_sec} for t in ev.tasks},
+        "methods": {},
     }
     statistics = {}
     for method, checkpoint in checkpoints.items():
         per_task = _probe(cfg, checkpoint)
         statistics[method] = _statistics(per_task)
         for name, r in per_task.items():
-            print(f"[evaluate] {method:>8s} {name:>18s}: "
-                  f"{100 * r['accuracy_mean']:.1f} +- {100 * r['accuracy_std']:.1f}")
+            print(
+                f"[evaluate] {method:>8s} {name:>18s}: "
+                f"{100 * r['accuracy_mean']:.1f} +- {100 * r['accuracy_std']:.1f}"
+            )
             del r["statistic"]
         chain = chains.get(method)
         results["methods"][method] = {
@@ -331,13 +388,16 @@ def _evaluate_methods(
             "average_accuracy": float(np.mean([r["accuracy_mean"] for r in per_task.values()])),
         }
     tables = compare_methods(
-        f"Linear-probe accuracy (%), probe seeds {list(ev.seeds)}", statistics,
-        reference=RANDOM, baseline=BASELINE,
+        f"Linear-probe accuracy (%), probe seeds {list(ev.seeds)}",
+        statistics,
+        reference=RANDOM,
+        baseline=BASELINE,
     )
     write_results(run_dir, tables, results, title="Audio (BYOL-A): linear probe")
     rows = ["method,task,accuracy_mean,accuracy_std"] + [
         f"{m},{t},{r['accuracy_mean']:.6f},{r['accuracy_std']:.6f}"
-        for m, v in results["methods"].items() for t, r in v["tasks"].items()
+        for m, v in results["methods"].items()
+        for t, r in v["tasks"].items()
     ]
     _write_metrics(run_dir, "evaluation.csv", "\n".join(rows) + "\n")
     for table in tables:
@@ -353,8 +413,11 @@ def _method_of(cfg: DictConfig, checkpoint: str) -> Chain | None:
     run_dir = Path(checkpoint).expanduser().parent.parent
     outputs = Stage(run_dir, {}, record=SETTINGS_FILE).outputs()
     if "method" in outputs:
-        return Chain(list(outputs.get("augmentations") or []), str(outputs["method"]),
-                     str(outputs.get("chain_from", "")))
+        return Chain(
+            list(outputs.get("augmentations") or []),
+            str(outputs["method"]),
+            str(outputs.get("chain_from", "")),
+        )
     return resolve_chain(cfg)
 
 
@@ -382,11 +445,19 @@ def _with_demo_data(cfg: DictConfig) -> DictConfig:
         raise SystemExit(f"rq-byol-a demo: {error}") from None
     print(f"[demo] corpus at {corpus.root} ({time.perf_counter() - start:.0f} s)")
     caches = corpus.root / f"cache_{cfg.audio.sample_rate}"
-    pretrain_source = {"audio_dir": str(corpus.root), "metadata": str(corpus.pretrain_metadata),
-                       "cache": str(caches / "pretrain.h5")}
+    pretrain_source = {
+        "audio_dir": str(corpus.root),
+        "metadata": str(corpus.pretrain_metadata),
+        "cache": str(caches / "pretrain.h5"),
+    }
     tasks = [
-        {"name": name, "audio_dir": str(corpus.root), "metadata": str(meta),
-         "cache": str(caches / f"{name}.h5"), "unit_sec": corpus.unit_sec}
+        {
+            "name": name,
+            "audio_dir": str(corpus.root),
+            "metadata": str(meta),
+            "cache": str(caches / f"{name}.h5"),
+            "unit_sec": corpus.unit_sec,
+        }
         for name, meta in corpus.tasks.items()
     ]
     return OmegaConf.merge(
@@ -414,8 +485,10 @@ def demo(cfg: DictConfig) -> dict[str, Any]:
             _pretrain(run_cfg, run_dir / chain.method, chain, supersede=True)
         )
     results = _evaluate_methods(run_cfg, run_dir, checkpoints, chains)
-    print(f"[demo] finished in {time.perf_counter() - start:.0f} s; "
-          f"results in {run_dir / 'results.json'}")
+    print(
+        f"[demo] finished in {time.perf_counter() - start:.0f} s; "
+        f"results in {run_dir / 'results.json'}"
+    )
     return results
 
 
@@ -438,23 +511,37 @@ def sweep(cfg: DictConfig) -> list:
     prepare(run_cfg)
 
     def run_point(point: SweepPoint, point_dir: Path) -> dict[str, Estimate]:
-        quantizer = {"num_bins": point.num_bins, "spacing": point.spacing,
-                     "collapse": point.collapse}
+        quantizer = {
+            "num_bins": point.num_bins,
+            "spacing": point.spacing,
+            "collapse": point.collapse,
+        }
         point_cfg = OmegaConf.merge(run_cfg, {"rq": quantizer})
         encoder = _pretrain(point_cfg, point_dir, resolve_chain(point_cfg, "rq"), supersede=True)
         return _estimates(_statistics(_probe(point_cfg, str(encoder))))
 
-    baseline = _pretrain(run_cfg, run_dir / "baselines" / BASELINE,
-                         resolve_chain(run_cfg, BASELINE), supersede=True)
-    bands = {RANDOM: _estimates(_statistics(_probe(run_cfg, RANDOM))),
-             BASELINE: _estimates(_statistics(_probe(run_cfg, str(baseline))))}
+    baseline = _pretrain(
+        run_cfg, run_dir / "baselines" / BASELINE, resolve_chain(run_cfg, BASELINE), supersede=True
+    )
+    bands = {
+        RANDOM: _estimates(_statistics(_probe(run_cfg, RANDOM))),
+        BASELINE: _estimates(_statistics(_probe(run_cfg, str(baseline)))),
+    }
     record = pretrain_stage(run_cfg, run_dir, []).settings
     record.pop("augmentations")
     record["evaluate"] = _plain(run_cfg.evaluate)
-    record["rq"] = {k: v for k, v in _plain(run_cfg.rq).items()
-                    if k not in ("num_bins", "spacing", "collapse")}
-    tables = run_sweep(points, run_point, run_dir=run_dir, settings=record, force=cfg.force,
-                       bands=bands, title="Audio (BYOL-A): linear-probe accuracy (%) vs RQ bins")
+    record["rq"] = {
+        k: v for k, v in _plain(run_cfg.rq).items() if k not in ("num_bins", "spacing", "collapse")
+    }
+    tables = run_sweep(
+        points,
+        run_point,
+        run_dir=run_dir,
+        settings=record,
+        force=cfg.force,
+        bands=bands,
+        title="Audio (BYOL-A): linear-probe accuracy (%) vs RQ bins",
+    )
     for table in tables:
         print(table.markdown(level=3))
     return tables

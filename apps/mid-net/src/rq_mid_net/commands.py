@@ -45,8 +45,13 @@ from rq_points.pretrain import pretrain as fit_mid_net
 __all__ = ["COMMANDS", "classify", "demo", "prepare", "pretrain", "segment", "sweep"]
 
 # Trainer keys that do not change what a pretraining learns (how it is shown or saved).
-_TRAINER_COSMETIC = ("resume", "progress_bar", "tensorboard", "log_every_n_steps",
-                     "checkpoint_every_n_steps")
+_TRAINER_COSMETIC = (
+    "resume",
+    "progress_bar",
+    "tensorboard",
+    "log_every_n_steps",
+    "checkpoint_every_n_steps",
+)
 # Trainer keys that only extend a finished pretraining (Stage budget: resume, not redo).
 _TRAINER_BUDGET = ("max_epochs", "max_steps")
 _EVAL_KEYS = ("classify_data", "segment_data", "classify", "segment", "model")
@@ -151,9 +156,14 @@ def _run_pretraining(cfg: DictConfig, *, on_change: str) -> tuple[Path, float | 
     cache = _shapes(cfg, "data")
     started = time.time()
     checkpoint = fit_mid_net(
-        cache, split_indices(cache, list(cfg.data.splits)), cfg.run_dir,
-        model=_object(cfg.model), augmentation=method_augmentation(cfg),
-        optim=_object(cfg.optim), loss=_object(cfg.loss), trainer=_object(cfg.trainer),
+        cache,
+        split_indices(cache, list(cfg.data.splits)),
+        cfg.run_dir,
+        model=_object(cfg.model),
+        augmentation=method_augmentation(cfg),
+        optim=_object(cfg.optim),
+        loss=_object(cfg.loss),
+        trainer=_object(cfg.trainer),
         config=cfg,
     )
     seconds = time.time() - started
@@ -175,8 +185,9 @@ def _evaluate(cfg: DictConfig, spec: str, tasks: tuple[str, ...]) -> dict:
     store = FeatureStore(net, _device(cfg), cfg.segment.points_per_shape)
     out: dict[str, Any] = {"pretrained": spec, "method": method}
     if "classify" in tasks:
-        out["classify"] = classify_protocol(store, _shapes(cfg, "classify_data"),
-                                            _object(cfg.classify))
+        out["classify"] = classify_protocol(
+            store, _shapes(cfg, "classify_data"), _object(cfg.classify)
+        )
     if "segment" in tasks or "segment_if_parts" in tasks:
         cache = _shapes(cfg, "segment_data")
         if cache.part_names or "segment" in tasks:  # the segment command insists
@@ -192,7 +203,7 @@ def _evaluate(cfg: DictConfig, spec: str, tasks: tuple[str, ...]) -> dict:
 def _ratios(results: dict[str, dict], task: str, mode: str | None = None) -> list[str]:
     found = set()
     for r in results.values():
-        section = (r.get(task) or {})
+        section = r.get(task) or {}
         section = section.get(mode, {}) if mode else section
         found |= {k for k in section if k != "finetune"}
     return sorted(found, key=float)
@@ -211,14 +222,16 @@ def _statistics(results: dict[str, dict]) -> dict[str, dict[str, Statistic]]:
             x = (r.get("classify") or {}).get("linear", {}).get(ratio)
             if x:
                 stats[f"cls lin {float(ratio):.0%}"] = accuracy_statistic(
-                    np.asarray(x["correct_per_seed"], bool), labels=np.asarray(x["test_labels"]))
+                    np.asarray(x["correct_per_seed"], bool), labels=np.asarray(x["test_labels"])
+                )
         for ratio in seg_ratios:
             x = (r.get("segment") or {}).get(ratio)
             if x:
                 ious, classes = np.asarray(x["shape_iou_per_seed"]), np.asarray(x["test_class_ids"])
                 for short, average in (("C", "class"), ("I", "instance")):
                     stats[f"seg {float(ratio):.0%} {short}.mIoU"] = miou_statistic(
-                        ious, classes, average=average)
+                        ious, classes, average=average
+                    )
         out[name] = stats
     return out
 
@@ -240,19 +253,40 @@ def results_rows(results: dict[str, dict]) -> list[dict]:
         for mode, per_ratio in (r.get("classify") or {}).items():
             for ratio, x in per_ratio.items():
                 value = x.get("accuracy_mean", x.get("accuracy"))
-                rows.append({"method": name, "task": f"classify_{mode}", "ratio": ratio,
-                             "metric": "accuracy", "value": value})
+                rows.append(
+                    {
+                        "method": name,
+                        "task": f"classify_{mode}",
+                        "ratio": ratio,
+                        "metric": "accuracy",
+                        "value": value,
+                    }
+                )
         segment_results = r.get("segment") or {}
         for ratio, x in segment_results.get("finetune", {}).items():
             for metric in ("class_miou", "instance_miou"):
-                rows.append({"method": name, "task": "segment_finetune", "ratio": ratio,
-                             "metric": metric, "value": x[metric]})
+                rows.append(
+                    {
+                        "method": name,
+                        "task": "segment_finetune",
+                        "ratio": ratio,
+                        "metric": metric,
+                        "value": x[metric],
+                    }
+                )
         for ratio, x in segment_results.items():
             if ratio == "finetune":
                 continue
             for metric in ("class_miou", "instance_miou"):
-                rows.append({"method": name, "task": "segment", "ratio": ratio,
-                             "metric": metric, "value": x[f"{metric}_mean"]})
+                rows.append(
+                    {
+                        "method": name,
+                        "task": "segment",
+                        "ratio": ratio,
+                        "metric": metric,
+                        "value": x[f"{metric}_mean"],
+                    }
+                )
     return rows
 
 
@@ -375,7 +409,8 @@ def demo(cfg: DictConfig) -> dict:
     for variant in cfg.demo_variants:
         pretrain_cfg = None if variant == "random" else demo_variant_config(cfg, variant)
         results[variant], seconds = _pretrained_and_evaluated(
-            cfg, pretrain_cfg, run_dir / f"eval_{variant}")
+            cfg, pretrain_cfg, run_dir / f"eval_{variant}"
+        )
         if pretrain_cfg is not None:
             timings[f"pretrain_{variant}_s"] = seconds
     tables = results_tables(results, "MID-Net demo (procedural shapes)", _probe_notes(cfg))
@@ -429,10 +464,22 @@ def sweep(cfg: DictConfig) -> list:
     settings["budget"] = _pretrain_stage(cfg).budget
     settings["evaluation"] = {k: _plain(cfg[k]) for k in _EVAL_KEYS}
     settings["protocol"] = _EVAL_PROTOCOL
-    return run_sweep(points, run_point, run_dir=run_dir / "sweep", settings=settings,
-                     force=cfg.force,
-                     bands=bands, title="MID-Net sweep of the quantizer (procedural shapes)")
+    return run_sweep(
+        points,
+        run_point,
+        run_dir=run_dir / "sweep",
+        settings=settings,
+        force=cfg.force,
+        bands=bands,
+        title="MID-Net sweep of the quantizer (procedural shapes)",
+    )
 
 
-COMMANDS = {"prepare": prepare, "pretrain": pretrain, "classify": classify, "segment": segment,
-            "demo": demo, "sweep": sweep}
+COMMANDS = {
+    "prepare": prepare,
+    "pretrain": pretrain,
+    "classify": classify,
+    "segment": segment,
+    "demo": demo,
+    "sweep": sweep,
+}

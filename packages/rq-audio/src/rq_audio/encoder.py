@@ -39,13 +39,17 @@ class AudioNTT2020(nn.Module):
         channels: conv width (64 in the reference; smaller only for CPU demos).
     """
 
-    def __init__(self, n_mels: int = 64, d: int = 2048, dropout: float = 0.3, channels: int = 64) -> None:
+    def __init__(
+        self, n_mels: int = 64, d: int = 2048, dropout: float = 0.3, channels: int = 64
+    ) -> None:
         super().__init__()
         if n_mels % 8:
             raise ValueError(f"n_mels must be divisible by 8 (three 2x poolings), got {n_mels}")
         self.n_mels, self.d, self.channels = n_mels, d, channels
         self.features = nn.Sequential(
-            *_conv_block(1, channels), *_conv_block(channels, channels), *_conv_block(channels, channels)
+            *_conv_block(1, channels),
+            *_conv_block(channels, channels),
+            *_conv_block(channels, channels),
         )
         self.fc = nn.Sequential(
             nn.Linear(channels * (n_mels // 8), d),

@@ -144,7 +144,12 @@ def evaluate_task(
     )
     if (index.folds >= 0).all() and not any(index.splits):
         return linear_probe_folds(
-            features, labels, index.folds, seeds=seeds, settings=settings, device=device,
+            features,
+            labels,
+            index.folds,
+            seeds=seeds,
+            settings=settings,
+            device=device,
             return_predictions=return_predictions,
         )
     splits = np.asarray(index.splits)
@@ -155,6 +160,11 @@ def evaluate_task(
             raise ValueError(f"{cache_path}: no clips in split {name!r}")
         parts[name] = (features[mask], labels[mask])
     return linear_probe(
-        parts["train"], parts["valid"], parts["test"], seeds=seeds, settings=settings,
-        device=device, return_predictions=return_predictions,
+        parts["train"],
+        parts["valid"],
+        parts["test"],
+        seeds=seeds,
+        settings=settings,
+        device=device,
+        return_predictions=return_predictions,
     )

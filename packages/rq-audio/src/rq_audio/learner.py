@@ -182,10 +182,23 @@ class BYOLA(L.LightningModule):
             # `train/loss` per step (the metrics.csv column every app has, read by name by the
             # main job) and its epoch mean as `train/loss_epoch`, as rq_points' learner does.
             size = wav.shape[0]
-            self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False,
-                     batch_size=size, sync_dist=True)
-            self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=size,
-                     sync_dist=True)
+            self.log(
+                "train/loss",
+                loss,
+                prog_bar=True,
+                on_step=True,
+                on_epoch=False,
+                batch_size=size,
+                sync_dist=True,
+            )
+            self.log(
+                "train/loss_epoch",
+                loss,
+                on_step=False,
+                on_epoch=True,
+                batch_size=size,
+                sync_dist=True,
+            )
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
@@ -195,10 +208,13 @@ class BYOLA(L.LightningModule):
         update_momentum(self.projector, self.target_projector, self.ema_decay)
 
     def configure_optimizers(self):
-        params = [*self.encoder.parameters(), *self.projector.parameters(), *self.predictor.parameters()]
+        params = [
+            *self.encoder.parameters(),
+            *self.projector.parameters(),
+            *self.predictor.parameters(),
+        ]
         return torch.optim.Adam(params, lr=self.lr)
 
     def encoder_state_dict(self) -> dict[str, Tensor]:
         """The online encoder's weights (what downstream evaluation loads)."""
         return {k: v.detach().cpu() for k, v in self.encoder.state_dict().items()}
-

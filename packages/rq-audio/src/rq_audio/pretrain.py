@@ -75,12 +75,18 @@ def pretrain(
         raise ValueError(
             f"{cache_path} holds {len(train_set)} clips, fewer than one batch of {batch_size}"
         )
-    tcfg = trainer_cfg if isinstance(trainer_cfg, TrainerConfig) else TrainerConfig(**dict(trainer_cfg))
+    tcfg = (
+        trainer_cfg
+        if isinstance(trainer_cfg, TrainerConfig)
+        else TrainerConfig(**dict(trainer_cfg))
+    )
     if resolve_resume(tcfg.resume, run_dir, check=False) is None:  # not resuming (fit checks)
         # Deterministic crops and the same clips on every rank: every rank gets the same stats.
         stats_set = AudioClipDataset(cache_path, unit_samples, random_crop=False)
         loader = DataLoader(stats_set, batch_size=min(256, batch_size), shuffle=False)
-        mean, std = compute_norm_stats(loader, module.to_log_mel, max_clips=norm_stats_clips, progress=progress)
+        mean, std = compute_norm_stats(
+            loader, module.to_log_mel, max_clips=norm_stats_clips, progress=progress
+        )
         module.set_norm_stats(mean, std)
         log.info("pre-norm statistics: mean %.4f std %.4f", mean, std)
     # sample_seeds: each clip's random crop is seeded by (seed, epoch, clip), so a resumed

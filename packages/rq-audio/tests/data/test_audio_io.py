@@ -25,7 +25,9 @@ def test_reads_stereo_44k_as_mono_16k_keeping_pitch(tmp_path, fmt, subtype):
     assert abs(_dominant_freq(wav, 16000) - 1000.0) < 5.0
 
 
-@pytest.mark.parametrize("orig_sr,target_sr", [(22050, 16000), (44100, 16000), (8000, 16000), (48000, 22050)])
+@pytest.mark.parametrize(
+    "orig_sr,target_sr", [(22050, 16000), (44100, 16000), (8000, 16000), (48000, 22050)]
+)
 @pytest.mark.parametrize("length", [1, 999, 22050])
 def test_resample_equals_librosa_soxr_hq(orig_sr, target_sr, length):
     import librosa  # the reference (the workspace's dev group)

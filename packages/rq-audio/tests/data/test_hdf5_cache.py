@@ -43,7 +43,11 @@ def test_a_folder_of_links_to_folders_lists_their_union(tmp_path):
     summary = prepare_audio_cache(union, tmp_path / "u.h5", progress=False)
     assert (summary.num_written, summary.num_skipped) == (5, 0)
     assert read_cache_index(summary.path).file_names == [
-        "notes/0.wav", "notes/1.wav", "words/0.wav", "words/1.wav", "words/2.wav"
+        "notes/0.wav",
+        "notes/1.wav",
+        "words/0.wav",
+        "words/1.wav",
+        "words/2.wav",
     ]
     # the folder given may itself be a link
     (tmp_path / "linked").symlink_to(union, target_is_directory=True)

@@ -161,7 +161,9 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int =
     return h.hexdigest()
 
 
-def verify_checksum(path: str | os.PathLike, expected: str | None, algorithm: str = "sha256") -> bool:
+def verify_checksum(
+    path: str | os.PathLike, expected: str | None, algorithm: str = "sha256"
+) -> bool:
     """Check ``path`` against a digest.
 
     Raises FileNotFoundError if the file is missing and :class:`ChecksumError` if the digest
@@ -242,9 +244,13 @@ def _check_tar_member(archive: Path, m: tarfile.TarInfo, root: Path) -> Path:
         base = dest.parent if m.issym() else root
         target = (base / m.linkname).resolve()
         where = "outside the target folder" if root not in target.parents else "inside the archive"
-        raise UnsafeArchiveError(f"{archive.name}: link {m.name!r} points {where}; links are not extracted")
+        raise UnsafeArchiveError(
+            f"{archive.name}: link {m.name!r} points {where}; links are not extracted"
+        )
     if not (m.isfile() or m.isdir()):
-        raise UnsafeArchiveError(f"{archive.name}: member {m.name!r} is a device, FIFO or special file")
+        raise UnsafeArchiveError(
+            f"{archive.name}: member {m.name!r} is a device, FIFO or special file"
+        )
     return dest
 
 
@@ -283,7 +289,9 @@ def safe_extract(
             for m in members:
                 dests.append(_destination(archive, m.filename, root))
                 if (m.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise UnsafeArchiveError(f"{archive.name}: zip member {m.filename!r} is a symbolic link")
+                    raise UnsafeArchiveError(
+                        f"{archive.name}: zip member {m.filename!r} is a symbolic link"
+                    )
             sizes = [(m.filename, m.file_size, m.compress_size) for m in members if not m.is_dir()]
             _check_limits(archive, root, sizes, max_total_bytes, ratio)
             for m, dest in zip(members, dests):

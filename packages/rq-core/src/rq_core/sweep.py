@@ -145,9 +145,7 @@ def run_sweep(
         columns += [c for c in estimates if c not in columns]
     table = ResultsTable(title, ["bins", "spacing", "collapse", *columns])
     for point, estimates in results.items():
-        table.add(
-            bins=point.num_bins, spacing=point.spacing, collapse=point.collapse, **estimates
-        )
+        table.add(bins=point.num_bins, spacing=point.spacing, collapse=point.collapse, **estimates)
     for name, estimates in (bands or {}).items():
         references = {k: _estimate(v) for k, v in estimates.items()}
         table.add(bins=name, spacing="", collapse="", **references)
@@ -215,4 +213,3 @@ def plot_sweep(table: ResultsTable, path: str | os.PathLike) -> Path:
 def estimates_from_json(data: Mapping[str, Any]) -> dict[str, Estimate]:
     """``{column: Estimate}`` back from a ``stage.json`` or results.json cell mapping."""
     return {k: _estimate(v) for k, v in data.items()}
-

@@ -95,7 +95,11 @@ class PatchEmbedding2d(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         s = self.spec
-        if image.ndim != 4 or image.shape[1] != s.in_channels or tuple(image.shape[2:]) != s.input_size:
+        if (
+            image.ndim != 4
+            or image.shape[1] != s.in_channels
+            or tuple(image.shape[2:]) != s.input_size
+        ):
             raise ValueError(
                 f"expected (B, {s.in_channels}, {s.input_size[0]}, {s.input_size[1]}), got {tuple(image.shape)}"
             )

@@ -38,7 +38,11 @@ __all__ = [
 
 
 def extract_features(
-    model: DomainAgnosticTransformer, dataset: Dataset, *, batch_size: int = 256, num_workers: int = 0
+    model: DomainAgnosticTransformer,
+    dataset: Dataset,
+    *,
+    batch_size: int = 256,
+    num_workers: int = 0,
 ) -> tuple[Tensor, Tensor]:
     """Pooled ``(N, dim)`` features (``prehead=True``, eval mode, no gradients) and the labels
     of ``dataset`` (DABS items ``(index, *inputs, label)``), through rq-core's one extraction
@@ -101,7 +105,9 @@ class TransferSettings:
     epochs: int = 100  # trainer.max_epochs: 100
     lr: float = 1e-4  # optim.lr: 0.0001
     weight_decay: float = 1e-4  # optim.weight_decay: 0.0001
-    batch_size: int = 64  # conf/dataset/*.yaml: 64 (224 px, speech), 256 (small images, PAMAP2), 128 (text)
+    batch_size: int = (
+        64  # conf/dataset/*.yaml: 64 (224 px, speech), 256 (small images, PAMAP2), 128 (text)
+    )
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # heads trained per encoder
     #: Standardize features with the train split's mean/std first (not in DABS; the demo's
     #: short budgets leave feature scales that differ between algorithms).
@@ -158,7 +164,9 @@ def dabs_linear_transfer(
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         head = nn.Linear(x_train.shape[1], num_outputs)
-        opt = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        opt = torch.optim.AdamW(
+            head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        )
         for _ in range(settings.epochs):
             order = torch.randperm(len(x_train), generator=generator)
             for start in range(0, len(order), settings.batch_size):

@@ -61,8 +61,15 @@ class DABSPretraining(L.LightningModule):
         loss, metrics = self.algorithm.loss(self.model, inputs)
         size = inputs[0].shape[0]
         # One name in every app: the metrics CSV's `train/loss` column (per logged step).
-        self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False,
-                 batch_size=size, sync_dist=False)
+        self.log(
+            "train/loss",
+            loss.detach(),
+            prog_bar=True,
+            on_step=True,
+            on_epoch=False,
+            batch_size=size,
+            sync_dist=False,
+        )
         for name, value in metrics.items():
             self.log(f"train/{name}", value, on_step=True, on_epoch=False, batch_size=size)
         return loss
@@ -96,6 +103,6 @@ def load_encoder(path: str | Path) -> DomainAgnosticTransformer:
     )
     state = checkpoint["state_dict"]
     if any(k.startswith("model.") for k in state):
-        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+        state = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     model.load_state_dict(state)
     return model

@@ -59,7 +59,9 @@ def pretrain(
         atomic_write(run_dir / "metrics.csv", "step,pretraining_steps\n0,0\n")
         return save_encoder(model, target)
     if len(dataset) < batch_size:
-        raise ValueError(f"the pretraining set has {len(dataset)} samples, fewer than batch_size={batch_size}")
+        raise ValueError(
+            f"the pretraining set has {len(dataset)} samples, fewer than batch_size={batch_size}"
+        )
     module = DABSPretraining(model, algorithm, optimizer)
     loader = resumable_loader(dataset, batch_size, seed=trainer.seed, num_workers=num_workers)
     result = fit(module, run_dir, trainer, train_dataloaders=loader, config=config)

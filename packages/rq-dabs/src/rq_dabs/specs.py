@@ -31,7 +31,9 @@ class InputTokensSpec:
 
     def __post_init__(self) -> None:
         if self.seq_len < 1 or self.vocab_size < 1:
-            raise ValueError(f"seq_len and vocab_size must be >= 1, got {self.seq_len}, {self.vocab_size}")
+            raise ValueError(
+                f"seq_len and vocab_size must be >= 1, got {self.seq_len}, {self.vocab_size}"
+            )
 
     @property
     def num_tokens(self) -> int:
@@ -86,7 +88,9 @@ class Input2dSpec:
 
     @property
     def num_tokens(self) -> int:
-        return (self.input_size[0] // self.patch_size[0]) * (self.input_size[1] // self.patch_size[1])
+        return (self.input_size[0] // self.patch_size[0]) * (
+            self.input_size[1] // self.patch_size[1]
+        )
 
 
 InputSpec = InputTokensSpec | Input1dSpec | Input2dSpec

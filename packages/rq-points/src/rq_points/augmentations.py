@@ -55,8 +55,13 @@ def normalize_unit_sphere(points: Tensor, batch_ids: Tensor, num_shapes: int) ->
 
 
 def random_upright_rotation(
-    points: Tensor, normals: Tensor, batch_ids: Tensor, num_shapes: int, *,
-    axis: int = 1, generator: torch.Generator | None = None,
+    points: Tensor,
+    normals: Tensor,
+    batch_ids: Tensor,
+    num_shapes: int,
+    *,
+    axis: int = 1,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Rotate every shape by its own angle U(0, 2 pi) about ``axis`` (1 = y, ShapeNet's up)."""
     angle = torch.rand(num_shapes, generator=generator, device=points.device) * (2 * math.pi)
@@ -73,21 +78,35 @@ def random_upright_rotation(
 
 
 def random_translation(
-    points: Tensor, batch_ids: Tensor, num_shapes: int, *, max_offset: float = 0.25,
+    points: Tensor,
+    batch_ids: Tensor,
+    num_shapes: int,
+    *,
+    max_offset: float = 0.25,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Shift every shape by its own offset U(-max_offset, max_offset) per axis."""
-    offset = (torch.rand(num_shapes, 3, generator=generator, device=points.device) * 2 - 1) * max_offset
+    offset = (
+        torch.rand(num_shapes, 3, generator=generator, device=points.device) * 2 - 1
+    ) * max_offset
     return points + offset.to(points.dtype)[batch_ids]
 
 
 def random_axis_scale(
-    points: Tensor, normals: Tensor, batch_ids: Tensor, num_shapes: int, *,
-    low: float = 0.75, high: float = 1.25, generator: torch.Generator | None = None,
+    points: Tensor,
+    normals: Tensor,
+    batch_ids: Tensor,
+    num_shapes: int,
+    *,
+    low: float = 0.75,
+    high: float = 1.25,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Scale every shape by its own factor U(low, high) per axis; normals follow the
     inverse-transpose (divide by the factor, renormalize)."""
-    factor = low + torch.rand(num_shapes, 3, generator=generator, device=points.device) * (high - low)
+    factor = low + torch.rand(num_shapes, 3, generator=generator, device=points.device) * (
+        high - low
+    )
     factor = factor.to(points.dtype)[batch_ids]
     normals = normals / factor
     return points * factor, normals / normals.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -138,20 +157,39 @@ class PointAugmentation:
         if self.rq_collapse not in ("random", "middle"):
             raise ValueError(f"rq_collapse must be random|middle, got {self.rq_collapse!r}")
 
-    def __call__(self, batch: PackedShapes, generator: torch.Generator | None = None) -> PackedShapes:
+    def __call__(
+        self, batch: PackedShapes, generator: torch.Generator | None = None
+    ) -> PackedShapes:
         B, ids = batch.batch_size, batch.batch_ids
         points = normalize_unit_sphere(batch.points, ids, B)
         normals = batch.normals
         if self.train:
             if self.rotate:
-                points, normals = random_upright_rotation(points, normals, ids, B, axis=self.up_axis, generator=generator)
+                points, normals = random_upright_rotation(
+                    points, normals, ids, B, axis=self.up_axis, generator=generator
+                )
             if self.translation > 0:
-                points = random_translation(points, ids, B, max_offset=self.translation, generator=generator)
+                points = random_translation(
+                    points, ids, B, max_offset=self.translation, generator=generator
+                )
             if self.scale_low != 1.0 or self.scale_high != 1.0:
-                points, normals = random_axis_scale(points, normals, ids, B, low=self.scale_low,
-                                                    high=self.scale_high, generator=generator)
+                points, normals = random_axis_scale(
+                    points,
+                    normals,
+                    ids,
+                    B,
+                    low=self.scale_low,
+                    high=self.scale_high,
+                    generator=generator,
+                )
             if self.rq_bins > 0:
-                points = randomized_quantize(points, self.rq_bins, channel_dim=-1, segment_ids=ids,
-                                             spacing=self.rq_spacing, collapse=self.rq_collapse,
-                                             generator=generator)
+                points = randomized_quantize(
+                    points,
+                    self.rq_bins,
+                    channel_dim=-1,
+                    segment_ids=ids,
+                    spacing=self.rq_spacing,
+                    collapse=self.rq_collapse,
+                    generator=generator,
+                )
         return batch.with_points(clip_inside_unit_cube(points), normals)

@@ -37,23 +37,25 @@ __all__ = ["MidNet", "MidNetConfig", "MidNetOutput", "two_fc_head"]
 
 def two_fc_head(in_dim: int, hidden: int, out_dim: int) -> MLPHead:
     """The reference ``predict_module``: FC + BN + ReLU, then a plain FC (with bias)."""
-    return MLPHead([(in_dim, hidden, nn.BatchNorm1d(hidden), nn.ReLU()), (hidden, out_dim, None, None)])
+    return MLPHead(
+        [(in_dim, hidden, nn.BatchNorm1d(hidden), nn.ReLU()), (hidden, out_dim, None, None)]
+    )
 
 
 @dataclass
 class MidNetConfig:
     """Network sizes; the defaults are the paper's (``mid_hrnet_d6.yaml``, factor 2)."""
 
-    depth: int = 6            # octree depth (``depth: 6``)
-    full_depth: int = 2       # O-CNN default full depth
-    channels: int = 128       # C = 64 * factor, factor 2
+    depth: int = 6  # octree depth (``depth: 6``)
+    full_depth: int = 2  # O-CNN default full depth
+    channels: int = 128  # C = 64 * factor, factor 2
     global_channels: int = 1024  # 512 * factor: the 1024-d global feature
-    shape_dim: int = 128      # ``nouts: 128,64``
+    shape_dim: int = 128  # ``nouts: 128,64``
     point_dim: int = 64
-    point_hidden: int = 256   # 128 * factor in predict_module
-    resblock_num: int = 3     # reference config default (``MODEL.resblock_num = 3``)
-    stages: int = 3           # ``stage_num = 3`` in network_hrnet.py
-    in_channels: int = 4      # normal (3) + displacement (1)
+    point_hidden: int = 256  # 128 * factor in predict_module
+    resblock_num: int = 3  # reference config default (``MODEL.resblock_num = 3``)
+    stages: int = 3  # ``stage_num = 3`` in network_hrnet.py
+    in_channels: int = 4  # normal (3) + displacement (1)
 
     def __post_init__(self) -> None:
         if self.depth - self.stages < self.full_depth:
@@ -155,7 +157,9 @@ class MidNet(nn.Module):
         if octree.depth != self.config.depth:
             raise ValueError(f"octree depth {octree.depth} != network depth {self.config.depth}")
         if octree.neighs[octree.depth] is None:
-            raise ValueError("octree has no neighbour tables: call construct_all_neigh() after merging")
+            raise ValueError(
+                "octree has no neighbour tables: call construct_all_neigh() after merging"
+            )
 
     def backbone(self, octree: Octree) -> tuple[Tensor, list[Tensor]]:
         """The front skip at ``depth`` (all nodes, C/4) and the final branches (branch i at
@@ -168,10 +172,15 @@ class MidNet(nn.Module):
         top = D - 1
         branches = [self.front_top(self.front_pool(skip, octree, D), octree, top)]
         for s in range(self.config.stages):
-            branches = [blk(b, octree, top - i) for i, (blk, b) in enumerate(zip(self.stage_blocks[s], branches))]
+            branches = [
+                blk(b, octree, top - i)
+                for i, (blk, b) in enumerate(zip(self.stage_blocks[s], branches))
+            ]
             if s < self.config.stages - 1:
                 branches = [
-                    torch.relu(sum(t(b, octree, top) for t, b in zip(self.transitions[s][j], branches)))
+                    torch.relu(
+                        sum(t(b, octree, top) for t, b in zip(self.transitions[s][j], branches))
+                    )
                     for j in range(s + 2)
                 ]
         return skip, branches

@@ -71,8 +71,12 @@ def class_ratio_subset(labels: np.ndarray, ratio: float, seed: int = 0) -> np.nd
 
 
 def _loader(cache, indices, batch_size: int, max_points: int | None = None) -> DataLoader:
-    return DataLoader(ShapeDataset(cache, indices, max_points), batch_size=batch_size, shuffle=False,
-                      collate_fn=collate_shapes)
+    return DataLoader(
+        ShapeDataset(cache, indices, max_points),
+        batch_size=batch_size,
+        shuffle=False,
+        collate_fn=collate_shapes,
+    )
 
 
 def _encoder_batches(net: MidNet, cache, indices, batch_size: int, device):
@@ -80,13 +84,20 @@ def _encoder_batches(net: MidNet, cache, indices, batch_size: int, device):
     evaluate = PointAugmentation(train=False)
     for batch in _loader(cache, indices, batch_size):
         batch = evaluate(batch.to(device))
-        ob = build_octree_batch(batch.points, batch.normals, batch.batch_ids, batch.batch_size,
-                                depth=net.config.depth, full_depth=net.config.full_depth)
+        ob = build_octree_batch(
+            batch.points,
+            batch.normals,
+            batch.batch_ids,
+            batch.batch_size,
+            depth=net.config.depth,
+            full_depth=net.config.full_depth,
+        )
         yield batch, ob
 
 
-def extract_global_features(net: MidNet, cache, indices, *, batch_size: int = 32, device="cpu",
-                            progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def extract_global_features(
+    net: MidNet, cache, indices, *, batch_size: int = 32, device="cpu", progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Frozen global features (S, global_channels) and class ids (S,) of the given shapes."""
     net.to(device)
 
@@ -95,8 +106,13 @@ def extract_global_features(net: MidNet, cache, indices, *, batch_size: int = 32
         _, branches = net.backbone(ob.octree)
         return {"features": net.global_feature(ob.octree, branches), "labels": batch.class_ids}
 
-    out = extract_features_loop(encode, _encoder_batches(net, cache, indices, batch_size, device),
-                                modules=net, progress=progress, desc="global features")
+    out = extract_features_loop(
+        encode,
+        _encoder_batches(net, cache, indices, batch_size, device),
+        modules=net,
+        progress=progress,
+        desc="global features",
+    )
     return out["features"], out["labels"]
 
 
@@ -111,9 +127,16 @@ class PointFeatures:
     class_ids: np.ndarray
 
 
-def extract_features(net: MidNet, cache, indices, *, keep_points: int | None = None,
-                     batch_size: int = 16, device="cpu", progress: bool = True
-                     ) -> tuple[np.ndarray, np.ndarray, PointFeatures]:
+def extract_features(
+    net: MidNet,
+    cache,
+    indices,
+    *,
+    keep_points: int | None = None,
+    batch_size: int = 16,
+    device="cpu",
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, PointFeatures]:
     """Global features (S, G), class ids (S,) and per-point features from one backbone pass
     over whole shapes (through :func:`rq_core.features.extract_features`); ``keep_points``
     keeps that many random points per shape (seeded by the shape's position) to bound the
@@ -134,15 +157,26 @@ def extract_features(net: MidNet, cache, indices, *, keep_points: int | None = N
                 rng = np.random.default_rng(offset + b)
                 keep[rng.permutation(rows)[:keep_points]] = True
         keep_t = torch.from_numpy(keep).to(f.device)
-        out = {"global": g, "class_ids": batch.class_ids, "points": f[keep_t],
-               "labels": batch.labels[keep_t], "shape": ids[keep] + offset}
+        out = {
+            "global": g,
+            "class_ids": batch.class_ids,
+            "points": f[keep_t],
+            "labels": batch.labels[keep_t],
+            "shape": ids[keep] + offset,
+        }
         offset += batch.batch_size
         return out
 
-    out = extract_features_loop(encode, _encoder_batches(net, cache, indices, batch_size, device),
-                                modules=net, progress=progress, desc="features")
-    points = PointFeatures(out["points"].astype(np.float32), out["labels"], out["shape"],
-                           out["class_ids"])
+    out = extract_features_loop(
+        encode,
+        _encoder_batches(net, cache, indices, batch_size, device),
+        modules=net,
+        progress=progress,
+        desc="features",
+    )
+    points = PointFeatures(
+        out["points"].astype(np.float32), out["labels"], out["shape"], out["class_ids"]
+    )
     return out["global"], out["class_ids"], points
 
 
@@ -151,12 +185,21 @@ def subset_shapes(features: PointFeatures, shapes: np.ndarray) -> PointFeatures:
     keep = np.isin(features.shape, shapes)
     remap = np.full(len(features.class_ids), -1)
     remap[shapes] = np.arange(len(shapes))
-    return PointFeatures(features.features[keep], features.labels[keep], remap[features.shape[keep]],
-                         features.class_ids[shapes])
+    return PointFeatures(
+        features.features[keep],
+        features.labels[keep],
+        remap[features.shape[keep]],
+        features.class_ids[shapes],
+    )
 
 
-def part_iou(pred: np.ndarray, labels: np.ndarray, shape: np.ndarray, class_ids: np.ndarray,
-             part_ranges: Sequence[tuple[int, int]]) -> dict[str, float]:
+def part_iou(
+    pred: np.ndarray,
+    labels: np.ndarray,
+    shape: np.ndarray,
+    class_ids: np.ndarray,
+    part_ranges: Sequence[tuple[int, int]],
+) -> dict[str, float]:
     """C.mIoU and I.mIoU (in %) of per-point predictions.
 
     ``part_ranges[c] = (first, end)``: class c owns global part ids first..end-1.
@@ -178,21 +221,34 @@ def part_iou(pred: np.ndarray, labels: np.ndarray, shape: np.ndarray, class_ids:
             ious.append(1.0 if union == 0 else inter / union)
         per_shape.append(float(np.mean(ious)))
         per_class.setdefault(int(c), []).append(per_shape[-1])
-    return {"instance_miou": 100 * float(np.mean(per_shape)),
-            "class_miou": 100 * float(np.mean([np.mean(v) for v in per_class.values()])),
-            "num_shapes": len(per_shape), "per_shape_iou": per_shape}
+    return {
+        "instance_miou": 100 * float(np.mean(per_shape)),
+        "class_miou": 100 * float(np.mean([np.mean(v) for v in per_class.values()])),
+        "num_shapes": len(per_shape),
+        "per_shape_iou": per_shape,
+    }
 
 
-def _class_mask(class_ids: Tensor, part_ranges: Sequence[tuple[int, int]], num_parts: int) -> Tensor:
+def _class_mask(
+    class_ids: Tensor, part_ranges: Sequence[tuple[int, int]], num_parts: int
+) -> Tensor:
     mask = torch.zeros(len(part_ranges), num_parts, dtype=torch.bool)
     for c, (a, b) in enumerate(part_ranges):
         mask[c, a:b] = True
     return mask[class_ids]
 
 
-def segmentation_probe(train: PointFeatures, test: PointFeatures, part_ranges: Sequence[tuple[int, int]], *,
-                       hidden: int = 256, epochs: int = 30, lr: float = 1e-3, batch_size: int = 4096,
-                       seeds: Sequence[int] = (42, 43, 44)) -> dict:
+def segmentation_probe(
+    train: PointFeatures,
+    test: PointFeatures,
+    part_ranges: Sequence[tuple[int, int]],
+    *,
+    hidden: int = 256,
+    epochs: int = 30,
+    lr: float = 1e-3,
+    batch_size: int = 4096,
+    seeds: Sequence[int] = (42, 43, 44),
+) -> dict:
     """Train a 2-FC head (FC-BN-ReLU-FC, the reference ``predict_module``) on frozen point
     features, logits restricted to the parts of each shape's class; report part IoUs.
 
@@ -225,15 +281,22 @@ def segmentation_probe(train: PointFeatures, test: PointFeatures, part_ranges: S
                 opt.step()
         head.eval()
         with torch.no_grad():
-            pred = torch.cat([head(x).masked_fill(~m, float("-inf")).argmax(1)
-                              for x, m in zip(xte.split(batch_size), mte.split(batch_size))]).numpy()
+            pred = torch.cat(
+                [
+                    head(x).masked_fill(~m, float("-inf")).argmax(1)
+                    for x, m in zip(xte.split(batch_size), mte.split(batch_size))
+                ]
+            ).numpy()
         runs.append(part_iou(pred, test.labels, test.shape, test.class_ids, part_ranges))
-    out = {"seeds": list(seeds), "num_train_shapes": len(train.class_ids),
-           "num_test_shapes": len(test.class_ids),
-           # Per seed, each test shape's mean part IoU (0..1): the items of the bootstrap
-           # intervals and paired comparisons (rq_core.uncertainty.miou_statistic).
-           "shape_iou_per_seed": [r["per_shape_iou"] for r in runs],
-           "test_class_ids": [int(c) for c in test.class_ids]}
+    out = {
+        "seeds": list(seeds),
+        "num_train_shapes": len(train.class_ids),
+        "num_test_shapes": len(test.class_ids),
+        # Per seed, each test shape's mean part IoU (0..1): the items of the bootstrap
+        # intervals and paired comparisons (rq_core.uncertainty.miou_statistic).
+        "shape_iou_per_seed": [r["per_shape_iou"] for r in runs],
+        "test_class_ids": [int(c) for c in test.class_ids],
+    }
     for key in ("class_miou", "instance_miou"):
         vals = np.array([r[key] for r in runs])
         out[f"{key}_mean"] = float(vals.mean())
@@ -241,9 +304,20 @@ def segmentation_probe(train: PointFeatures, test: PointFeatures, part_ranges: S
     return out
 
 
-def finetune_classification(net: MidNet, cache, train_idx, test_idx, *, epochs: int = 20, lr: float = 0.01,
-                            weight_decay: float = 5e-4, batch_size: int = 16, device="cpu", seed: int = 0,
-                            progress: bool = True) -> dict:
+def finetune_classification(
+    net: MidNet,
+    cache,
+    train_idx,
+    test_idx,
+    *,
+    epochs: int = 20,
+    lr: float = 0.01,
+    weight_decay: float = 5e-4,
+    batch_size: int = 16,
+    device="cpu",
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Finetune backbone + a linear layer on the global feature (SGD, cosine lr), with the
     pretraining augmentations minus RQ; returns test accuracy (%)."""
     torch.manual_seed(seed)
@@ -251,9 +325,16 @@ def finetune_classification(net: MidNet, cache, train_idx, test_idx, *, epochs: 
     head = nn.Linear(net.config.global_channels, cache.num_classes).to(device)
     params = list(net.parameters()) + list(head.parameters())
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    train_loader = DataLoader(ShapeDataset(cache, train_idx), batch_size=batch_size, shuffle=True,
-                              collate_fn=collate_shapes, drop_last=len(train_idx) > batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * len(train_loader)))
+    train_loader = DataLoader(
+        ShapeDataset(cache, train_idx),
+        batch_size=batch_size,
+        shuffle=True,
+        collate_fn=collate_shapes,
+        drop_last=len(train_idx) > batch_size,
+    )
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=max(1, epochs * len(train_loader))
+    )
     augment = PointAugmentation(rq_bins=0)
     g = torch.Generator(device=device).manual_seed(seed)
     for _ in tqdm(range(epochs), desc="finetune", disable=not progress):
@@ -261,24 +342,49 @@ def finetune_classification(net: MidNet, cache, train_idx, test_idx, *, epochs: 
         head.train()
         for batch in train_loader:
             batch = augment(batch.to(device), g)
-            ob = build_octree_batch(batch.points, batch.normals, batch.batch_ids, batch.batch_size,
-                                    depth=net.config.depth, full_depth=net.config.full_depth)
+            ob = build_octree_batch(
+                batch.points,
+                batch.normals,
+                batch.batch_ids,
+                batch.batch_size,
+                depth=net.config.depth,
+                full_depth=net.config.full_depth,
+            )
             _, branches = net.backbone(ob.octree)
             loss = F.cross_entropy(head(net.global_feature(ob.octree, branches)), batch.class_ids)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-    feats, labels = extract_global_features(net, cache, test_idx, batch_size=batch_size, device=device, progress=False)
+    feats, labels = extract_global_features(
+        net, cache, test_idx, batch_size=batch_size, device=device, progress=False
+    )
     with torch.no_grad():
         head.eval()
         pred = head(torch.from_numpy(feats).to(device)).argmax(1).cpu().numpy()
-    return {"accuracy": 100 * float((pred == labels).mean()), "num_train": len(train_idx), "num_test": len(test_idx)}
+    return {
+        "accuracy": 100 * float((pred == labels).mean()),
+        "num_train": len(train_idx),
+        "num_test": len(test_idx),
+    }
 
 
-def finetune_segmentation(net: MidNet, cache, train_idx, test_idx, part_ranges: Sequence[tuple[int, int]], *,
-                          epochs: int = 20, lr: float = 0.01, weight_decay: float = 5e-4, batch_size: int = 16,
-                          hidden: int = 256, device="cpu", seed: int = 0, progress: bool = True) -> dict:
+def finetune_segmentation(
+    net: MidNet,
+    cache,
+    train_idx,
+    test_idx,
+    part_ranges: Sequence[tuple[int, int]],
+    *,
+    epochs: int = 20,
+    lr: float = 0.01,
+    weight_decay: float = 5e-4,
+    batch_size: int = 16,
+    hidden: int = 256,
+    device="cpu",
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Finetune backbone + the 2-FC head on per-point features (SGD, cosine lr, the
     pretraining augmentations minus RQ), logits restricted to each shape's category parts;
     returns the test C.mIoU and I.mIoU (%)."""
@@ -286,19 +392,36 @@ def finetune_segmentation(net: MidNet, cache, train_idx, test_idx, part_ranges: 
     net.to(device)
     num_parts = part_ranges[-1][1]
     head = two_fc_head(net.point_feature_dim, hidden, num_parts).to(device)
-    opt = torch.optim.SGD(list(net.parameters()) + list(head.parameters()), lr=lr, momentum=0.9,
-                          weight_decay=weight_decay)
-    loader = DataLoader(ShapeDataset(cache, train_idx), batch_size=batch_size, shuffle=True,
-                        collate_fn=collate_shapes, drop_last=len(train_idx) > batch_size)
+    opt = torch.optim.SGD(
+        list(net.parameters()) + list(head.parameters()),
+        lr=lr,
+        momentum=0.9,
+        weight_decay=weight_decay,
+    )
+    loader = DataLoader(
+        ShapeDataset(cache, train_idx),
+        batch_size=batch_size,
+        shuffle=True,
+        collate_fn=collate_shapes,
+        drop_last=len(train_idx) > batch_size,
+    )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * len(loader)))
     augment = PointAugmentation(rq_bins=0)
     g = torch.Generator(device=device).manual_seed(seed)
 
     def logits_of(batch):
-        ob = build_octree_batch(batch.points, batch.normals, batch.batch_ids, batch.batch_size,
-                                depth=net.config.depth, full_depth=net.config.full_depth)
+        ob = build_octree_batch(
+            batch.points,
+            batch.normals,
+            batch.batch_ids,
+            batch.batch_size,
+            depth=net.config.depth,
+            full_depth=net.config.full_depth,
+        )
         feats = net.point_features(ob.octree, batch.points, batch.batch_ids, ob.point_leaf)
-        mask = _class_mask(batch.class_ids.cpu()[batch.batch_ids.cpu()], part_ranges, num_parts).to(device)
+        mask = _class_mask(batch.class_ids.cpu()[batch.batch_ids.cpu()], part_ranges, num_parts).to(
+            device
+        )
         return head(feats).masked_fill(~mask, float("-inf"))
 
     for _ in tqdm(range(epochs), desc="finetune segmentation", disable=not progress):
@@ -323,8 +446,13 @@ def finetune_segmentation(net: MidNet, cache, train_idx, test_idx, part_ranges: 
             shape.append(batch.batch_ids.cpu().numpy() + offset)
             classes.append(batch.class_ids.cpu().numpy())
             offset += batch.batch_size
-    r = part_iou(np.concatenate(preds), np.concatenate(labels), np.concatenate(shape), np.concatenate(classes),
-                 part_ranges)
+    r = part_iou(
+        np.concatenate(preds),
+        np.concatenate(labels),
+        np.concatenate(shape),
+        np.concatenate(classes),
+        part_ranges,
+    )
     r["num_train"] = len(train_idx)
     return r
 
@@ -394,7 +522,7 @@ def load_pretrained(spec: str, config: MidNetConfig, seed: int) -> tuple[MidNet,
     hparams = ckpt.get("hyper_parameters", {})
     net_cfg = hparams.get("net")
     net = MidNet(MidNetConfig(**net_cfg) if net_cfg else config)
-    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    state = {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
     method = (ckpt.get("config") or {}).get("method")
     if not method:
@@ -414,8 +542,9 @@ class FeatureStore:
         key = (cache.path, split)
         if key not in self._done:
             keep = self.points_per_shape if split == "train" else None
-            self._done[key] = extract_features(self.net, cache, cache.split_indices(split),
-                                               keep_points=keep, device=self.device)
+            self._done[key] = extract_features(
+                self.net, cache, cache.split_indices(split), keep_points=keep, device=self.device
+            )
         return self._done[key]
 
 
@@ -432,13 +561,21 @@ def classify(store: FeatureStore, cache, config: ClassifyConfig) -> dict:
         sub = class_ratio_subset(ytr, ratio, seed=0)
         if config.linear:
             with cpu_threads(1):
-                r = linear_probe((xtr[sub], ytr[sub]), (xva, yva), (xte, yte),
-                                 seeds=tuple(config.seeds), settings=settings,
-                                 return_predictions=True)
+                r = linear_probe(
+                    (xtr[sub], ytr[sub]),
+                    (xva, yva),
+                    (xte, yte),
+                    seeds=tuple(config.seeds),
+                    settings=settings,
+                    return_predictions=True,
+                )
             predictions = r.pop("predictions")
             # rq_core reports accuracy as a fraction; the paper's tables use percent.
-            linear = {k: (100 * v if k.startswith("accuracy") else v)
-                      for k, v in r.items() if not k.endswith("per_seed")}
+            linear = {
+                k: (100 * v if k.startswith("accuracy") else v)
+                for k, v in r.items()
+                if not k.endswith("per_seed")
+            }
             # Per seed, whether each test shape was right: the items of the bootstrap
             # intervals and paired comparisons (rq_core.uncertainty.accuracy_statistic).
             linear["correct_per_seed"] = predictions.correct.astype(int).tolist()
@@ -446,8 +583,14 @@ def classify(store: FeatureStore, cache, config: ClassifyConfig) -> dict:
             out["linear"][str(ratio)] = linear
         if config.finetune:
             out["finetune"][str(ratio)] = finetune_classification(
-                copy.deepcopy(store.net), cache, tr[sub], te, epochs=config.finetune_epochs,
-                lr=config.finetune_lr, device=store.device)
+                copy.deepcopy(store.net),
+                cache,
+                tr[sub],
+                te,
+                epochs=config.finetune_epochs,
+                lr=config.finetune_lr,
+                device=store.device,
+            )
     return out
 
 
@@ -465,12 +608,25 @@ def segment(store: FeatureStore, cache, config: SegmentConfig) -> dict:
         sub = class_ratio_subset(train_feats.class_ids, ratio, seed=0)
         if config.finetune:
             out.setdefault("finetune", {})[str(ratio)] = finetune_segmentation(
-                copy.deepcopy(store.net), cache, tr[sub], te, ranges,
-                epochs=config.finetune_epochs, lr=config.finetune_lr, hidden=config.hidden,
-                device=store.device)
+                copy.deepcopy(store.net),
+                cache,
+                tr[sub],
+                te,
+                ranges,
+                epochs=config.finetune_epochs,
+                lr=config.finetune_lr,
+                hidden=config.hidden,
+                device=store.device,
+            )
         with cpu_threads(1):
             out[str(ratio)] = segmentation_probe(
-                subset_shapes(train_feats, sub), test_feats, ranges, hidden=config.hidden,
-                epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
-                seeds=tuple(config.seeds))
+                subset_shapes(train_feats, sub),
+                test_feats,
+                ranges,
+                hidden=config.hidden,
+                epochs=config.epochs,
+                lr=config.lr,
+                batch_size=config.batch_size,
+                seeds=tuple(config.seeds),
+            )
     return out

@@ -77,15 +77,27 @@ def pretrain(
     dataset = ShapeDataset(cache, np.asarray(indices))
     if len(dataset) < optim.batch_size:
         raise ValueError(f"{len(dataset)} pretraining shapes < batch size {optim.batch_size}")
-    loader = resumable_loader(dataset, optim.batch_size, seed=trainer.seed,
-                              num_workers=optim.num_workers, collate_fn=collate_shapes)
+    loader = resumable_loader(
+        dataset,
+        optim.batch_size,
+        seed=trainer.seed,
+        num_workers=optim.num_workers,
+        collate_fn=collate_shapes,
+    )
     torch.manual_seed(trainer.seed)
     module = MidNetPretraining(
-        model, len(dataset), num_clusters=cache.num_clusters, augmentation=augmentation,
-        lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay,
-        lr_milestones=list(optim.lr_milestones), temperature=loss.temperature,
-        bank_momentum=loss.bank_momentum, loss_weights=list(loss.weights), seed=trainer.seed,
+        model,
+        len(dataset),
+        num_clusters=cache.num_clusters,
+        augmentation=augmentation,
+        lr=optim.lr,
+        momentum=optim.momentum,
+        weight_decay=optim.weight_decay,
+        lr_milestones=list(optim.lr_milestones),
+        temperature=loss.temperature,
+        bank_momentum=loss.bank_momentum,
+        loss_weights=list(loss.weights),
+        seed=trainer.seed,
     )
     fit(module, run_dir, trainer, train_dataloaders=loader, config=config)
     return last_checkpoint(run_dir)
-

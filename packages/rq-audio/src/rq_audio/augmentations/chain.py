@@ -54,7 +54,9 @@ def build_augmentation_chain(specs: Sequence[Mapping]) -> AugmentationChain:
         spec = dict(spec)
         name = spec.pop("name", None)
         if name not in AUGMENTATIONS:
-            raise ValueError(f"augmentation #{i}: unknown name {name!r}; known: {sorted(AUGMENTATIONS)}")
+            raise ValueError(
+                f"augmentation #{i}: unknown name {name!r}; known: {sorted(AUGMENTATIONS)}"
+            )
         for key, value in list(spec.items()):
             if isinstance(value, list):
                 spec[key] = tuple(value)

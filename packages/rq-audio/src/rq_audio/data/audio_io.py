@@ -15,7 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioReadError", "AudioSkipReason", "crop_or_pad", "load_audio", "resample"]
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AudioReadError",
+    "AudioSkipReason",
+    "crop_or_pad",
+    "load_audio",
+    "resample",
+]
 
 # What `prepare` picks up from a folder when no metadata.csv lists the files.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".m4a", ".opus")

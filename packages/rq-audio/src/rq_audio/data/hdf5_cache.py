@@ -95,7 +95,8 @@ def list_audio_files(root: str | Path) -> list[str]:
         subfolders.sort()
         relative = Path(folder).relative_to(root)
         files += [
-            str(relative / name) for name in names
+            str(relative / name)
+            for name in names
             if Path(name).suffix.lower() in AUDIO_EXTENSIONS and (Path(folder) / name).is_file()
         ]
     return sorted(files)
@@ -203,7 +204,10 @@ def prepare_audio_cache(
     if skipped:
         log.warning(
             "prepare %s: %d of %d files skipped (listed in %s)",
-            root, len(skipped), len(rows), report,
+            root,
+            len(skipped),
+            len(rows),
+            report,
         )
     return CacheSummary(out_path, len(kept), len(skipped), [s[:2] for s in skipped], report)
 
@@ -316,7 +320,10 @@ class AudioClipDataset(Dataset):
             n = self.unit_samples  # read only what the deterministic crop keeps
         pcm = h5["audio"][start : start + n]
         wav = crop_or_pad(
-            pcm.astype(np.float32) / 32767.0, self.unit_samples, random_crop=self.random_crop, rng=rng
+            pcm.astype(np.float32) / 32767.0,
+            self.unit_samples,
+            random_crop=self.random_crop,
+            rng=rng,
         )
         wav = torch.from_numpy(np.ascontiguousarray(wav))
         if self.label_to_index is not None:

@@ -54,7 +54,9 @@ def read_metadata(source: str | Path | io.TextIOBase) -> list[MetadataRow]:
             try:
                 fold = int(r["fold"])
             except ValueError:
-                raise ValueError(f"metadata.csv line {line}: fold {r['fold']!r} is not an integer") from None
+                raise ValueError(
+                    f"metadata.csv line {line}: fold {r['fold']!r} is not an integer"
+                ) from None
         if split is None and fold is None:
             raise ValueError(f"metadata.csv line {line}: neither split nor fold given")
         rows.append(MetadataRow(r["file_name"].strip(), str(r["label"]).strip(), split, fold))

@@ -5,10 +5,14 @@ import soundfile
 from rq_audio.data.corpus import CorpusSettings, build_offline_corpus
 from rq_audio.data.metadata import read_metadata
 
-pytest.importorskip("tinysoundfont", reason="the corpus needs `pip install --no-deps tinysoundfont`")
+pytest.importorskip(
+    "tinysoundfont", reason="the corpus needs `pip install --no-deps tinysoundfont`"
+)
 pytest.importorskip("espeakng_loader", reason="the corpus needs espeakng-loader")
 
-TINY = CorpusSettings(notes_per_family=8, speakers=5, takes_per_word=1, unlabeled_notes=4, unlabeled_words=4, seed=3)
+TINY = CorpusSettings(
+    notes_per_family=8, speakers=5, takes_per_word=1, unlabeled_notes=4, unlabeled_words=4, seed=3
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +25,9 @@ def test_tiny_corpus_has_held_out_instruments_and_speakers(corpus_dir):
     corpus = build_offline_corpus(TINY, cache_dir=corpus_dir, progress=False)
     notes = read_metadata(corpus.tasks["instrument_family"])
     assert len(notes) == 80 and len({r.label for r in notes}) == 10
-    for r in notes:  # program offset within the family decides the split: unseen instruments in test
+    for (
+        r
+    ) in notes:  # program offset within the family decides the split: unseen instruments in test
         offset = int(re.search(r"_p(\d+)_", r.file_name).group(1)) % 8
         assert r.split == ("train" if offset < 5 else "valid" if offset == 5 else "test")
     words = read_metadata(corpus.tasks["keyword"])
@@ -70,9 +76,14 @@ def test_noisy_words_change_only_the_spoken_clips(corpus_dir):
 
     noisy = build_offline_corpus(TINY, cache_dir=corpus_dir, progress=False, word_snr_db=(5, 5))
     clean = build_offline_corpus(TINY, cache_dir=corpus_dir, progress=False)
-    assert noisy.root != clean.root and CorpusSettings(**{**TINY.__dict__, "word_snr_db": None}).key() == TINY.key()
+    assert (
+        noisy.root != clean.root
+        and CorpusSettings(**{**TINY.__dict__, "word_snr_db": None}).key() == TINY.key()
+    )
     words = read_metadata(noisy.tasks["keyword"])
-    assert [r.file_name for r in words] == [r.file_name for r in read_metadata(clean.tasks["keyword"])]
+    assert [r.file_name for r in words] == [
+        r.file_name for r in read_metadata(clean.tasks["keyword"])
+    ]
     a, _ = soundfile.read(noisy.root / words[0].file_name)
     b, _ = soundfile.read(clean.root / words[0].file_name)
     silent = np.abs(b) == 0  # the clean clip's padding: noise everywhere in the noisy one

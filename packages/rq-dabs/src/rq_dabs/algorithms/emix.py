@@ -84,7 +84,9 @@ class EMix(PretrainingAlgorithm):
 
     name = "emix"
 
-    def __init__(self, alpha: float = 1.0, temperature: float = 0.2, lambda_form: str = "per_sample") -> None:
+    def __init__(
+        self, alpha: float = 1.0, temperature: float = 0.2, lambda_form: str = "per_sample"
+    ) -> None:
         super().__init__()
         if lambda_form not in LAMBDA_FORMS:
             raise ValueError(f"lambda_form must be one of {LAMBDA_FORMS}, got {lambda_form!r}")
@@ -110,8 +112,17 @@ class EMix(PretrainingAlgorithm):
         mixed = model.encode(mixed_tokens)
         clean = model.encode(tokens)
         loss = emix_loss(
-            mixed, clean, lambdas, permutation, temperature=self.temperature, lambda_form=self.lambda_form
+            mixed,
+            clean,
+            lambdas,
+            permutation,
+            temperature=self.temperature,
+            lambda_form=self.lambda_form,
         )
         with torch.no_grad():
-            acc = ((mixed @ clean.T).argmax(1) == torch.arange(b, device=tokens.device)).float().mean()
+            acc = (
+                ((mixed @ clean.T).argmax(1) == torch.arange(b, device=tokens.device))
+                .float()
+                .mean()
+            )
         return loss, {"own_acc": acc}

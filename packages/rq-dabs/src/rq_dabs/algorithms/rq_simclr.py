@@ -86,6 +86,9 @@ class RQSimCLR(PretrainingAlgorithm):
         z1 = model.encode(self.quantize(tokens, generator))
         loss = self.criterion(z0, z1)
         with torch.no_grad():
-            sim = torch.nn.functional.normalize(z0, dim=1) @ torch.nn.functional.normalize(z1, dim=1).T
+            sim = (
+                torch.nn.functional.normalize(z0, dim=1)
+                @ torch.nn.functional.normalize(z1, dim=1).T
+            )
             acc = (sim.argmax(1) == torch.arange(len(sim), device=sim.device)).float().mean()
         return loss, {"pair_acc": acc}

@@ -25,7 +25,9 @@ def check_dabs_item(item: tuple, specs: list[InputSpec]) -> None:
     """Raise ValueError naming the problem if ``item`` breaks the ``(index, *inputs, label)``
     contract for ``specs``."""
     if not isinstance(item, tuple) or len(item) != len(specs) + 2:
-        raise ValueError(f"expected (index, {len(specs)} inputs, label), got {type(item).__name__} of {len(item)}")
+        raise ValueError(
+            f"expected (index, {len(specs)} inputs, label), got {type(item).__name__} of {len(item)}"
+        )
     if not isinstance(item[0], int):
         raise ValueError(f"the first element must be the int index, got {type(item[0]).__name__}")
     for x, spec in zip(item[1:-1], specs):
@@ -36,7 +38,9 @@ def check_dabs_item(item: tuple, specs: list[InputSpec]) -> None:
         else:
             expected = (spec.in_channels, *spec.input_size)
         if tuple(x.shape) != expected:
-            raise ValueError(f"input of spec {spec} has shape {tuple(x.shape)}, expected {expected}")
+            raise ValueError(
+                f"input of spec {spec} has shape {tuple(x.shape)}, expected {expected}"
+            )
 
 
 class DomainDataset(Dataset):
@@ -77,7 +81,9 @@ class ArraysDataset(DomainDataset):
         if path.is_dir():
             path = path / self.FILE_NAME
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist; build it first ({type(self).__name__}.build)")
+            raise FileNotFoundError(
+                f"{path} does not exist; build it first ({type(self).__name__}.build)"
+            )
         with np.load(path) as data:
             self.inputs = [torch.from_numpy(data[f"x{i}_{split}"]) for i in range(len(self.SPECS))]
             self.labels = torch.from_numpy(data[f"y_{split}"])
@@ -91,4 +97,8 @@ class ArraysDataset(DomainDataset):
 
     def __getitem__(self, index: int) -> tuple:
         label = self.labels[index]
-        return (int(index), *[x[index] for x in self.inputs], label if self.MULTILABEL else int(label))
+        return (
+            int(index),
+            *[x[index] for x in self.inputs],
+            label if self.MULTILABEL else int(label),
+        )

@@ -70,15 +70,19 @@ class _Captioned(DomainDataset):
         self.skipped = 0
         self.items: list[tuple[Path, tuple[str, ...], int]] = self._items(split)
         if not self.items:
-            raise FileNotFoundError(f"no items for split {split!r} under {self.folder}: run "
-                                    f"data_scripts/dabs/captioned_images.py --only {self.SCRIPT_SET}")
+            raise FileNotFoundError(
+                f"no items for split {split!r} under {self.folder}: run "
+                f"data_scripts/dabs/captioned_images.py --only {self.SCRIPT_SET}"
+            )
 
     def _items(self, split: str) -> list[tuple[Path, tuple[str, ...], int]]:
         raise NotImplementedError
 
     def _json(self, path: Path):
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: run data_scripts/dabs/captioned_images.py --only {self.SCRIPT_SET}")
+            raise FileNotFoundError(
+                f"{path} not found: run data_scripts/dabs/captioned_images.py --only {self.SCRIPT_SET}"
+            )
         with open(path, encoding="utf-8") as f:
             return json.load(f)
 
@@ -94,7 +98,9 @@ class _Captioned(DomainDataset):
                 self.skipped += 1
                 warnings.warn(f"skipping unreadable image {path}: {err}", stacklevel=2)
                 if self.skipped > max(10, len(self.items) // 2):
-                    raise RuntimeError(f"{self.skipped} unreadable images in {self.folder}") from err
+                    raise RuntimeError(
+                        f"{self.skipped} unreadable images in {self.folder}"
+                    ) from err
                 continue
             ids = torch.tensor(self.tokenizer.encode(*texts), dtype=torch.long)
             return (int(index), image, ids, label)
@@ -115,10 +121,17 @@ class MSCOCO(_Captioned):
         category = {c["id"]: i for i, c in enumerate(instances["categories"])}
         labels = {a["image_id"]: category[a["category_id"]] for a in instances["annotations"]}
         del instances
-        captions = {c["image_id"]: c["caption"] for c in
-                    self._json(self.folder / "annotations" / f"captions_{part}.json")["annotations"]}
-        items = [(self.folder / part / f"{image_id:012d}.jpg", (caption,), labels[image_id])
-                 for image_id, caption in captions.items() if image_id in labels]
+        captions = {
+            c["image_id"]: c["caption"]
+            for c in self._json(self.folder / "annotations" / f"captions_{part}.json")[
+                "annotations"
+            ]
+        }
+        items = [
+            (self.folder / part / f"{image_id:012d}.jpg", (caption,), labels[image_id])
+            for image_id, caption in captions.items()
+            if image_id in labels
+        ]
         return _holdout(items, split)
 
 
@@ -155,8 +168,13 @@ class VQA(_Captioned):
     def _items(self, split: str) -> list[tuple[Path, tuple[str, ...], int]]:
         base = self.folder / "coco-vqa" if (self.folder / "coco-vqa").is_dir() else self.folder
         part = "val" if split == "test" else "train"
-        files = {i["id"]: i["file_name"] for i in self._json(base / "annotations" / f"captions_{part}2014.json")["images"]}
-        questions = self._json(base / f"MultipleChoice_mscoco_{part}2014_questions.json")["questions"]
+        files = {
+            i["id"]: i["file_name"]
+            for i in self._json(base / "annotations" / f"captions_{part}2014.json")["images"]
+        }
+        questions = self._json(base / f"MultipleChoice_mscoco_{part}2014_questions.json")[
+            "questions"
+        ]
         text = {q["question_id"]: (q["question"], q["multiple_choices"]) for q in questions}
         rng = random.Random(42)
         items = []
@@ -168,5 +186,7 @@ class VQA(_Captioned):
             label, wrong = 1, [c for c in choices if c != answer]
             if rng.random() < 0.5 and wrong:
                 answer, label = rng.choice(wrong), 0
-            items.append((base / f"{part}2014" / files[annotation["image_id"]], (question, answer), label))
+            items.append(
+                (base / f"{part}2014" / files[annotation["image_id"]], (question, answer), label)
+            )
         return _holdout(items, split)

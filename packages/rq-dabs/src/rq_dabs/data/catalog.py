@@ -45,28 +45,43 @@ class DomainInfo:
 
 def _embedded(name: str, description: str) -> DomainInfo:
     cls = EMBEDDED_DOMAINS[name]
-    return DomainInfo(name, cls, lambda root, split: cls(root, split), embedded=True, description=description)
+    return DomainInfo(
+        name, cls, lambda root, split: cls(root, split), embedded=True, description=description
+    )
 
 
 DOMAINS: dict[str, DomainInfo] = {
-    "digits_images": _embedded("digits_images", "scikit-learn digits (real), natural-images stand-in"),
-    "basic_motions_sensor": _embedded("basic_motions_sensor", "BasicMotions smartwatch IMU (real), sensor stand-in"),
-    "synthetic_markov_text": _embedded("synthetic_markov_text", "synthetic Markov token sequences, text stand-in"),
+    "digits_images": _embedded(
+        "digits_images", "scikit-learn digits (real), natural-images stand-in"
+    ),
+    "basic_motions_sensor": _embedded(
+        "basic_motions_sensor", "BasicMotions smartwatch IMU (real), sensor stand-in"
+    ),
+    "synthetic_markov_text": _embedded(
+        "synthetic_markov_text", "synthetic Markov token sequences, text stand-in"
+    ),
     "spoken_digits_speech": _embedded(
-        "spoken_digits_speech", "espeak-ng spoken digits (synthetic speech), 32 x 32 log-mel, speech stand-in"
+        "spoken_digits_speech",
+        "espeak-ng spoken digits (synthetic speech), 32 x 32 log-mel, speech stand-in",
     ),
     # Real DABS sets, prepared under data_root by data_scripts/dabs/*.py.
-    "cifar10_small": DomainInfo("cifar10_small", CIFAR10Small, CIFAR10Small, description="CIFAR-10, 32 px / patch 4"),
+    "cifar10_small": DomainInfo(
+        "cifar10_small", CIFAR10Small, CIFAR10Small, description="CIFAR-10, 32 px / patch 4"
+    ),
     "pamap2": DomainInfo("pamap2", PAMAP2, PAMAP2, description="PAMAP2, 320 x 52 in segments of 5"),
 }
 
 
-def _register(name: str, cls: type, description: str, loss: str = "cross_entropy", metric: str = "accuracy") -> None:
+def _register(
+    name: str, cls: type, description: str, loss: str = "cross_entropy", metric: str = "accuracy"
+) -> None:
     DOMAINS[name] = DomainInfo(name, cls, cls, loss=loss, metric=metric, description=description)
 
 
 _register("imagenet", images.ImageNet, "ImageNet (registration), 224 px / patch 16: pretraining")
-_register("imagenet_small", images.ImageNetSmall, "ImageNet (registration), 32 px / patch 4: pretraining")
+_register(
+    "imagenet_small", images.ImageNetSmall, "ImageNet (registration), 32 px / patch 4: pretraining"
+)
 # Natural-image transfer sets (DABS conf/dataset/<name>.yaml: cross_entropy / accuracy).
 for _name, _cls, _what in [
     ("dtd", images.DTD, "DTD textures"),
@@ -82,21 +97,54 @@ for _name, _cls, _what in [
 # Text: WikiText-103 pretraining, GLUE transfer (DABS conf/dataset/<task>.yaml loss / metric).
 _register("wikitext103", WikiText103, "WikiText-103 lines as 128 WordPiece ids: pretraining")
 for _task, _info in GLUE_TASKS.items():
-    _register(_task, glue_dataset_class(_task), f"GLUE {_task}, 128 WordPiece ids", _info.loss, _info.metric)
+    _register(
+        _task,
+        glue_dataset_class(_task),
+        f"GLUE {_task}, 128 WordPiece ids",
+        _info.loss,
+        _info.metric,
+    )
 
 # Speech: 224 x 224 log-mel images, patch 16 (DABS conf/dataset: cross_entropy / accuracy).
-_register("librispeech", LibriSpeech, "LibriSpeech 960 h, log-mel 224 x 224 / patch 16: pretraining")
-_register("librispeech_transfer", LibriSpeechTransfer, "LibriSpeech dev-clean speakers (40), log-mel 224 x 224")
-_register("google_speech", GoogleSpeechCommands, "Speech Commands v0.02 (35 words + noise), log-mel 224 x 224")
+_register(
+    "librispeech", LibriSpeech, "LibriSpeech 960 h, log-mel 224 x 224 / patch 16: pretraining"
+)
+_register(
+    "librispeech_transfer",
+    LibriSpeechTransfer,
+    "LibriSpeech dev-clean speakers (40), log-mel 224 x 224",
+)
+_register(
+    "google_speech",
+    GoogleSpeechCommands,
+    "Speech Commands v0.02 (35 words + noise), log-mel 224 x 224",
+)
 _register("audio_mnist", AudioMNIST, "AudioMNIST spoken digits, log-mel 224 x 224")
 
 # Chest x-rays: multi-label, binary cross-entropy / AUROC (DABS conf/dataset/{xray8,chexpert}.yaml).
-_register("chexpert", CheXpert, "CheXpert (registration), 224 px / patch 16: pretraining", "binary_cross_entropy", "auroc")
-_register("xray8", ChestXray8, "ChestX-ray8, 8 pathologies, 224 px / patch 16", "binary_cross_entropy", "auroc")
+_register(
+    "chexpert",
+    CheXpert,
+    "CheXpert (registration), 224 px / patch 16: pretraining",
+    "binary_cross_entropy",
+    "auroc",
+)
+_register(
+    "xray8",
+    ChestXray8,
+    "ChestX-ray8, 8 pathologies, 224 px / patch 16",
+    "binary_cross_entropy",
+    "auroc",
+)
 
 # Images & text: a 224 px image and 32 WordPiece ids (DABS conf/dataset/{mscoco,mismatched_caption,vqa}.yaml).
 _register("mscoco", MSCOCO, "MSCOCO 2017 image + caption (80 categories): pretraining")
-_register("mismatched_caption", MismatchedCaption, "MSCOCO caption matches its image?", "binary_cross_entropy")
+_register(
+    "mismatched_caption",
+    MismatchedCaption,
+    "MSCOCO caption matches its image?",
+    "binary_cross_entropy",
+)
 _register("vqa", VQA, "VQA v1 multiple choice: is the answer right?", "binary_cross_entropy")
 
 

@@ -21,7 +21,15 @@ from rq_core.archives import (
     stream_to_file,
 )
 
-__all__ = ["ChecksumError", "Source", "UnsafeArchiveError", "fetch", "file_digest", "safe_extract", "verify"]
+__all__ = [
+    "ChecksumError",
+    "Source",
+    "UnsafeArchiveError",
+    "fetch",
+    "file_digest",
+    "safe_extract",
+    "verify",
+]
 
 
 @dataclass(frozen=True)
@@ -56,10 +64,14 @@ def verify(path: Path, source: Source) -> None:
         algorithm, expected = "sha256", record.read_text().split()[0]
     got = file_digest(path, algorithm)
     if got != expected:
-        raise ChecksumError(f"{path}: {algorithm} is {got}, expected {expected} (corrupt or wrong file)")
+        raise ChecksumError(
+            f"{path}: {algorithm} is {got}, expected {expected} (corrupt or wrong file)"
+        )
 
 
-def fetch(source: Source, folder: Path, *, mirror: str | None = None, progress: bool = True) -> Path:
+def fetch(
+    source: Source, folder: Path, *, mirror: str | None = None, progress: bool = True
+) -> Path:
     """Download ``source`` into ``folder`` (skipped when a verified copy is there); returns
     the path. ``mirror``: a base URL or folder used instead of the source's own host (for a
     local copy: ``mirror=/data/archives``)."""

@@ -49,7 +49,9 @@ def cache_root() -> Path:
     return runs.cache_root("dabs")
 
 
-def stratified_split(labels: np.ndarray, fractions: tuple[float, float], seed: int) -> dict[str, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, fractions: tuple[float, float], seed: int
+) -> dict[str, np.ndarray]:
     """Indices of train/valid/test with ``fractions`` = (valid, test) of every class."""
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "valid": [], "test": []}
@@ -96,7 +98,9 @@ class DigitsImages(ArraysDataset):
 def _windows(series: np.ndarray, length: int, stride: int) -> np.ndarray:
     """``(N, T, C)`` -> ``(N * W, length, C)``, W windows per series, in series order."""
     starts = range(0, series.shape[1] - length + 1, stride)
-    return np.stack([series[:, s : s + length] for s in starts], axis=1).reshape(-1, length, series.shape[2])
+    return np.stack([series[:, s : s + length] for s in starts], axis=1).reshape(
+        -1, length, series.shape[2]
+    )
 
 
 class BasicMotionsSensor(ArraysDataset):
@@ -121,7 +125,9 @@ class BasicMotionsSensor(ArraysDataset):
         if names != names_test:
             raise ValueError(f"train and test class names differ: {names} vs {names_test}")
         if X_train.shape[1] < cls.WINDOW or X_train.shape[2] != 6:
-            raise ValueError(f"expected series of >= {cls.WINDOW} steps x 6 channels, got {X_train.shape[1:]}")
+            raise ValueError(
+                f"expected series of >= {cls.WINDOW} steps x 6 channels, got {X_train.shape[1:]}"
+            )
         rng = np.random.default_rng(seed)
         valid_idx = np.concatenate(
             [rng.permutation(np.flatnonzero(y_train == c))[:2] for c in np.unique(y_train)]
@@ -137,7 +143,9 @@ class BasicMotionsSensor(ArraysDataset):
         arrays = {}
         per_series = (X_train.shape[1] - cls.WINDOW) // cls.STRIDE + 1
         for name, (X, y) in recordings.items():
-            arrays[f"x0_{name}"] = ((_windows(X, cls.WINDOW, cls.STRIDE) - mean) / std).astype(np.float32)
+            arrays[f"x0_{name}"] = ((_windows(X, cls.WINDOW, cls.STRIDE) - mean) / std).astype(
+                np.float32
+            )
             arrays[f"y_{name}"] = np.repeat(y, per_series)
         return _save(Path(root) / cls.FILE_NAME, arrays)
 
@@ -162,7 +170,9 @@ class SyntheticMarkovText(ArraysDataset):
                 seq = np.empty(cls.LENGTH, dtype=np.int64)
                 seq[0] = rng.integers(cls.VOCAB)
                 for t in range(1, cls.LENGTH):
-                    seq[t] = min(np.searchsorted(cumulative[seq[t - 1]], rng.random()), cls.VOCAB - 1)
+                    seq[t] = min(
+                        np.searchsorted(cumulative[seq[t - 1]], rng.random()), cls.VOCAB - 1
+                    )
                 seqs.append(seq)
                 labels.append(c)
         X, y = np.stack(seqs), np.array(labels, dtype=np.int64)
@@ -183,8 +193,16 @@ class SpokenDigitsSpeech(ArraysDataset):
     """
 
     WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-    ACCENTS = ("en-us", "en", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-rp", "en-gb-x-gbclan",
-               "en-gb-x-gbcwmd")
+    ACCENTS = (
+        "en-us",
+        "en",
+        "en-gb-scotland",
+        "en-029",
+        "en-us-nyc",
+        "en-gb-x-rp",
+        "en-gb-x-gbclan",
+        "en-gb-x-gbcwmd",
+    )
     VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
     VOICES, SPLIT_VOICES = 40, {"train": 28, "valid": 4, "test": 8}
     SPECS = [Input2dSpec(32, 8, 1)]
@@ -217,15 +235,20 @@ class SpokenDigitsSpeech(ArraysDataset):
                 wave = synth.say(word, voice, wpm, pitch)[:rate]
                 padded = np.zeros(rate, dtype=np.float32)
                 padded[: len(wave)] = wave
-                image = dabs_log_mel(padded, rate, 0.0, 1.0, n_fft=1024, hop_length=-(-rate // 32), n_mels=32)
+                image = dabs_log_mel(
+                    padded, rate, 0.0, 1.0, n_fft=1024, hop_length=-(-rate // 32), n_mels=32
+                )
                 images.append(image.numpy())
                 labels.append(label)
                 voice_ids.append(v)
         X, y, voice_of = np.stack(images), np.array(labels, dtype=np.int64), np.array(voice_ids)
         order = np.random.default_rng(seed).permutation(cls.VOICES)
         n_train, n_valid = cls.SPLIT_VOICES["train"], cls.SPLIT_VOICES["valid"]
-        groups = {"train": order[:n_train], "valid": order[n_train : n_train + n_valid],
-                  "test": order[n_train + n_valid :]}
+        groups = {
+            "train": order[:n_train],
+            "valid": order[n_train : n_train + n_valid],
+            "test": order[n_train + n_valid :],
+        }
         train = np.isin(voice_of, groups["train"])
         mean, std = float(X[train].mean()), float(X[train].std())
         arrays = {}
@@ -251,7 +274,9 @@ def build_embedded_domain(name: str, root: Path | None = None, *, rebuild: bool 
     :class:`~rq_dabs.data.assets.MissingAssetError` for an asset (it names the file and
     ``rq-dabs fetch-assets``), ImportError for a missing package (espeakng-loader)."""
     if name not in EMBEDDED_DOMAINS:
-        raise ValueError(f"unknown embedded domain {name!r}; choose from {sorted(EMBEDDED_DOMAINS)}")
+        raise ValueError(
+            f"unknown embedded domain {name!r}; choose from {sorted(EMBEDDED_DOMAINS)}"
+        )
     cls = EMBEDDED_DOMAINS[name]
     root = Path(root) if root is not None else cache_root()
     path = root / cls.FILE_NAME

@@ -41,14 +41,18 @@ def read_metadata(path: Path, split: str, extra: tuple[str, ...] = ()) -> list[t
     """Rows ``(file_name, label, *extra)`` of ``split`` from a ``file_name,label,split`` CSV
     (a missing ``extra`` column reads as "")."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run the domain's script in data_scripts/dabs first")
+        raise FileNotFoundError(
+            f"{path} not found: run the domain's script in data_scripts/dabs first"
+        )
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         missing = {"file_name", "label", "split"} - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{path} lacks columns {sorted(missing)}")
         return [
-            (r["file_name"], r["label"], *(r.get(k) or "" for k in extra)) for r in reader if r["split"] == split
+            (r["file_name"], r["label"], *(r.get(k) or "" for k in extra))
+            for r in reader
+            if r["split"] == split
         ]
 
 
@@ -78,7 +82,9 @@ class ImageFolderDomain(DomainDataset):
             index = {str(i): i for i in range(self.num_classes())}
         unknown = sorted({row[1] for row in rows} - set(index))
         if unknown:
-            raise ValueError(f"{self.folder} has labels outside this domain's {self.num_classes()} classes: {unknown[:5]}")
+            raise ValueError(
+                f"{self.folder} has labels outside this domain's {self.num_classes()} classes: {unknown[:5]}"
+            )
         self.items = [(name, index[label], box) for name, label, box in rows]
         self.skipped = 0
 
@@ -86,7 +92,9 @@ class ImageFolderDomain(DomainDataset):
         """``(file_name, label, box)`` of ``split``, from ``metadata.csv``."""
         metadata = self.folder / "metadata.csv"
         if not metadata.is_file():
-            raise FileNotFoundError(f"{metadata} not found: run data_scripts/dabs/{self.SCRIPT} first")
+            raise FileNotFoundError(
+                f"{metadata} not found: run data_scripts/dabs/{self.SCRIPT} first"
+            )
         return read_metadata(metadata, split, ("box",))
 
     def __len__(self) -> int:
@@ -114,7 +122,9 @@ class ImageFolderDomain(DomainDataset):
                 self.skipped += 1
                 warnings.warn(f"skipping unreadable image {name}: {err}", stacklevel=2)
                 if self.skipped > max(10, len(self.items) // 2):
-                    raise RuntimeError(f"{self.skipped} unreadable images in {self.folder}") from err
+                    raise RuntimeError(
+                        f"{self.skipped} unreadable images in {self.folder}"
+                    ) from err
         raise RuntimeError(f"no readable image in {self.folder}")
 
     @classmethod
@@ -127,7 +137,18 @@ class CIFAR10Small(ImageFolderDomain):
     by ``data_scripts/dabs/natural_images.py``; splits: train (45k), valid (5k), test (10k)."""
 
     FOLDER = "natural_images/cifar10"
-    CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    CLASSES = (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
     SPECS = [Input2dSpec(32, 4, 3)]
 
 
@@ -153,7 +174,9 @@ class ImageNet(ImageFolderDomain):
     def _rows(self, split: str) -> list[tuple[str, ...]]:
         train = self.folder / "train"
         if not train.is_dir():
-            raise FileNotFoundError(f"{train} not found: see `python data_scripts/dabs/natural_images.py --list`")
+            raise FileNotFoundError(
+                f"{train} not found: see `python data_scripts/dabs/natural_images.py --list`"
+            )
         wnids = sorted(d.name for d in train.iterdir() if d.is_dir())
         part = self.folder / ("train" if split == "train" else "val")
         rows = []

@@ -73,7 +73,9 @@ class PAMAP2(Dataset):
                 if len(rows) > self.LENGTH:
                     self.segments.append((rows, label))
         if not self.segments:
-            raise FileNotFoundError(f"no usable PAMAP2 subject files under {folder}: run data_scripts/dabs/sensor.py")
+            raise FileNotFoundError(
+                f"no usable PAMAP2 subject files under {folder}: run data_scripts/dabs/sensor.py"
+            )
         self.fixed = [
             (i, start)
             for i, (rows, _) in enumerate(self.segments)

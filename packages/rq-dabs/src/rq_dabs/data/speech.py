@@ -50,7 +50,11 @@ def _hz_to_mel(f: np.ndarray) -> np.ndarray:
     """Slaney's mel scale (librosa ``htk=False``): linear below 1 kHz, log above."""
     f = np.asarray(f, dtype=np.float64)
     f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
-    return np.where(f >= min_log_hz, min_log_hz / f_sp + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, f / f_sp)
+    return np.where(
+        f >= min_log_hz,
+        min_log_hz / f_sp + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep,
+        f / f_sp,
+    )
 
 
 def _mel_to_hz(m: np.ndarray) -> np.ndarray:
@@ -76,14 +80,22 @@ def mel_filters(sample_rate: int, n_fft: int = N_FFT, n_mels: int = N_MELS) -> t
 
 
 def dabs_log_mel(
-    wave: np.ndarray, sample_rate: int, mean: float, std: float, *,
-    n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, n_mels: int = N_MELS,
+    wave: np.ndarray,
+    sample_rate: int,
+    mean: float,
+    std: float,
+    *,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+    n_mels: int = N_MELS,
 ) -> torch.Tensor:
     """DABS's ``(1, n_mels, frames)`` normalized log-mel image of a (padded) waveform
     (``(1, 224, 224)`` with the defaults and 150526 samples)."""
     x = torch.as_tensor(np.asarray(wave, dtype=np.float64))
     window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-    spec = torch.stft(x, n_fft, hop_length, window=window, center=True, pad_mode="reflect", return_complex=True)
+    spec = torch.stft(
+        x, n_fft, hop_length, window=window, center=True, pad_mode="reflect", return_complex=True
+    )
     power = spec.abs() ** 2
     mel = mel_filters(int(sample_rate), n_fft, n_mels) @ power
     db = 10.0 * torch.log10(torch.clamp(mel**2, min=1e-10))  # power_to_db(spectrum ** 2)
@@ -134,7 +146,11 @@ class SpeechDomain(DomainDataset):
         if len(wave) > MAX_LENGTH:
             # DABS: a random side is cut in training; evaluation keeps the start. Seeded by
             # (seed, index) here so that runs and DataLoader workers agree.
-            keep_start = bool(np.random.default_rng([self.seed, index]).integers(2)) if self.split == "train" else True
+            keep_start = (
+                bool(np.random.default_rng([self.seed, index]).integers(2))
+                if self.split == "train"
+                else True
+            )
             return wave[:MAX_LENGTH] if keep_start else wave[-MAX_LENGTH:]
         padded = np.zeros(MAX_LENGTH, dtype=np.float32)
         padded[: len(wave)] = wave
@@ -149,9 +165,15 @@ class SpeechDomain(DomainDataset):
                 self.skipped += 1
                 warnings.warn(f"skipping unreadable audio {path}: {err}", stacklevel=2)
                 if self.skipped > max(10, len(self.items) // 2):
-                    raise RuntimeError(f"{self.skipped} unreadable audio files in {type(self).__name__}") from err
+                    raise RuntimeError(
+                        f"{self.skipped} unreadable audio files in {type(self).__name__}"
+                    ) from err
                 continue
-            return (int(index), dabs_log_mel(self._fix_length(wave, index), rate, self.MEAN, self.STD), label)
+            return (
+                int(index),
+                dabs_log_mel(self._fix_length(wave, index), rate, self.MEAN, self.STD),
+                label,
+            )
         raise RuntimeError(f"no readable audio in {type(self).__name__}")
 
 
@@ -205,17 +227,53 @@ class LibriSpeechTransfer(SpeechDomain):
             rs.shuffle(idx)
             train = idx[: int(0.8 * len(idx))].tolist()
             n_valid = max(1, len(train) // 10) if len(train) > 1 else 0
-            part_idx = {"train": train[: len(train) - n_valid], "valid": train[len(train) - n_valid :],
-                        "test": idx[int(0.8 * len(idx)) :].tolist()}[split]
+            part_idx = {
+                "train": train[: len(train) - n_valid],
+                "valid": train[len(train) - n_valid :],
+                "test": idx[int(0.8 * len(idx)) :].tolist(),
+            }[split]
             chosen += [(files[i][0], label) for i in part_idx]
         return chosen
 
 
 #: DABS google_speech.py GOOGLESPEECH_LABELS (35 words and the background noise: 36 classes).
 GOOGLESPEECH_LABELS = (
-    "eight", "right", "happy", "three", "yes", "up", "no", "stop", "on", "four", "nine", "zero", "down", "go",
-    "six", "two", "left", "five", "off", "seven", "one", "cat", "bird", "marvin", "wow", "tree", "dog",
-    "sheila", "bed", "house", "follow", "visual", "backward", "forward", "learn", "_background_noise_",
+    "eight",
+    "right",
+    "happy",
+    "three",
+    "yes",
+    "up",
+    "no",
+    "stop",
+    "on",
+    "four",
+    "nine",
+    "zero",
+    "down",
+    "go",
+    "six",
+    "two",
+    "left",
+    "five",
+    "off",
+    "seven",
+    "one",
+    "cat",
+    "bird",
+    "marvin",
+    "wow",
+    "tree",
+    "dog",
+    "sheila",
+    "bed",
+    "house",
+    "follow",
+    "visual",
+    "backward",
+    "forward",
+    "learn",
+    "_background_noise_",
 )
 
 
@@ -233,24 +291,68 @@ class GoogleSpeechCommands(SpeechDomain):
         base = self.root / "speech" / "google_speech"
         if not (base / "testing_list.txt").is_file():
             return []
-        lists = {s: {line.strip() for line in (base / f).read_text().splitlines() if line.strip()}
-                 for s, f in (("valid", "validation_list.txt"), ("test", "testing_list.txt"))}
+        lists = {
+            s: {line.strip() for line in (base / f).read_text().splitlines() if line.strip()}
+            for s, f in (("valid", "validation_list.txt"), ("test", "testing_list.txt"))
+        }
         if split == "train":
             names = []
             for word in GOOGLESPEECH_LABELS:
                 if (base / word).is_dir():
-                    names += [f"{word}/{n}" for n in sorted(os.listdir(base / word)) if n.endswith(".wav")]
+                    names += [
+                        f"{word}/{n}" for n in sorted(os.listdir(base / word)) if n.endswith(".wav")
+                    ]
             names = [n for n in names if n not in lists["valid"] and n not in lists["test"]]
         else:
             names = sorted(lists[split])
         index = {w: i for i, w in enumerate(GOOGLESPEECH_LABELS)}
-        return [(str(base / n), index[n.split("/")[0].lower()]) for n in names if n.split("/")[0].lower() in index]
+        return [
+            (str(base / n), index[n.split("/")[0].lower()])
+            for n in names
+            if n.split("/")[0].lower() in index
+        ]
 
 
 #: DABS audio_mnist.py speaker splits.
 AUDIOMNIST_SPEAKERS = {
-    "train": (28, 56, 7, 19, 35, 1, 6, 16, 23, 34, 46, 53, 36, 57, 9, 24, 37, 2, 8, 17, 29, 39, 48, 54, 43, 58,
-              14, 25, 38, 3, 10, 20, 30, 40, 49, 55),
+    "train": (
+        28,
+        56,
+        7,
+        19,
+        35,
+        1,
+        6,
+        16,
+        23,
+        34,
+        46,
+        53,
+        36,
+        57,
+        9,
+        24,
+        37,
+        2,
+        8,
+        17,
+        29,
+        39,
+        48,
+        54,
+        43,
+        58,
+        14,
+        25,
+        38,
+        3,
+        10,
+        20,
+        30,
+        40,
+        49,
+        55,
+    ),
     "valid": (12, 47, 59, 15, 27, 41, 4, 11, 21, 31, 44, 50),
     "test": (26, 52, 60, 18, 32, 42, 5, 13, 22, 33, 45, 51),
 }
@@ -266,7 +368,9 @@ class AudioMNIST(SpeechDomain):
 
     def _items(self, split: str) -> list[tuple[str, int]]:
         base = self.root / "speech" / "audio_mnist"
-        data = next((d for d in (base / "AudioMNIST-master" / "data", base / "data") if d.is_dir()), None)
+        data = next(
+            (d for d in (base / "AudioMNIST-master" / "data", base / "data") if d.is_dir()), None
+        )
         if data is None:
             return []
         items = []

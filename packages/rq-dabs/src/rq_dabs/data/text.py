@@ -74,9 +74,14 @@ def _is_punctuation(ch: str) -> bool:
 
 def _is_cjk(cp: int) -> bool:
     return (
-        0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
-        or 0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF
-        or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2A6DF
+        or 0x2A700 <= cp <= 0x2B73F
+        or 0x2B740 <= cp <= 0x2B81F
+        or 0x2B820 <= cp <= 0x2CEAF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
     )
 
 
@@ -91,7 +96,9 @@ class WordPiece:
     [2, 4, 5, 6, 7, 1, 3, 0]
     """
 
-    def __init__(self, vocab: str | Path, *, backend: str = "auto", max_length: int = SEQ_LEN) -> None:
+    def __init__(
+        self, vocab: str | Path, *, backend: str = "auto", max_length: int = SEQ_LEN
+    ) -> None:
         lines = Path(vocab).read_text(encoding="utf-8").splitlines()
         self.vocab = {token: i for i, token in enumerate(lines)}
         for special in ("[PAD]", "[UNK]", "[CLS]", "[SEP]"):
@@ -110,7 +117,9 @@ class WordPiece:
             else:
                 fast = BertWordPieceTokenizer(str(vocab), lowercase=True)
                 fast.enable_truncation(max_length=max_length)
-                fast.enable_padding(length=max_length, pad_id=self.vocab["[PAD]"], pad_token="[PAD]")
+                fast.enable_padding(
+                    length=max_length, pad_id=self.vocab["[PAD]"], pad_token="[PAD]"
+                )
                 self._fast = fast
         self.backend = "tokenizers" if self._fast is not None else "python"
 
@@ -132,7 +141,11 @@ class WordPiece:
                 chars.append(ch)
         out = []
         for word in "".join(chars).split():
-            word = "".join(c for c in unicodedata.normalize("NFD", word.lower()) if unicodedata.category(c) != "Mn")
+            word = "".join(
+                c
+                for c in unicodedata.normalize("NFD", word.lower())
+                if unicodedata.category(c) != "Mn"
+            )
             piece = ""
             for ch in word:
                 if _is_punctuation(ch):
@@ -167,7 +180,9 @@ class WordPiece:
         unk = self.vocab["[UNK]"]
         return [self.vocab.get(p, unk) for w in self.basic_tokens(text) for p in self.wordpieces(w)]
 
-    def encode(self, text: str, pair: str | None = None, max_length: int | None = None) -> list[int]:
+    def encode(
+        self, text: str, pair: str | None = None, max_length: int | None = None
+    ) -> list[int]:
         n = max_length or self.max_length
         if self._fast is not None and n == self.max_length:
             return list(self._fast.encode(text, pair).ids)
@@ -218,7 +233,9 @@ class WikiText103(_TextDataset):
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         self.path = Path(root) / "text" / "wikitext103" / "wikitext-103" / self.FILES[split]
         if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path} not found: run data_scripts/dabs/text.py --only wikitext103")
+            raise FileNotFoundError(
+                f"{self.path} not found: run data_scripts/dabs/text.py --only wikitext103"
+            )
         self.tokenizer = load_tokenizer(root, backend)
         offsets, position = [], 0
         with open(self.path, "rb") as f:
@@ -249,7 +266,10 @@ class WikiText103(_TextDataset):
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
             self.skipped += 1
-            warnings.warn(f"{self.path}: undecodable line at byte {self.offsets[index]} ({err}); replaced", stacklevel=2)
+            warnings.warn(
+                f"{self.path}: undecodable line at byte {self.offsets[index]} ({err}); replaced",
+                stacklevel=2,
+            )
             text = raw.decode("utf-8", errors="replace")
         ids = torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
         return (int(index), ids, 0)
@@ -283,14 +303,36 @@ GLUE_TASKS: dict[str, _Task] = {
     "sst2": _Task("SST-2", "glue_sst2", "dev.tsv", ("sentence",), "label", _BIN),
     "mrpc": _Task("MRPC", "glue_mrpc", "dev.tsv", ("#1 String", "#2 String"), "Quality", _BIN),
     "qqp": _Task("QQP", "glue_qqp", "dev.tsv", ("question1", "question2"), "is_duplicate", _BIN),
-    "stsb": _Task("STS-B", "glue_stsb", "dev.tsv", ("sentence1", "sentence2"), "score", None, loss="mse",
-                  metric="spearman"),
-    "mnli_matched": _Task("MNLI", "glue_mnli", "dev_matched.tsv", ("sentence1", "sentence2"), "gold_label",
-                          {"entailment": 0, "neutral": 1, "contradiction": 2}, num_classes=3,
-                          loss="cross_entropy"),
-    "mnli_mismatched": _Task("MNLI", "glue_mnli", "dev_mismatched.tsv", ("sentence1", "sentence2"),
-                             "gold_label", {"entailment": 0, "neutral": 1, "contradiction": 2},
-                             num_classes=3, loss="cross_entropy"),
+    "stsb": _Task(
+        "STS-B",
+        "glue_stsb",
+        "dev.tsv",
+        ("sentence1", "sentence2"),
+        "score",
+        None,
+        loss="mse",
+        metric="spearman",
+    ),
+    "mnli_matched": _Task(
+        "MNLI",
+        "glue_mnli",
+        "dev_matched.tsv",
+        ("sentence1", "sentence2"),
+        "gold_label",
+        {"entailment": 0, "neutral": 1, "contradiction": 2},
+        num_classes=3,
+        loss="cross_entropy",
+    ),
+    "mnli_mismatched": _Task(
+        "MNLI",
+        "glue_mnli",
+        "dev_mismatched.tsv",
+        ("sentence1", "sentence2"),
+        "gold_label",
+        {"entailment": 0, "neutral": 1, "contradiction": 2},
+        num_classes=3,
+        loss="cross_entropy",
+    ),
     "qnli": _Task("QNLI", "glue_qnli", "dev.tsv", ("question", "sentence"), "label", _NLI),
     "rte": _Task("RTE", "glue_rte", "dev.tsv", ("sentence1", "sentence2"), "label", _NLI),
     "wnli": _Task("WNLI", "glue_wnli", "dev.tsv", ("sentence1", "sentence2"), "label", _BIN),
@@ -311,7 +353,9 @@ class GLUETask(_TextDataset):
         folder = Path(root) / "text" / task.set_name / task.folder
         path = folder / (task.test_file if split == "test" else "train.tsv")
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: run data_scripts/dabs/text.py --only {task.set_name}")
+            raise FileNotFoundError(
+                f"{path} not found: run data_scripts/dabs/text.py --only {task.set_name}"
+            )
         self.tokenizer = load_tokenizer(root, backend)
         rows, self.skipped = self._read(path, task)
         if split != "test":
@@ -323,7 +367,10 @@ class GLUETask(_TextDataset):
         with open(path, encoding="utf-8", newline="") as f:
             reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
             header = next(reader) if task.header else None
-            columns = [header.index(c) if isinstance(c, str) else c for c in (*task.text_columns, task.label_column)]
+            columns = [
+                header.index(c) if isinstance(c, str) else c
+                for c in (*task.text_columns, task.label_column)
+            ]
             for line, fields in enumerate(reader, start=2 if task.header else 1):
                 try:
                     texts = tuple(fields[c] for c in columns[:-1])
@@ -337,7 +384,9 @@ class GLUETask(_TextDataset):
                     continue
                 rows.append((texts, label))
         if skipped:
-            warnings.warn(f"{path}: skipped {skipped} bad rows ({'; '.join(problems[:3])})", stacklevel=3)
+            warnings.warn(
+                f"{path}: skipped {skipped} bad rows ({'; '.join(problems[:3])})", stacklevel=3
+            )
         if skipped > len(rows):
             raise ValueError(f"{path}: most rows are bad ({skipped} of {skipped + len(rows)})")
         return rows, skipped
@@ -360,8 +409,11 @@ class GLUETask(_TextDataset):
 _GLUE_CLASSES: dict[str, type[GLUETask]] = {}
 for _name in GLUE_TASKS:
     # Module-level classes (picklable by name, for DataLoader workers and DDP).
-    _cls = type(f"GLUE_{_name}", (GLUETask,), {"TASK": _name, "__doc__": f"GLUE {_name} (DABS ``glue.py``).",
-                                                "__module__": __name__})
+    _cls = type(
+        f"GLUE_{_name}",
+        (GLUETask,),
+        {"TASK": _name, "__doc__": f"GLUE {_name} (DABS ``glue.py``).", "__module__": __name__},
+    )
     globals()[_cls.__name__] = _GLUE_CLASSES[_name] = _cls
 
 

@@ -29,14 +29,32 @@ from rq_dabs.specs import Input2dSpec
 __all__ = ["CheXpert", "ChestXray8", "MultiLabelImages"]
 
 XRAY8_PATHOLOGIES = (
-    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
+    "Atelectasis",
+    "Cardiomegaly",
+    "Effusion",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pneumonia",
+    "Pneumothorax",
 )  # DABS xray8.py PATHOLOGIES: the 8 of the ChestX-ray8 paper
 
 #: CheXpert CSV label columns (from column 5 on) and the 5 DABS selects (CHEXPERT_LABELS_IDX).
 CHEXPERT_COLUMNS = (
-    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
-    "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other",
-    "Fracture", "Support Devices",
+    "No Finding",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Lung Opacity",
+    "Lung Lesion",
+    "Edema",
+    "Consolidation",
+    "Pneumonia",
+    "Atelectasis",
+    "Pneumothorax",
+    "Pleural Effusion",
+    "Pleural Other",
+    "Fracture",
+    "Support Devices",
 )
 CHEXPERT_SELECTED = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion")
 
@@ -54,7 +72,10 @@ class MultiLabelImages(ImageFolderDomain):
         torch.utils.data.Dataset.__init__(self)
         self.folder = Path(root) / self.FOLDER
         self.skipped = 0
-        self.items = [(name, torch.as_tensor(label, dtype=torch.float32), "") for name, label in self._labelled(split)]
+        self.items = [
+            (name, torch.as_tensor(label, dtype=torch.float32), "")
+            for name, label in self._labelled(split)
+        ]
 
     def _labelled(self, split: str) -> list[tuple[str, np.ndarray]]:
         raise NotImplementedError
@@ -79,18 +100,29 @@ class ChestXray8(MultiLabelImages):
         cut = int(len(names) * 0.9)
         train = names[:cut].tolist()
         n_valid = max(1, len(train) // 10) if len(train) > 1 else 0
-        part = {"train": train[: len(train) - n_valid], "valid": train[len(train) - n_valid :],
-                "test": names[cut:].tolist()}[split]
+        part = {
+            "train": train[: len(train) - n_valid],
+            "valid": train[len(train) - n_valid :],
+            "test": names[cut:].tolist(),
+        }[split]
         out, missing = [], []
         for name in part:
             if name not in findings:
                 missing.append(name)
                 continue
             present = set(findings[name].split("|"))
-            out.append((f"images/{name}", np.array([p in present for p in XRAY8_PATHOLOGIES], dtype=np.float32)))
+            out.append(
+                (
+                    f"images/{name}",
+                    np.array([p in present for p in XRAY8_PATHOLOGIES], dtype=np.float32),
+                )
+            )
         if missing:
             self.skipped += len(missing)
-            warnings.warn(f"{len(missing)} x-ray images have no row in {table} (e.g. {missing[0]}); skipped", stacklevel=3)
+            warnings.warn(
+                f"{len(missing)} x-ray images have no row in {table} (e.g. {missing[0]}); skipped",
+                stacklevel=3,
+            )
             if len(missing) > len(out):
                 raise ValueError(f"most images of split {split!r} have no row in {table}")
         return out
@@ -105,8 +137,14 @@ class CheXpert(MultiLabelImages):
     NUM_CLASSES = len(CHEXPERT_SELECTED)
 
     def _labelled(self, split: str) -> list[tuple[str, np.ndarray]]:
-        base = next((self.folder / d for d in ("CheXpert-v1.0", "CheXpert-v1.0-small")
-                     if (self.folder / d / "train.csv").is_file()), None)
+        base = next(
+            (
+                self.folder / d
+                for d in ("CheXpert-v1.0", "CheXpert-v1.0-small")
+                if (self.folder / d / "train.csv").is_file()
+            ),
+            None,
+        )
         if base is None:
             raise FileNotFoundError(
                 f"no CheXpert-v1.0(-small)/train.csv under {self.folder}: CheXpert needs registration, "

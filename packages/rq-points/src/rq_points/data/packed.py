@@ -61,9 +61,13 @@ def collate_shapes(items: Sequence[dict]) -> PackedShapes:
     sizes = [len(it["points"]) for it in items]
     return PackedShapes(
         points=torch.from_numpy(np.concatenate([it["points"] for it in items]).astype(np.float32)),
-        normals=torch.from_numpy(np.concatenate([it["normals"] for it in items]).astype(np.float32)),
+        normals=torch.from_numpy(
+            np.concatenate([it["normals"] for it in items]).astype(np.float32)
+        ),
         labels=torch.from_numpy(np.concatenate([it["labels"] for it in items]).astype(np.int64)),
-        cluster_ids=torch.from_numpy(np.concatenate([it["cluster_ids"] for it in items]).astype(np.int64)),
+        cluster_ids=torch.from_numpy(
+            np.concatenate([it["cluster_ids"] for it in items]).astype(np.int64)
+        ),
         batch_ids=torch.repeat_interleave(torch.arange(len(items)), torch.tensor(sizes)),
         class_ids=torch.tensor([int(it["class_id"]) for it in items], dtype=torch.int64),
         shape_ids=torch.tensor([int(it["index"]) for it in items], dtype=torch.int64),
@@ -77,8 +81,12 @@ class ShapeDataset(Dataset):
     left to transforms; here it is a deterministic prefix of a seeded permutation).
     """
 
-    def __init__(self, cache, indices: Sequence[int] | np.ndarray | None = None,
-                 max_points: int | None = None) -> None:
+    def __init__(
+        self,
+        cache,
+        indices: Sequence[int] | np.ndarray | None = None,
+        max_points: int | None = None,
+    ) -> None:
         self.cache = cache
         self.indices = np.arange(len(cache)) if indices is None else np.asarray(indices, np.int64)
         self.max_points = max_points

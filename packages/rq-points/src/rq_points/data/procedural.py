@@ -56,7 +56,9 @@ class LabelledShape:
 
 def _box(center, size, part) -> _Primitive:
     c, h = np.asarray(center, float), np.asarray(size, float) / 2
-    face_areas = np.array([h[1] * h[2], h[1] * h[2], h[0] * h[2], h[0] * h[2], h[0] * h[1], h[0] * h[1]]) * 4
+    face_areas = (
+        np.array([h[1] * h[2], h[1] * h[2], h[0] * h[2], h[0] * h[2], h[0] * h[1], h[0] * h[1]]) * 4
+    )
 
     def sample(n, rng):
         face = rng.choice(6, size=n, p=face_areas / face_areas.sum())
@@ -86,8 +88,11 @@ def _cylinder(center, radius, height, part, axis=1, bottom=True, top=True) -> _P
         theta = rng.uniform(0, 2 * math.pi, n)
         r = np.where(which == 0, radius, radius * np.sqrt(rng.random(n)))
         pts[:, u], pts[:, v] = r * np.cos(theta), r * np.sin(theta)
-        pts[:, a] = np.where(which == 0, rng.uniform(-height / 2, height / 2, n),
-                             np.where(which == 1, -height / 2, height / 2))
+        pts[:, a] = np.where(
+            which == 0,
+            rng.uniform(-height / 2, height / 2, n),
+            np.where(which == 1, -height / 2, height / 2),
+        )
         nrm[:, u] = np.where(which == 0, np.cos(theta), 0)
         nrm[:, v] = np.where(which == 0, np.sin(theta), 0)
         nrm[:, a] = np.where(which == 0, 0, np.where(which == 1, -1.0, 1.0))
@@ -133,7 +138,9 @@ def _frustum(center, r_bottom, r_top, height, part) -> _Primitive:
         if abs(r_top - r_bottom) < 1e-9:
             t = u
         else:
-            t = (np.sqrt(r_bottom**2 + u * (r_top**2 - r_bottom**2)) - r_bottom) / (r_top - r_bottom)
+            t = (np.sqrt(r_bottom**2 + u * (r_top**2 - r_bottom**2)) - r_bottom) / (
+                r_top - r_bottom
+            )
         r = r_bottom + t * (r_top - r_bottom)
         theta = rng.uniform(0, 2 * math.pi, n)
         pts = np.stack([r * np.cos(theta), (t - 0.5) * height, r * np.sin(theta)], 1)
@@ -180,12 +187,20 @@ def _chair(rng: np.random.Generator) -> list[_Primitive]:
     ]
     for sx in (-1, 1):
         for sz in (-1, 1):
-            prims.append(_box([sx * (w / 2 - leg), seat_h / 2, sz * (d / 2 - leg)], [2 * leg, seat_h, 2 * leg], 2))
+            prims.append(
+                _box(
+                    [sx * (w / 2 - leg), seat_h / 2, sz * (d / 2 - leg)],
+                    [2 * leg, seat_h, 2 * leg],
+                    2,
+                )
+            )
     if rng.random() < 0.5:
         arm_h = rng.uniform(0.15, 0.25)
         for sx in (-1, 1):
             prims.append(_box([sx * (w / 2 + 0.03), seat_h + arm_h, 0], [0.05, 0.04, d * 0.9], 3))
-            prims.append(_box([sx * (w / 2 + 0.03), seat_h + arm_h / 2, d * 0.35], [0.04, arm_h, 0.04], 3))
+            prims.append(
+                _box([sx * (w / 2 + 0.03), seat_h + arm_h / 2, d * 0.35], [0.04, arm_h, 0.04], 3)
+            )
     return prims
 
 
@@ -198,7 +213,13 @@ def _table(rng: np.random.Generator) -> list[_Primitive]:
         leg = rng.uniform(0.025, 0.05)
         for sx in (-1, 1):
             for sz in (-1, 1):
-                prims.append(_box([sx * (w / 2 - 2 * leg), height / 2, sz * (d / 2 - 2 * leg)], [2 * leg, height, 2 * leg], 1))
+                prims.append(
+                    _box(
+                        [sx * (w / 2 - 2 * leg), height / 2, sz * (d / 2 - 2 * leg)],
+                        [2 * leg, height, 2 * leg],
+                        1,
+                    )
+                )
     else:
         r = rng.uniform(0.35, 0.7)
         prims.append(_cylinder([0, height, 0], r, top_t, 0))
@@ -212,12 +233,21 @@ def _lamp(rng: np.random.Generator) -> list[_Primitive]:
     pole_h = rng.uniform(0.4, 1.0)
     prims = [
         _cylinder([0, base_h / 2, 0], base_r, base_h, 0),
-        _cylinder([0, base_h + pole_h / 2, 0], rng.uniform(0.01, 0.025), pole_h, 1, bottom=False, top=False),
+        _cylinder(
+            [0, base_h + pole_h / 2, 0],
+            rng.uniform(0.01, 0.025),
+            pole_h,
+            1,
+            bottom=False,
+            top=False,
+        ),
     ]
     top = base_h + pole_h
     if rng.random() < 0.6:
         shade_h = rng.uniform(0.15, 0.3)
-        prims.append(_frustum([0, top, 0], rng.uniform(0.15, 0.3), rng.uniform(0.05, 0.14), shade_h, 2))
+        prims.append(
+            _frustum([0, top, 0], rng.uniform(0.15, 0.3), rng.uniform(0.05, 0.14), shade_h, 2)
+        )
     else:
         r = rng.uniform(0.12, 0.25)
         prims.append(_ellipsoid([0, top + r * 0.3, 0], [r, r * rng.uniform(0.5, 0.9), r], 2))
@@ -247,8 +277,15 @@ def _airplane(rng: np.random.Generator) -> list[_Primitive]:
     engines = [0.25, 0.45] if rng.random() < 0.5 else [0.3]
     for frac in engines:
         for sz in (-1, 1):
-            prims.append(_cylinder([wing_x + 0.05, -radius * 0.3 - 0.08, sz * frac * span],
-                                   rng.uniform(0.04, 0.07), chord * 0.9, 3, axis=0))
+            prims.append(
+                _cylinder(
+                    [wing_x + 0.05, -radius * 0.3 - 0.08, sz * frac * span],
+                    rng.uniform(0.04, 0.07),
+                    chord * 0.9,
+                    3,
+                    axis=0,
+                )
+            )
     return prims
 
 
@@ -293,8 +330,11 @@ def generate_shape(class_id: int, num_points: int, rng: np.random.Generator) -> 
         pts.append(p)
         nrm.append(q)
         lab.append(np.full(int(n), PART_OFFSETS[class_id] + prim.part, np.int64))
-    shape = Shape(np.concatenate(pts).astype(np.float32), np.concatenate(nrm).astype(np.float32),
-                  np.concatenate(lab))
+    shape = Shape(
+        np.concatenate(pts).astype(np.float32),
+        np.concatenate(nrm).astype(np.float32),
+        np.concatenate(lab),
+    )
     return check_shape(shape, f"procedural {CLASSES[class_id]}")
 
 

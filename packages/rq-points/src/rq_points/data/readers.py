@@ -224,16 +224,31 @@ def parse_obj(text: str, source: str = "<obj>") -> Mesh:
     except ValueError as err:
         raise ShapeReadError(f"{source}: malformed OBJ ({err})", SkipReason.MALFORMED) from err
     faces = _triangulate(polygons)
-    face_groups = np.repeat(
-        np.asarray(groups, np.int64), [max(len(p) - 2, 0) for p in polygons]
-    ) if polygons else np.zeros(0, np.int64)
+    face_groups = (
+        np.repeat(np.asarray(groups, np.int64), [max(len(p) - 2, 0) for p in polygons])
+        if polygons
+        else np.zeros(0, np.int64)
+    )
     return Mesh(np.asarray(vertices, np.float64).reshape(-1, 3), faces, face_groups, names)
 
 
 _PLY_TYPES = {
-    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
-    "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
-    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+    "char": "i1",
+    "int8": "i1",
+    "uchar": "u1",
+    "uint8": "u1",
+    "short": "i2",
+    "int16": "i2",
+    "ushort": "u2",
+    "uint16": "u2",
+    "int": "i4",
+    "int32": "i4",
+    "uint": "u4",
+    "uint32": "u4",
+    "float": "f4",
+    "float32": "f4",
+    "double": "f8",
+    "float64": "f8",
 }
 
 
@@ -293,7 +308,9 @@ def read_ply(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray
             for name, count, props in elements:
                 if all(p[2] is None for p in props):
                     dtype = np.dtype([(p[0], order + _PLY_TYPES[p[1]]) for p in props])
-                    table = np.frombuffer(buf.read(dtype.itemsize * count), dtype=dtype, count=count)
+                    table = np.frombuffer(
+                        buf.read(dtype.itemsize * count), dtype=dtype, count=count
+                    )
                     if name == "vertex":
                         vertex_props = {p[0]: table[p[0]].astype(np.float64) for p in props}
                 else:  # list properties (faces): read row by row
@@ -304,8 +321,16 @@ def read_ply(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray
                             if ctype is None:
                                 buf.read(np.dtype(_PLY_TYPES[ptype]).itemsize)
                                 continue
-                            n = int(np.frombuffer(buf.read(np.dtype(_PLY_TYPES[ctype]).itemsize), order + _PLY_TYPES[ctype])[0])
-                            vals = np.frombuffer(buf.read(np.dtype(_PLY_TYPES[ptype]).itemsize * n), order + _PLY_TYPES[ptype])
+                            n = int(
+                                np.frombuffer(
+                                    buf.read(np.dtype(_PLY_TYPES[ctype]).itemsize),
+                                    order + _PLY_TYPES[ctype],
+                                )[0]
+                            )
+                            vals = np.frombuffer(
+                                buf.read(np.dtype(_PLY_TYPES[ptype]).itemsize * n),
+                                order + _PLY_TYPES[ptype],
+                            )
                             if pname in ("vertex_indices", "vertex_index"):
                                 poly = [int(v) for v in vals]
                         polygons.append(poly)

@@ -75,8 +75,12 @@ class CacheSummary:
         why = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items())) or "none"
         where = f"; listed in {self.skipped_csv}" if self.num_skipped and self.skipped_csv else ""
         written = f"{self.path}: {self.written} shapes of {self.num_classes} classes written"
-        dropped = (f"; {len(self.dropped_classes)} classes left out, no usable shape: "
-                   f"{self.dropped_classes[:10]}" if self.dropped_classes else "")
+        dropped = (
+            f"; {len(self.dropped_classes)} classes left out, no usable shape: "
+            f"{self.dropped_classes[:10]}"
+            if self.dropped_classes
+            else ""
+        )
         return f"{written}, {self.num_skipped} skipped ({why}{where}){dropped}"
 
 
@@ -152,8 +156,7 @@ def write_shape_cache(
         # sets keep theirs: their global part ids are numbered over the full class list.
         class_ids = np.searchsorted(used, class_ids).astype(np.int32)
         class_names = [class_names[c] for c in used]
-        log.warning("%s: classes left out, no usable shape (every file skipped): %s", path,
-                    dropped)
+        log.warning("%s: classes left out, no usable shape (every file skipped): %s", path, dropped)
     else:
         dropped = []
     counts = np.array([s.points.shape[0] for _, s in shapes], np.int64)
@@ -184,8 +187,15 @@ def write_shape_cache(
         log.warning(
             "%s: %d of %d shapes skipped (listed in %s)", path, len(failures), total, report
         )
-    return CacheSummary(str(path), len(shapes), dict(skipped), [f[:2] for f in failures], report,
-                        len(class_names), dropped)
+    return CacheSummary(
+        str(path),
+        len(shapes),
+        dict(skipped),
+        [f[:2] for f in failures],
+        report,
+        len(class_names),
+        dropped,
+    )
 
 
 def _median_relative_extent(shapes: Sequence[tuple[ShapeSource, Shape]]) -> list[float]:
@@ -205,9 +215,13 @@ class ShapeCache:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)
         if not Path(self.path).is_file():
-            raise FileNotFoundError(f"shape cache {self.path} does not exist (run `rq-mid-net prepare`)")
+            raise FileNotFoundError(
+                f"shape cache {self.path} does not exist (run `rq-mid-net prepare`)"
+            )
         with h5py.File(self.path, "r") as f:
-            missing = {"points", "normals", "labels", "cluster_ids", "offsets", "class_ids"} - set(f)
+            missing = {"points", "normals", "labels", "cluster_ids", "offsets", "class_ids"} - set(
+                f
+            )
             if missing:
                 raise ValueError(f"{self.path} is not a shape cache: missing {sorted(missing)}")
             self.offsets = f["offsets"][()]

@@ -109,9 +109,14 @@ def prepare_shape_set(
     def build():
         sources, meta = _sources(shapes)
         started = time.time()
-        summary = write_shape_cache(path, sources, class_names=meta["class_names"],
-                                    part_names=meta["part_names"],
-                                    num_clusters=shapes.num_clusters, progress=progress)
+        summary = write_shape_cache(
+            path,
+            sources,
+            class_names=meta["class_names"],
+            part_names=meta["part_names"],
+            num_clusters=shapes.num_clusters,
+            progress=progress,
+        )
         if progress:
             print(f"[prepare] {summary} in {time.time() - started:.1f} s")
         return summary

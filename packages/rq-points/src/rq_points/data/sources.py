@@ -34,15 +34,22 @@ def split_of(index: int, fractions: tuple[float, float] = (0.6, 0.2)) -> str:
     return "train" if u < fractions[0] else "valid" if u < fractions[0] + fractions[1] else "test"
 
 
-def procedural_sources(num_per_class: int, num_points: int, seed: int = 0) -> tuple[list[ShapeSource], dict]:
+def procedural_sources(
+    num_per_class: int, num_points: int, seed: int = 0
+) -> tuple[list[ShapeSource], dict]:
     """Sources for the procedural family and the cache metadata (class and part names)."""
     sources = []
     for c, name in enumerate(procedural.CLASSES):
         for i in range(num_per_class):
+
             def load(c=c, i=i):
                 return procedural.generate_shape(c, num_points, np.random.default_rng([seed, c, i]))
+
             sources.append(ShapeSource(f"{name}_{i:04d}", c, split_of(i), load))
-    meta = {"class_names": list(procedural.CLASSES), "part_names": [list(p) for p in procedural.PARTS]}
+    meta = {
+        "class_names": list(procedural.CLASSES),
+        "part_names": [list(p) for p in procedural.PARTS],
+    }
     return sources, meta
 
 
@@ -80,27 +87,41 @@ def folder_sources(
         path = root / r["file_name"]
         if not path.is_file():
             missing.append(r["file_name"])
-        sources.append(ShapeSource(
-            r["file_name"], classes.index(r["label"]), r["split"],
-            lambda p=path, i=i: load_shape(p, num_points, np.random.default_rng([seed, i])),
-        ))
+        sources.append(
+            ShapeSource(
+                r["file_name"],
+                classes.index(r["label"]),
+                r["split"],
+                lambda p=path, i=i: load_shape(p, num_points, np.random.default_rng([seed, i])),
+            )
+        )
     if missing:
         log.warning(
             "%d of %d files listed in %s are not under %s (file_name is relative to data.root); "
-            "first: %s", len(missing), len(rows), meta_path, root, missing[:3],
+            "first: %s",
+            len(missing),
+            len(rows),
+            meta_path,
+            root,
+            missing[:3],
         )
     return sources, {"class_names": classes, "part_names": None}
 
 
-def sweethome3d_sources(jar: str | os.PathLike, num_points: int, seed: int = 0) -> tuple[list[ShapeSource], dict]:
+def sweethome3d_sources(
+    jar: str | os.PathLike, num_points: int, seed: int = 0
+) -> tuple[list[ShapeSource], dict]:
     """Sources from Sweet Home 3D's jar (``usr/share/sweethome3d/sweethome3d.jar`` of the .deb)."""
     jar = Path(jar)
     if not jar.is_file():
         raise FileNotFoundError(
             f"{jar} not found: `apt-get download sweethome3d && dpkg-deb -x sweethome3d_*.deb DIR`, "
-            "then pass DIR/usr/share/sweethome3d/sweethome3d.jar")
+            "then pass DIR/usr/share/sweethome3d/sweethome3d.jar"
+        )
     with zipfile.ZipFile(jar) as z:
-        props = z.read("com/eteks/sweethome3d/io/DefaultFurnitureCatalog.properties").decode("latin-1")
+        props = z.read("com/eteks/sweethome3d/io/DefaultFurnitureCatalog.properties").decode(
+            "latin-1"
+        )
     entries: dict[str, dict[str, str]] = {}
     for line in props.splitlines():
         key, sep, value = line.partition("=")
@@ -120,8 +141,14 @@ def sweethome3d_sources(jar: str | os.PathLike, num_points: int, seed: int = 0) 
     sources = []
     for i, e in enumerate(sorted(models, key=lambda e: e["model"])):
         member = e["model"].lstrip("/")
-        sources.append(ShapeSource(e.get("name", member), classes.index(e.get("category", "unknown")),
-                                   split_of(i), lambda m=member, i=i: load(m, i)))
+        sources.append(
+            ShapeSource(
+                e.get("name", member),
+                classes.index(e.get("category", "unknown")),
+                split_of(i),
+                lambda m=member, i=i: load(m, i),
+            )
+        )
     if not sources:
         raise ShapeReadError(
             f"{jar}: no OBJ models listed in DefaultFurnitureCatalog.properties", SkipReason.EMPTY

@@ -46,7 +46,16 @@ SAMPLE_RATE = 16000
 CLIP_SEC = 1.0
 _VERSION = 1
 # GM program offset within its family -> split: test instruments are never heard in training.
-SPLIT_OF_PROGRAM = {0: "train", 1: "train", 2: "train", 3: "train", 4: "train", 5: "valid", 6: "test", 7: "test"}
+SPLIT_OF_PROGRAM = {
+    0: "train",
+    1: "train",
+    2: "train",
+    3: "train",
+    4: "train",
+    5: "valid",
+    6: "test",
+    7: "test",
+}
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,9 @@ class CorpusSettings:
         if self.word_snr_db is not None:
             low, high = (float(v) for v in self.word_snr_db)
             if not low <= high:
-                raise ValueError(f"word_snr_db must be (low, high) with low <= high, got {self.word_snr_db}")
+                raise ValueError(
+                    f"word_snr_db must be (low, high) with low <= high, got {self.word_snr_db}"
+                )
             object.__setattr__(self, "word_snr_db", (low, high))
 
     def key(self) -> str:
@@ -138,8 +149,10 @@ def _speakers(rng: np.random.Generator, count: int) -> list[Speaker]:
     seen, out = set(), []
     while len(out) < count:
         s = Speaker(
-            str(rng.choice(ACCENTS)), str(rng.choice(VARIANTS)),
-            int(rng.integers(120, 260)), int(rng.integers(20, 90)),
+            str(rng.choice(ACCENTS)),
+            str(rng.choice(VARIANTS)),
+            int(rng.integers(120, 260)),
+            int(rng.integers(20, 90)),
         )
         if s.voice not in seen or len(seen) >= len(ACCENTS) * len(VARIANTS):
             seen.add(s.voice)
@@ -195,7 +208,9 @@ def build_offline_corpus(
     def save(rel: str, wav: np.ndarray) -> str:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()  # one write per file: libsndfile's flush per file is slow on some disks
+        buffer = (
+            io.BytesIO()
+        )  # one write per file: libsndfile's flush per file is slow on some disks
         soundfile.write(buffer, wav, SAMPLE_RATE, subtype="PCM_16", format="WAV")
         path.write_bytes(buffer.getvalue())
         return rel
@@ -204,28 +219,37 @@ def build_offline_corpus(
     bar = tqdm(
         total=len(FAMILIES) * settings.notes_per_family
         + settings.speakers * len(KEYWORDS) * settings.takes_per_word
-        + settings.unlabeled_notes + settings.unlabeled_words,
-        desc="offline corpus", disable=not progress,
+        + settings.unlabeled_notes
+        + settings.unlabeled_words,
+        desc="offline corpus",
+        disable=not progress,
     )
     for family in FAMILIES:
         for k in range(settings.notes_per_family):
             note = _note(rng, family, list(range(8)))
             split = SPLIT_OF_PROGRAM[note.program - FAMILIES[family][0]]
-            rel = save(f"audio/instruments/{family}_{k:04d}_p{note.program}_n{note.pitch}.wav",
-                       _fit_clip(renderer.render(note, 1.2), rng))
+            rel = save(
+                f"audio/instruments/{family}_{k:04d}_p{note.program}_n{note.pitch}.wav",
+                _fit_clip(renderer.render(note, 1.2), rng),
+            )
             instrument_rows.append(MetadataRow(rel, family, split))
             bar.update()
 
     speakers = _speakers(rng, settings.speakers)
     n_train, n_valid = int(0.6 * len(speakers)), int(0.2 * len(speakers))
-    speaker_split = {s: ("train" if i < n_train else "valid" if i < n_train + n_valid else "test")
-                     for i, s in enumerate(speakers)}
+    speaker_split = {
+        s: ("train" if i < n_train else "valid" if i < n_train + n_valid else "test")
+        for i, s in enumerate(speakers)
+    }
     for i, speaker in enumerate(speakers):
         for word in KEYWORDS:
             for take in range(settings.takes_per_word):
-                jitter = Speaker(speaker.accent, speaker.variant,
-                                 speaker.rate + int(rng.integers(-15, 16)),
-                                 int(np.clip(speaker.pitch + rng.integers(-5, 6), 0, 100)))
+                jitter = Speaker(
+                    speaker.accent,
+                    speaker.variant,
+                    speaker.rate + int(rng.integers(-15, 16)),
+                    int(np.clip(speaker.pitch + rng.integers(-5, 6), 0, 100)),
+                )
                 wav = _resample_to_16k(_say(synth, word, jitter), synth.sample_rate)
                 rel = save(f"audio/keywords/{word}_s{i:03d}_t{take}.wav", word_clip(wav))
                 keyword_rows.append(MetadataRow(rel, word, speaker_split[speaker]))
@@ -236,17 +260,44 @@ def build_offline_corpus(
     train_programs = [p for p, s in SPLIT_OF_PROGRAM.items() if s == "train"]
     for k in range(settings.unlabeled_notes):
         note = _note(rng, str(rng.choice(list(FAMILIES))), train_programs)
-        pretrain_rows.append(MetadataRow(
-            save(f"audio/unlabeled/note_{k:05d}.wav", _fit_clip(renderer.render(note, 1.2), rng)), "", "train"))
+        pretrain_rows.append(
+            MetadataRow(
+                save(
+                    f"audio/unlabeled/note_{k:05d}.wav", _fit_clip(renderer.render(note, 1.2), rng)
+                ),
+                "",
+                "train",
+            )
+        )
         bar.update()
-    vocabulary = KEYWORDS + ("zero", "one", "two", "three", "four", "five", "six", "seven",
-                             "eight", "nine", "bed", "bird", "cat", "dog", "happy", "house",
-                             "marvin", "sheila", "tree", "wow")
+    vocabulary = KEYWORDS + (
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "bed",
+        "bird",
+        "cat",
+        "dog",
+        "happy",
+        "house",
+        "marvin",
+        "sheila",
+        "tree",
+        "wow",
+    )
     for k in range(settings.unlabeled_words):
         speaker = train_speakers[int(rng.integers(len(train_speakers)))]
         wav = _resample_to_16k(_say(synth, str(rng.choice(vocabulary)), speaker), synth.sample_rate)
-        pretrain_rows.append(MetadataRow(
-            save(f"audio/unlabeled/word_{k:05d}.wav", word_clip(wav)), "", "train"))
+        pretrain_rows.append(
+            MetadataRow(save(f"audio/unlabeled/word_{k:05d}.wav", word_clip(wav)), "", "train")
+        )
         bar.update()
     bar.close()
 
