@@ -753,7 +753,7 @@ class _QuantizedGradient(torch.autograd.Function):
 #   channel_min_max(x, dim) -> (mn, mx), each (S, C) in x.dtype, equal to channel_min_max() here;
 #   bucketize_collapse(x, dim, cuts, values, gate, segment_ids=None) -> Tensor of x's shape/dtype,
 #       bit-identical to _quantize_regular_torch / _quantize_segments_torch for the same tables
-#       (cuts (S*C, n-1) sorted, values (S*C, n), both in the compute dtype; gate (S,) bool or None).
+# (cuts (S*C, n-1) sorted, values (S*C, n), both in the compute dtype; gate (S,) bool or None).
 # Its tests run on CPU with TRITON_INTERPRET=1 and demand exact agreement with the torch path.
 def _triton_usable(x: Tensor) -> bool:
     if not x.is_cuda:

@@ -137,7 +137,8 @@ _register(
     "auroc",
 )
 
-# Images & text: a 224 px image and 32 WordPiece ids (DABS conf/dataset/{mscoco,mismatched_caption,vqa}.yaml).
+# Images & text: a 224 px image and 32 WordPiece ids (DABS
+# conf/dataset/{mscoco,mismatched_caption,vqa}.yaml).
 _register("mscoco", MSCOCO, "MSCOCO 2017 image + caption (80 categories): pretraining")
 _register(
     "mismatched_caption",
