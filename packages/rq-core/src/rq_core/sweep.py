@@ -197,6 +197,9 @@ def plot_sweep(table: ResultsTable, path: str | os.PathLike) -> Path:
             axis.axhspan(estimate.low, estimate.high, color=colour, alpha=0.18)
             axis.axhline(estimate.value, color=colour, linestyle="--", label=str(row["bins"]))
         axis.set_xscale("log", base=2)
+        bins = sorted({r["bins"] for r in table.rows if isinstance(r["bins"], int)})
+        axis.set_xticks(bins, [str(b) for b in bins])  # 4, 8, 16 rather than 2^2, 2^3, 2^4
+        axis.minorticks_off()
         axis.set_xlabel("bins per channel")
         axis.set_title(column)
         axis.grid(alpha=0.3)
