@@ -207,9 +207,9 @@ def main() -> None:
     torch.manual_seed(0)
     load = os.getloadavg()[0]
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {load:.1f}; "
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}; batch {args.batch}, {args.batches} batches, "
-        f"{args.workers} loader workers"
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load {load:.1f}; torch {torch.__version__}, threads {torch.get_num_threads()}; "
+        f"batch {args.batch}, {args.batches} batches, {args.workers} loader workers"
     )
     with tempfile.TemporaryDirectory() as tmp:
         cache = make_cache(Path(tmp))
@@ -219,7 +219,8 @@ def main() -> None:
             )["pipeline"]
             n = args.batch * args.batches
             print(
-                f"pipeline [{chain:5s}, ours on {backend:10s}]  per-sample (BYOL-A) {n / ref:8.1f} clips/s   "
+                f"pipeline [{chain:5s}, ours on {backend:10s}]  per-sample (BYOL-A) "
+                f"{n / ref:8.1f} clips/s   "
                 f"batched (ours) {n / ours:8.1f} clips/s   ours/reference {ref / ours:5.2f}x",
                 flush=True,
             )
@@ -232,13 +233,15 @@ def main() -> None:
             )["step"]
             n = args.batch * max(2, args.batches // 2)
             print(
-                f"full step [rq, demo encoder]  per-sample {n / ref:6.1f} clips/s   batched {n / ours:6.1f} clips/s"
+                f"full step [rq, demo encoder]  per-sample {n / ref:6.1f} clips/s   "
+                f"batched {n / ours:6.1f} clips/s"
                 f"   ours/reference {ref / ours:5.2f}x",
                 flush=True,
             )
     for backend, ratio in bench_log_mel(args.batch, 3).items():
         print(
-            f"log-mel {backend:10s} (batch of {args.batch}) / librosa (clip by clip): {ratio:5.1f}x faster",
+            f"log-mel {backend:10s} (batch of {args.batch}) / librosa (clip by clip): "
+            f"{ratio:5.1f}x faster",
             flush=True,
         )
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")

@@ -182,7 +182,8 @@ def segment_min_max_contenders(batch) -> dict[str, object]:
 def scatter_table(batch, device: str, repeats: int) -> dict[str, tuple[float, float]]:
     n = batch.points.shape[0]
     print(
-        f"\n## segment min/max of a packed batch ({batch.batch_size} shapes x {n // batch.batch_size} points "
+        f"\n## segment min/max of a packed batch ({batch.batch_size} shapes x "
+        f"{n // batch.batch_size} points "
         f"x 3, median of {repeats})"
     )
     contenders = segment_min_max_contenders(batch)
@@ -197,7 +198,8 @@ def scatter_table(batch, device: str, repeats: int) -> dict[str, tuple[float, fl
         times[name] = timeit(fn, repeats, device)
         w, c = times[name]
         print(
-            f"| {name} | {w * 1e6:.0f} | {c * 1e6:.0f} | {times['rq_core.segment_min_max'][0] / w:.2f} |"
+            f"| {name} | {w * 1e6:.0f} | {c * 1e6:.0f} | "
+            f"{times['rq_core.segment_min_max'][0] / w:.2f} |"
         )
     if not any(k.startswith("torch-scatter") for k in times):
         print(
@@ -222,7 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     dev = args.device
     print(
-        f"# points pipeline benchmark: device={dev}, torch {torch.__version__}, threads {torch.get_num_threads()}"
+        f"# points pipeline benchmark: device={dev}, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}"
     )
     batch = batch_of(args.shapes, args.points).to(dev)
 
@@ -238,21 +241,24 @@ def main(argv: list[str] | None = None) -> None:
         for bins in (30, 15, 8):
             q = octree_nodes(batch, args.depth, bins, args.repeats, dev)
             print(
-                f"| {bins} | {q[0]:.0f} | {q[1]:.0f} | {q[0] / base[0]:.2f} | {q[1] / base[1]:.2f} |"
+                f"| {bins} | {q[0]:.0f} | {q[1]:.0f} | "
+                f"{q[0] / base[0]:.2f} | {q[1] / base[1]:.2f} |"
             )
 
         cfg = MidNetConfig(depth=args.depth, **SIZES[args.size])
         print(
-            f"\n## training step ({args.size} network, batch {args.shapes}, median of {args.repeats})"
+            f"\n## training step ({args.size} network, batch {args.shapes}, "
+            f"median of {args.repeats})"
         )
         t, c = step_times(batch, cfg, [0, 30], args.repeats, dev)
         print(
-            f"wall: no RQ {t[0] * 1e3:.0f} ms, RQ-30 {t[30] * 1e3:.0f} ms -> step ratio rq/no-rq {t[30] / t[0]:.2f}"
+            f"wall: no RQ {t[0] * 1e3:.0f} ms, RQ-30 {t[30] * 1e3:.0f} ms -> "
+            f"step ratio rq/no-rq {t[30] / t[0]:.2f}"
         )
         if not dev.startswith("cuda"):
             print(
-                f"CPU time: no RQ {c[0] * 1e3:.0f} ms, RQ-30 {c[30] * 1e3:.0f} ms -> ratio rq/no-rq "
-                f"{c[30] / c[0]:.2f}"
+                f"CPU time: no RQ {c[0] * 1e3:.0f} ms, RQ-30 {c[30] * 1e3:.0f} ms -> "
+                f"ratio rq/no-rq {c[30] / c[0]:.2f}"
             )
 
     scatter_table(batch, dev, args.scatter_repeats)
@@ -262,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
     print(
-        f"\npeak memory: {peak:.0f} MiB ({'CUDA allocated' if dev.startswith('cuda') else 'process RSS'})"
+        f"\npeak memory: {peak:.0f} MiB "
+        f"({'CUDA allocated' if dev.startswith('cuda') else 'process RSS'})"
     )
 
 

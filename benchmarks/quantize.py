@@ -246,7 +246,8 @@ def run(
 def format_row(r: dict) -> str:
     s = (
         f"{r['device']:4s} {r['case']:48s} ours/dense time {1 / r['speedup']:.4f} "
-        f"(speed-up x{r['speedup']:.1f}) | peak extra memory: ours {r['ours_mem_x_input']:.2f}x input, "
+        f"(speed-up x{r['speedup']:.1f}) | peak extra memory: "
+        f"ours {r['ours_mem_x_input']:.2f}x input, "
         f"dense {r['dense_mem_x_input']:.2f}x input"
     )
     if "bandwidth_vs_copy" in r:

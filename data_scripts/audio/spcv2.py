@@ -1,6 +1,7 @@
 """Speech Commands V2, 35 words (EVAR task ``spcv2``, 1.0 s clips).
 
-    python data_scripts/audio/spcv2.py --archive speech_commands_v0.02.tar.gz --out data/audio/spcv2 [--download]
+    python data_scripts/audio/spcv2.py --archive speech_commands_v0.02.tar.gz \
+--out data/audio/spcv2 [--download]
 
 Splits from the archive's ``validation_list.txt`` and ``testing_list.txt`` (everything else
 trains), labels are the word folders; ``_background_noise_`` is left out, as EVAR's

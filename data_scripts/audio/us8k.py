@@ -1,6 +1,8 @@
-"""UrbanSound8K (10 classes, 10 predefined folds; EVAR task ``us8k``, 4.0 s clips, leave-one-fold-out).
+"""UrbanSound8K (10 classes, 10 predefined folds; EVAR task ``us8k``, 4.0 s clips, \
+leave-one-fold-out).
 
-    python data_scripts/audio/us8k.py --archive UrbanSound8K.tar.gz --out data/audio/us8k [--download]
+    python data_scripts/audio/us8k.py --archive UrbanSound8K.tar.gz --out data/audio/us8k \
+[--download]
 
 Verifies the Zenodo md5 (record 1203745), extracts, and writes ``file_name,label,fold`` from
 ``UrbanSound8K/metadata/UrbanSound8K.csv`` as EVAR's make_metadata.py.

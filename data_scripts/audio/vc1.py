@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None, *, checksums: dict[str, str] | None = No
     missing = [r.file_name for r in rows if not (args.out / r.file_name).is_file()]
     if missing:
         print(
-            f"warning: {len(missing)} files listed in {args.iden_split.name} are not in the archives (first: {missing[0]})"
+            f"warning: {len(missing)} files listed in {args.iden_split.name} are not in the "
+            f"archives (first: {missing[0]})"
         )
     write_metadata(args.out / "metadata.csv", rows)
     print(f"{len(rows)} utterances -> {args.out / 'metadata.csv'}")

@@ -1,7 +1,8 @@
 """VoxForge language identification (6 languages; EVAR task ``voxforge``, 5.8 s clips).
 
     python data_scripts/audio/voxforge.py --archives DIR --out data/audio/voxforge
-    python data_scripts/audio/voxforge.py --url-list voxforge_urls.txt --download --archives DIR --out ...
+    python data_scripts/audio/voxforge.py --url-list voxforge_urls.txt --download --archives DIR \
+--out ...
 
 DIR holds ``<lang>/*.tgz`` speaker-session archives (``--download`` fetches them from TFDS's
 url list, https://storage.googleapis.com/tfds-data/downloads/voxforge/voxforge_urls.txt, whose

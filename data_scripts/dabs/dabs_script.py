@@ -1,6 +1,7 @@
 """The command line shared by the DABS data scripts (one script per domain in this folder).
 
-    python data_scripts/dabs/<domain>.py [--root DIR] [--only NAME ...] [--mirror URL_OR_DIR] [--list]
+    python data_scripts/dabs/<domain>.py [--root DIR] [--only NAME ...] [--mirror URL_OR_DIR] \
+[--list]
 
 Each script knows its public sets (URL + checksum), downloads them into ROOT/<domain>/<set>/
 (ROOT defaults to $RQ_CACHE/dabs, i.e. ~/.cache/rq/dabs -- the ``data_root`` of ``rq-dabs``),

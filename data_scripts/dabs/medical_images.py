@@ -42,7 +42,8 @@ PUBLIC = {
             Source(f"https://nihcc.box.com/shared/static/{key}.gz", f"images_{i + 1:03d}.tar.gz")
             for i, key in enumerate(NIH_IDS)
         ],
-        note="ChestX-ray8 images; also download Data_Entry_2017.csv from https://nihcc.app.box.com/v/ChestXray-NIHCC "
+        note="ChestX-ray8 images; also download Data_Entry_2017.csv from "
+        "https://nihcc.app.box.com/v/ChestXray-NIHCC "
         "and pass --metadata PATH",
     ),
 }

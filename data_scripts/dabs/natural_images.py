@@ -254,21 +254,23 @@ PUBLIC = {
             )
         ],
         prepare=prepare_aircraft,
-        note="transfer (FGVC-Aircraft; readers aircraft, aircraft_small); no published checksum: the "
-        "first download's SHA-256 is recorded",
+        note="transfer (FGVC-Aircraft; readers aircraft, aircraft_small); no published "
+        "checksum: the first download's SHA-256 is recorded",
     ),
 }
 
 REGISTRATION = {
     "imagenet": (
-        "ImageNet (ILSVRC-2012, DABS's natural-image pretraining set at 224 px / patch 16): create an "
+        "ImageNet (ILSVRC-2012, DABS's natural-image pretraining set at 224 px / patch 16): "
+        "create an "
         "account at https://image-net.org/download.php, accept the terms, download "
         "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar plus the devkit, and extract them to "
         "ROOT/natural_images/imagenet/{train,val}/<wnid>/*.JPEG."
     ),
     "cu_birds": (
         "CUB-200-2011: request it at https://www.vision.caltech.edu/datasets/cub_200_2011/ (the "
-        "download is behind a form), then extract CUB_200_2011.tgz to ROOT/natural_images/cu_birds/ "
+        "download is behind a form), then extract CUB_200_2011.tgz to "
+        "ROOT/natural_images/cu_birds/ "
         "so that ROOT/natural_images/cu_birds/CUB_200_2011/images.txt exists."
     ),
 }

@@ -92,7 +92,10 @@ APPS: dict[str, App] = {
             "model.projection_hidden_dim=64",
             "model.projection_dim=32",
             "model.encoder_channels=8",
-            "demo.methods=[{name: rq, augmentations: [{name: rq, num_bins: 5, channel_mode: frequency}]}]",
+            (
+                "demo.methods=[{name: rq, augmentations: "
+                "[{name: rq, num_bins: 5, channel_mode: frequency}]}]"
+            ),
         ),
         (
             Variant("BYOL-A + RQ (paper)", "apps/byol-a/configs/audioset_paper.yaml"),
@@ -749,7 +752,9 @@ def run_in_processes(ctx: Context, steps: list[Step], deadline: float) -> list[d
             why = (
                 f"timed out after {step.limit_s:.0f} s (or the run's budget)"
                 if timed_out
-                else f"the step's process exited with {process.returncode} before recording a result"
+                else (
+                    f"the step's process exited with {process.returncode} before recording a result"
+                )
             )
             result = {
                 "name": step.name,

@@ -108,7 +108,8 @@ def byol_a_workload(cfg: DictConfig, *, seed: int = 0) -> Workload:
         batch,
         batch_size,
         epochs * per_epoch,
-        f"{epochs} epochs x {per_epoch:,} steps ({AUDIOSET_CLIPS:,} AudioSet clips / batch {batch_size})",
+        f"{epochs} epochs x {per_epoch:,} steps "
+        f"({AUDIOSET_CLIPS:,} AudioSet clips / batch {batch_size})",
     )
 
 

@@ -51,7 +51,10 @@ def _machine() -> list[str]:
         line = f"- torch {torch.__version__}"
         if torch.cuda.is_available():
             props = torch.cuda.get_device_properties(0)
-            line += f"; GPU: {props.name}, {props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}"
+            line += (
+                f"; GPU: {props.name}, {props.total_memory / 2**30:.0f} GiB, "
+                f"CUDA {torch.version.cuda}"
+            )
         else:
             line += "; no CUDA device"
         try:
@@ -81,8 +84,10 @@ def _tests(r: dict) -> list[str]:
     out = [
         f"`{d.get('command', 'pytest -m gpu')}`",
         "",
-        f"{d.get('tests', 0)} gpu tests: {d.get('tests', 0) - d.get('failed', 0) - d.get('errors', 0) - d.get('skipped', 0)} "
-        f"passed, {d.get('failed', 0)} failed, {d.get('errors', 0)} errors, {d.get('skipped', 0)} skipped.",
+        f"{d.get('tests', 0)} gpu tests: "
+        f"{d.get('tests', 0) - d.get('failed', 0) - d.get('errors', 0) - d.get('skipped', 0)} "
+        f"passed, {d.get('failed', 0)} failed, {d.get('errors', 0)} errors, "
+        f"{d.get('skipped', 0)} skipped.",
     ]
     for reason, count in (d.get("skip_reasons") or {}).items():
         out.append(f"- skipped {count}: {reason}")
@@ -107,13 +112,15 @@ def _quantize(r: dict) -> list[str]:
     ]
     for row in rows:
         out.append(
-            f"| {row['case']} | {row.get('ours_impl', '')} | {_ms(row['ours_s'])} | {_ms(row['dense_s'])} | "
-            f"{_ms(row.get('copy_s'))} | {row['speedup']:.1f}x | {row.get('ours_gb_per_s', 0):.1f} | "
-            f"{row.get('bandwidth_vs_copy', 0):.2f} | {row['ours_mem_x_input']:.2f}x / {row['dense_mem_x_input']:.2f}x |"
+            f"| {row['case']} | {row.get('ours_impl', '')} | {_ms(row['ours_s'])} | "
+            f"{_ms(row['dense_s'])} | {_ms(row.get('copy_s'))} | {row['speedup']:.1f}x | "
+            f"{row.get('ours_gb_per_s', 0):.1f} | {row.get('bandwidth_vs_copy', 0):.2f} | "
+            f"{row['ours_mem_x_input']:.2f}x / {row['dense_mem_x_input']:.2f}x |"
         )
     out += [
         "",
-        "Bandwidth model: ours moves 3x the input's bytes (min/max read, then read + write), a copy 2x.",
+        "Bandwidth model: ours moves 3x the input's bytes (min/max read, then read + write), "
+        "a copy 2x.",
     ]
     return out
 
@@ -147,16 +154,19 @@ def _paper(r: dict) -> list[str]:
     ]
     for row in rows:
         out.append(
-            f"| {row['variant']} | {row['batch_size']} | {row['precision']} | {_ms(row['step_s_median'])} "
+            f"| {row['variant']} | {row['batch_size']} | {row['precision']} | "
+            f"{_ms(row['step_s_median'])} "
             f"({_ms(row['step_s_min'])}-{_ms(row['step_s_max'])}) | {row['samples_per_s']:,.1f} | "
-            f"{_mib(row.get('peak_gpu_bytes'))} | {row['schedule']} | {row['projected_gpu_hours']:,.1f} |"
+            f"{_mib(row.get('peak_gpu_bytes'))} | {row['schedule']} | "
+            f"{row['projected_gpu_hours']:,.1f} |"
         )
     rq = [row for row in rows if row["rq"]]
     base = [row for row in rows if not row["rq"]]
     if rq and base:
         out += [
             "",
-            f"Step time with RQ / baseline: {rq[0]['step_s_median'] / base[0]['step_s_median']:.2f}",
+            "Step time with RQ / baseline: "
+            f"{rq[0]['step_s_median'] / base[0]['step_s_median']:.2f}",
         ]
     return out
 
@@ -167,8 +177,9 @@ def starvation(loader_rate: float, gpu_rate: float) -> str:
     ratio = loader_rate / gpu_rate
     if ratio < STARVE_BELOW:
         return (
-            f"the GPU starves: the loader delivers {ratio:.0%} of what the GPU consumes, so the GPU "
-            f"waits about {1 - ratio:.0%} of the time (add workers/CPUs or cache decoded data)"
+            f"the GPU starves: the loader delivers {ratio:.0%} of what the GPU consumes, "
+            f"so the GPU waits about {1 - ratio:.0%} of the time "
+            "(add workers/CPUs or cache decoded data)"
         )
     if ratio > 1 / STARVE_BELOW:
         return f"the GPU is the bottleneck: the loader could feed {ratio:.1f}x the GPU's rate"
@@ -216,7 +227,8 @@ def render(outdir: Path, *, dry_run: bool, seconds: float) -> str:
     lines = [
         "# GPU acceptance run",
         "",
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {mode}; steps took {seconds:.0f} s.",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {mode}; "
+        f"steps took {seconds:.0f} s.",
         "",
         *_machine(),
         "",

@@ -288,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             files = check_folder(args.folder, wanted, prune=args.prune)
             print(
-                f"{args.folder}: {len(files)} wheels, one per pin, all for CPython 3.12 manylinux x86-64"
+                f"{args.folder}: {len(files)} wheels, one per pin, "
+                "all for CPython 3.12 manylinux x86-64"
             )
     except WheelListError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -28,7 +28,8 @@ POINT_BINS = 30
 
 
 def sample_image(size: int = 224) -> torch.Tensor:
-    """The photograph shipped with matplotlib, centre-cropped and resized: (1, 3, size, size) in [0, 1]."""
+    """The photograph shipped with matplotlib, centre-cropped and resized: (1, 3, size, size)
+    in [0, 1]."""
     import matplotlib.cbook as cbook
     import matplotlib.image as mpimg
 

@@ -91,7 +91,8 @@ def test_the_scan_sees_the_sources_and_catches_each_form(tmp_path):
         "import torch\nimport torch as T\nfrom torch import load\nimport pickle, numpy as np\n"
         "def f(p):\n"
         "    torch.load(p, weights_only=True)\n    T.load(p)\n    load(p)\n"
-        "    torch.serialization.load(p)\n    pickle.loads(b'')\n    np.load(p, allow_pickle=True)\n"
+        "    torch.serialization.load(p)\n    pickle.loads(b'')\n"
+        "    np.load(p, allow_pickle=True)\n"
         "    np.load(p)\n    np.load(p, allow_pickle=False)\n"
     )
     assert [line for _, _, line, _ in unpickling_calls(sample)] == [6, 7, 8, 9, 10, 11]
