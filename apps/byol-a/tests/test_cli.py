@@ -72,7 +72,10 @@ def test_random_init_evaluation_and_mixup_override(tiny_config, tmp_path):
             "--config",
             str(tiny_config),
             f"run_dir={tmp_path / 'mix'}",
-            "augmentations=[{name: mixup, ratio: 0.4, memory_size: 16}, {name: random_resize_crop}]",
+            (
+                "augmentations=[{name: mixup, ratio: 0.4, memory_size: 16}, "
+                "{name: random_resize_crop}]"
+            ),
         ]
     )
     saved = yaml.safe_load((tmp_path / "mix" / "config.yaml").read_text())

@@ -6,7 +6,8 @@ from rq_byol_a.cli import CONFIG_DIR, run
 
 @pytest.mark.slow
 def test_demo_quick_end_to_end(tmp_path, monkeypatch):
-    """The main job's quick mode: corpus -> RQ + Mixup pretraining -> probe table (about a minute idle)."""
+    """The main job's quick mode: corpus -> RQ + Mixup pretraining -> probe table
+    (about a minute idle)."""
     run_dir = tmp_path / "demo"
     results = run(["demo", "--config", str(CONFIG_DIR / "demo_quick.yaml"), f"run_dir={run_dir}"])
     written = json.loads((run_dir / "results.json").read_text())

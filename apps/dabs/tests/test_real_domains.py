@@ -118,7 +118,8 @@ def test_text_wikitext_then_glue(tmp_path, tiny, data_root):
     rows = (
         "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
         + "".join(
-            f"{i}\tm\tf\t2012\t{i}\tn\tn\tthe cat\tthe {'cat' if i % 2 else 'dog'}\t{4.0 * (i % 2) + i / 24:.2f}\n"
+            f"{i}\tm\tf\t2012\t{i}\tn\tn\tthe cat\t"
+            f"the {'cat' if i % 2 else 'dog'}\t{4.0 * (i % 2) + i / 24:.2f}\n"
             for i in range(24)
         )
     )

@@ -105,7 +105,8 @@ def test_plain_weights_load_and_missing_files_stay_file_not_found(tmp_path):
 def test_a_trusted_old_checkpoint_converts_with_the_documented_command(tmp_path, monkeypatch):
     # An older or foreign checkpoint holds objects of its own code: a module of that code.
     (tmp_path / "old_code.py").write_text(
-        "import dataclasses\n\n@dataclasses.dataclass\nclass OldHyperparameters:\n    lr: float = 0.1\n"
+        "import dataclasses\n\n@dataclasses.dataclass\n"
+        "class OldHyperparameters:\n    lr: float = 0.1\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     old_code = importlib.import_module("old_code")

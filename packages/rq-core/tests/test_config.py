@@ -170,9 +170,9 @@ def test_cli_checks_run_dir_before_the_command_runs(tmp_path, capsys):
         )
     assert exit_info.value.code == 2 and ran == []
     err = capsys.readouterr().err
-    assert (
-        err
-        == f"rq-test go: error: run_dir={blocker}/run: cannot create {blocker}/run: {blocker} is a file, not a directory\n"
+    assert err == (
+        f"rq-test go: error: run_dir={blocker}/run: cannot create {blocker}/run: "
+        f"{blocker} is a file, not a directory\n"
     )
 
 

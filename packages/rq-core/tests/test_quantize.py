@@ -1,4 +1,5 @@
-"""Behaviour of rq_core.randomized_quantize: the paper's quantizer (Wu et al., ICCV 2023, Sec. 3)."""
+"""Behaviour of rq_core.randomized_quantize: the paper's quantizer
+(Wu et al., ICCV 2023, Sec. 3)."""
 
 from __future__ import annotations
 

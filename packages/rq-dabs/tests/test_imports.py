@@ -5,7 +5,8 @@ CHECK = """
 import sys
 import rq_dabs.algorithms, rq_dabs.data.catalog, rq_dabs.data.download, rq_dabs.pretrain
 import rq_dabs.learner, rq_dabs.evaluate, rq_dabs.encoder
-optional = {'sklearn', 'rq_audio', 'rq_points', 'torchaudio', 'soundfile', 'tokenizers'}  # lightning itself may pull PIL/scipy (and librosa via torchmetrics)
+# lightning itself may pull PIL/scipy (and librosa via torchmetrics)
+optional = {'sklearn', 'rq_audio', 'rq_points', 'torchaudio', 'soundfile', 'tokenizers'}
 print(sorted(optional & {name.split('.')[0] for name in sys.modules}))
 """
 

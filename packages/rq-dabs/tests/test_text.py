@@ -130,7 +130,10 @@ def _text_root(tmp_path, dabs_data, vocab):
         mirror / "STS-B.zip", {"STS-B/train.tsv": sts.encode(), "STS-B/dev.tsv": sts.encode()}
     )
     labels = ("entailment", "neutral", "contradiction")
-    cols = "index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2\tlabel1\tgold_label\n"
+    cols = (
+        "index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\t"
+        "sentence1\tsentence2\tlabel1\tgold_label\n"
+    )
     mnli = cols + "".join(
         f"{i}\t0\t0\tg\t-\t-\t-\t-\tthe cat\tno dog\t{labels[i % 3]}\t{labels[i % 3]}\n"
         for i in range(30)

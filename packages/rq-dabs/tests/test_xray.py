@@ -30,7 +30,8 @@ def test_xray8_archive_and_labels_feed_a_multilabel_reader(tmp_path, dabs_data):
         for i, n in enumerate(names[:-1])
     ]
     table.write_text(
-        "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
+        "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,"
+        "View Position,"
         "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]\n" + "\n".join(rows) + "\n"
     )
     from rq_dabs.data.download import Source

@@ -1,8 +1,8 @@
 """Dataset archives for every modality's data scripts: digests, downloads, safe extraction.
 
 One implementation for rq-audio, rq-points and rq-dabs (docs/architecture.md, "Layers": code two
-modality packages need lives in rq-core). Extraction checks every member before it writes anything and
-refuses absolute paths, drive letters, ``..`` components, any member that would resolve
+modality packages need lives in rq-core). Extraction checks every member before it writes
+anything and refuses absolute paths, drive letters, ``..`` components, any member that would resolve
 outside the target folder, links (tar or zip) and device/FIFO members: a "zip slip" would
 otherwise write anywhere on disk. Only regular files and folders are written.
 
@@ -30,10 +30,11 @@ and the member):
 >>> with tarfile.open(d / "evil.tar", "w") as tar:
 ...     info = tarfile.TarInfo("../escape.txt"); info.size = 1
 ...     tar.addfile(info, io.BytesIO(b"x"))
->>> safe_extract(d / "evil.tar", d / "out")
+>>> safe_extract(d / "evil.tar", d / "out")  # doctest: +NORMALIZE_WHITESPACE
 Traceback (most recent call last):
 ...
-rq_core.archives.UnsafeArchiveError: evil.tar: member '../escape.txt' escapes the extraction folder (it would land outside the target folder)
+rq_core.archives.UnsafeArchiveError: evil.tar: member '../escape.txt' escapes the extraction
+folder (it would land outside the target folder)
 """
 
 from __future__ import annotations

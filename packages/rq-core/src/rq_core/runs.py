@@ -254,8 +254,9 @@ class StageCheck:
 
     ``state``: ``new`` (nothing recorded), ``done`` (finished with these settings and this
     budget: reuse it), ``resume`` (same settings but unfinished or with another budget:
-    continue from what is there, e.g. a killed pretraining or one given more steps), ``changed`` (made with other settings: ``changed`` names
-    the keys), ``forced`` (a record exists but the caller asked to redo it).
+    continue from what is there, e.g. a killed pretraining or one given more steps),
+    ``changed`` (made with other settings: ``changed`` names the keys), ``forced`` (a record
+    exists but the caller asked to redo it).
     """
 
     state: Literal["new", "done", "resume", "changed", "forced"]
@@ -396,7 +397,9 @@ class ResultsTable:
     ``title`` becomes a heading at the level the caller asks for, so a report can nest an
     app's table under its own headings.
 
-    >>> t = ResultsTable("Linear probe", ["method", "keyword"], [{"method": "rq", "keyword": 93.04}])
+    >>> t = ResultsTable(
+    ...     "Linear probe", ["method", "keyword"], [{"method": "rq", "keyword": 93.04}]
+    ... )
     >>> print(t.markdown(level=3))
     ### Linear probe
     <BLANKLINE>

@@ -135,7 +135,8 @@ class DomainAgnosticTransformer(nn.Module):
         b, n, d = tokens.shape
         if n != self.num_tokens or d != self.config.dim:
             raise ValueError(
-                f"expected tokens (B, {self.num_tokens}, {self.config.dim}), got {tuple(tokens.shape)}"
+                f"expected tokens (B, {self.num_tokens}, {self.config.dim}), "
+                f"got {tuple(tokens.shape)}"
             )
         x = torch.cat([self.cls_token.expand(b, -1, -1), tokens], dim=1) + self.pos_embedding
         x = self.emb_dropout(x)

@@ -3,7 +3,9 @@
 Points -> packed batch -> augmentation (+ RQ on xyz) -> octree -> MID-Net -> MID losses:
 
 >>> import numpy as np, torch
->>> from rq_points import MidNet, MidNetConfig, PointAugmentation, build_octree_batch, collate_shapes
+>>> from rq_points import (
+...     MidNet, MidNetConfig, PointAugmentation, build_octree_batch, collate_shapes
+... )
 >>> from rq_points.data.procedural import generate_shapes
 >>> items = [{"points": s.shape.points, "normals": s.shape.normals, "labels": s.shape.labels,
 ...           "cluster_ids": np.zeros(256, np.int64), "class_id": s.class_id, "index": i}

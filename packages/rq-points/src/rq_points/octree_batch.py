@@ -61,7 +61,8 @@ def build_octree_batch(
     """
     if points.ndim != 2 or points.shape[1] != 3 or normals.shape != points.shape:
         raise ValueError(
-            f"points and normals must both be (N, 3); got {tuple(points.shape)}, {tuple(normals.shape)}"
+            "points and normals must both be (N, 3); "
+            f"got {tuple(points.shape)}, {tuple(normals.shape)}"
         )
     if points.numel() and float(points.abs().max()) >= 1.0:
         bad = int((points.abs() >= 1.0).any(1).sum())

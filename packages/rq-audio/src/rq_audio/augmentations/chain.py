@@ -7,7 +7,9 @@ Each entry names a block and its arguments::
       - {name: rq, num_bins: 5, channel_mode: sample}
 
 >>> import torch
->>> chain = build_augmentation_chain([{"name": "random_resize_crop"}, {"name": "rq", "num_bins": 5}])
+>>> chain = build_augmentation_chain(
+...     [{"name": "random_resize_crop"}, {"name": "rq", "num_bins": 5}]
+... )
 >>> chain(torch.randn(2, 1, 64, 96)).shape
 torch.Size([2, 1, 64, 96])
 """

@@ -117,4 +117,7 @@ class MixupBYOLA(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return f"ratio={self.ratio}, memory_size={self.memory_size}, log_mixup_exp={self.log_mixup_exp}"
+        return (
+            f"ratio={self.ratio}, memory_size={self.memory_size}, "
+            f"log_mixup_exp={self.log_mixup_exp}"
+        )

@@ -66,7 +66,8 @@ def read_metadata(source: str | Path | io.TextIOBase) -> list[MetadataRow]:
 
 
 def write_metadata(path: str | Path, rows: list[MetadataRow]) -> None:
-    """Write rows as ``file_name,label,split`` or ``file_name,label,fold`` (whichever they carry)."""
+    """Write rows as ``file_name,label,split`` or ``file_name,label,fold``
+    (whichever they carry)."""
     by_fold = rows and rows[0].split is None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

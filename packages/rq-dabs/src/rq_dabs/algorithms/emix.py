@@ -56,7 +56,10 @@ def emix_loss(
 
     >>> m, z = torch.randn(4, 8), torch.randn(4, 8)
     >>> lam, perm = torch.full((4,), 0.7), torch.tensor([1, 0, 3, 2])
-    >>> bool(torch.isclose(emix_loss(m, z, lam, perm), emix_loss(m, z, lam, perm, lambda_form="reference_batch_mean")))
+    >>> bool(torch.isclose(
+    ...     emix_loss(m, z, lam, perm),
+    ...     emix_loss(m, z, lam, perm, lambda_form="reference_batch_mean"),
+    ... ))
     True
     """
     if lambda_form not in LAMBDA_FORMS:

@@ -35,7 +35,9 @@ class RQSimCLR(PretrainingAlgorithm):
 
     >>> from rq_dabs.specs import Input1dSpec
     >>> from rq_dabs.encoder import TransformerConfig
-    >>> model = DomainAgnosticTransformer([Input1dSpec(20, 5, 3)], TransformerConfig(depth=1, dim=32, mlp_dim=64))
+    >>> model = DomainAgnosticTransformer(
+    ...     [Input1dSpec(20, 5, 3)], TransformerConfig(depth=1, dim=32, mlp_dim=64)
+    ... )
     >>> loss, metrics = RQSimCLR().loss(model, [torch.randn(4, 20, 3)])
     >>> loss.shape
     torch.Size([])

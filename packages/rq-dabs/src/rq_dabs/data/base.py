@@ -26,7 +26,8 @@ def check_dabs_item(item: tuple, specs: list[InputSpec]) -> None:
     contract for ``specs``."""
     if not isinstance(item, tuple) or len(item) != len(specs) + 2:
         raise ValueError(
-            f"expected (index, {len(specs)} inputs, label), got {type(item).__name__} of {len(item)}"
+            f"expected (index, {len(specs)} inputs, label), "
+            f"got {type(item).__name__} of {len(item)}"
         )
     if not isinstance(item[0], int):
         raise ValueError(f"the first element must be the int index, got {type(item[0]).__name__}")

@@ -81,7 +81,8 @@ class _Captioned(DomainDataset):
     def _json(self, path: Path):
         if not path.is_file():
             raise FileNotFoundError(
-                f"{path} not found: run data_scripts/dabs/captioned_images.py --only {self.SCRIPT_SET}"
+                f"{path} not found: "
+                f"run data_scripts/dabs/captioned_images.py --only {self.SCRIPT_SET}"
             )
         with open(path, encoding="utf-8") as f:
             return json.load(f)

@@ -215,7 +215,10 @@ class SpokenDigitsSpeech(ArraysDataset):
         rng = np.random.default_rng(seed)
         out: list[tuple[str, int, int]] = []
         while len(out) < cls.VOICES:
-            voice = f"{cls.ACCENTS[rng.integers(len(cls.ACCENTS))]}+{cls.VARIANTS[rng.integers(len(cls.VARIANTS))]}"
+            voice = (
+                f"{cls.ACCENTS[rng.integers(len(cls.ACCENTS))]}+"
+                f"{cls.VARIANTS[rng.integers(len(cls.VARIANTS))]}"
+            )
             speaker = (voice, int(rng.integers(130, 221)), int(rng.integers(20, 81)))
             if all(v != voice for v, _, _ in out):
                 out.append(speaker)

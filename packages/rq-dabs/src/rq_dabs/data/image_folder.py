@@ -83,7 +83,8 @@ class ImageFolderDomain(DomainDataset):
         unknown = sorted({row[1] for row in rows} - set(index))
         if unknown:
             raise ValueError(
-                f"{self.folder} has labels outside this domain's {self.num_classes()} classes: {unknown[:5]}"
+                f"{self.folder} has labels outside this domain's {self.num_classes()} classes: "
+                f"{unknown[:5]}"
             )
         self.items = [(name, index[label], box) for name, label, box in rows]
         self.skipped = 0

@@ -132,7 +132,8 @@ class SpeechDomain(DomainDataset):
         self.items: list[tuple[str, int]] = self._items(split)
         if not self.items:
             raise FileNotFoundError(
-                f"{type(self).__name__}: no audio for split {split!r} under {self.root / 'speech'}: "
+                f"{type(self).__name__}: no audio for split {split!r} "
+                f"under {self.root / 'speech'}: "
                 f"run data_scripts/dabs/speech.py --only {self.SCRIPT_SET}"
             )
 

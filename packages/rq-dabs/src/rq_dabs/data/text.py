@@ -91,7 +91,9 @@ class WordPiece:
 
     >>> import tempfile, os
     >>> d = tempfile.mkdtemp(); p = os.path.join(d, "vocab.txt")
-    >>> _ = open(p, "w").write("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", ","]))
+    >>> _ = open(p, "w").write(
+    ...     "\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", ","])
+    ... )
     >>> WordPiece(p, backend="python").encode("UnAffable, x", max_length=8)
     [2, 4, 5, 6, 7, 1, 3, 0]
     """

@@ -147,7 +147,8 @@ class CheXpert(MultiLabelImages):
         )
         if base is None:
             raise FileNotFoundError(
-                f"no CheXpert-v1.0(-small)/train.csv under {self.folder}: CheXpert needs registration, "
+                f"no CheXpert-v1.0(-small)/train.csv under {self.folder}: "
+                "CheXpert needs registration, "
                 "see `python data_scripts/dabs/medical_images.py --list`"
             )
         out = []

@@ -115,7 +115,8 @@ def sweethome3d_sources(
     jar = Path(jar)
     if not jar.is_file():
         raise FileNotFoundError(
-            f"{jar} not found: `apt-get download sweethome3d && dpkg-deb -x sweethome3d_*.deb DIR`, "
+            f"{jar} not found: "
+            "`apt-get download sweethome3d && dpkg-deb -x sweethome3d_*.deb DIR`, "
             "then pass DIR/usr/share/sweethome3d/sweethome3d.jar"
         )
     with zipfile.ZipFile(jar) as z:
