@@ -29,12 +29,12 @@ import time
 import numpy as np
 import torch
 from rq_core.quantize import segment_min_max
-from rq_points.losses import MidNetLoss
-from rq_points.encoder import MidNet, MidNetConfig
-from rq_points.octree_batch import build_octree_batch, leaf_majority_label
+from rq_points.augmentations import PointAugmentation
 from rq_points.data.packed import collate_shapes
 from rq_points.data.procedural import generate_shapes
-from rq_points.augmentations import PointAugmentation
+from rq_points.encoder import MidNet, MidNetConfig
+from rq_points.losses import MidNetLoss
+from rq_points.octree_batch import build_octree_batch, leaf_majority_label
 from torch import Tensor
 
 SIZES = {
