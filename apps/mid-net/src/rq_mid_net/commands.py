@@ -10,7 +10,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rq_core.config import ConfigError, save_config
@@ -28,16 +27,13 @@ from rq_core.sweep import SweepPoint, run_sweep, sweep_points
 from rq_core.training import last_checkpoint
 from rq_core.uncertainty import (
     Estimate,
-    Statistic,
-    accuracy_statistic,
     bootstrap_estimate,
     compare_methods,
-    miou_statistic,
 )
 from rq_points.augmentations import PointAugmentation
 from rq_points.data.shape_cache import ShapeCache
 from rq_points.data.shape_sets import prepare_shape_set, split_indices
-from rq_points.evaluate import FeatureStore, load_pretrained
+from rq_points.evaluate import FeatureStore, load_pretrained, probe_rows, probe_statistics
 from rq_points.evaluate import classify as classify_protocol
 from rq_points.evaluate import segment as segment_protocol
 from rq_points.pretrain import pretrain as fit_mid_net
@@ -200,94 +196,14 @@ def _evaluate(cfg: DictConfig, spec: str, tasks: tuple[str, ...]) -> dict:
 # ------------------------------------------------------------------------------ results
 
 
-def _ratios(results: dict[str, dict], task: str, mode: str | None = None) -> list[str]:
-    found = set()
-    for r in results.values():
-        section = r.get(task) or {}
-        section = section.get(mode, {}) if mode else section
-        found |= {k for k in section if k != "finetune"}
-    return sorted(found, key=float)
-
-
-def _statistics(results: dict[str, dict]) -> dict[str, dict[str, Statistic]]:
-    """method -> {column -> Statistic} from the per-item outputs of the probes: each linear
-    probe's per-seed correctness of every test shape, each segmentation head's per-seed IoU
-    of every test shape (the same test shapes for every method)."""
-    cls_ratios = _ratios(results, "classify", "linear")
-    seg_ratios = _ratios(results, "segment")
-    out: dict[str, dict[str, Statistic]] = {}
-    for name, r in results.items():
-        stats: dict[str, Statistic] = {}
-        for ratio in cls_ratios:
-            x = (r.get("classify") or {}).get("linear", {}).get(ratio)
-            if x:
-                stats[f"cls lin {float(ratio):.0%}"] = accuracy_statistic(
-                    np.asarray(x["correct_per_seed"], bool), labels=np.asarray(x["test_labels"])
-                )
-        for ratio in seg_ratios:
-            x = (r.get("segment") or {}).get(ratio)
-            if x:
-                ious, classes = np.asarray(x["shape_iou_per_seed"]), np.asarray(x["test_class_ids"])
-                for short, average in (("C", "class"), ("I", "instance")):
-                    stats[f"seg {float(ratio):.0%} {short}.mIoU"] = miou_statistic(
-                        ious, classes, average=average
-                    )
-        out[name] = stats
-    return out
-
-
 def results_tables(results: dict[str, dict], title: str, notes: list[str]) -> list[ResultsTable]:
     """Each method's linear-probe accuracy and segmentation C./I.mIoU per data ratio with a
     95% bootstrap interval over test shapes and probe seeds, and each method against random
     init and the MID-FC baseline, paired on the same test shapes, with a verdict
     (:func:`rq_core.uncertainty.compare_methods`)."""
-    tables = compare_methods(title, _statistics(results), reference="random", baseline="midfc")
+    tables = compare_methods(title, probe_statistics(results), reference="random", baseline="midfc")
     tables[0].notes = [*notes, *tables[0].notes]
     return [t for t in tables if t.rows]
-
-
-def results_rows(results: dict[str, dict]) -> list[dict]:
-    """Long-form rows (method, task, ratio, metric, value) for ``results.csv``."""
-    rows = []
-    for name, r in results.items():
-        for mode, per_ratio in (r.get("classify") or {}).items():
-            for ratio, x in per_ratio.items():
-                value = x.get("accuracy_mean", x.get("accuracy"))
-                rows.append(
-                    {
-                        "method": name,
-                        "task": f"classify_{mode}",
-                        "ratio": ratio,
-                        "metric": "accuracy",
-                        "value": value,
-                    }
-                )
-        segment_results = r.get("segment") or {}
-        for ratio, x in segment_results.get("finetune", {}).items():
-            for metric in ("class_miou", "instance_miou"):
-                rows.append(
-                    {
-                        "method": name,
-                        "task": "segment_finetune",
-                        "ratio": ratio,
-                        "metric": metric,
-                        "value": x[metric],
-                    }
-                )
-        for ratio, x in segment_results.items():
-            if ratio == "finetune":
-                continue
-            for metric in ("class_miou", "instance_miou"):
-                rows.append(
-                    {
-                        "method": name,
-                        "task": "segment",
-                        "ratio": ratio,
-                        "metric": metric,
-                        "value": x[f"{metric}_mean"],
-                    }
-                )
-    return rows
 
 
 def _write(run_dir: Path, tables: list[ResultsTable], data: dict, rows: list[dict]) -> None:
@@ -336,7 +252,7 @@ def _probe_command(cfg: DictConfig, task: str) -> dict:
     save_config(cfg, run_dir)
     results = {result["method"]: result}
     tables = results_tables(results, f"MID-Net {task}", _probe_notes(cfg))
-    _write(run_dir, tables, result, results_rows(results))
+    _write(run_dir, tables, result, probe_rows(results))
     return result
 
 
@@ -415,13 +331,13 @@ def demo(cfg: DictConfig) -> dict:
             timings[f"pretrain_{variant}_s"] = seconds
     tables = results_tables(results, "MID-Net demo (procedural shapes)", _probe_notes(cfg))
     summary = {"results": results, "timings": timings, "total_seconds": time.time() - started}
-    _write(run_dir, tables, summary, results_rows(results))
+    _write(run_dir, tables, summary, probe_rows(results))
     return summary
 
 
 def _estimates(result: dict) -> dict[str, Estimate]:
     """{column: Estimate in %} of one method's probes."""
-    (stats,) = _statistics({"method": result}).values()
+    (stats,) = probe_statistics({"method": result}).values()
     return {column: bootstrap_estimate(stat).scaled(100) for column, stat in stats.items()}
 
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from rq_core.checkpoints import load_checkpoint
 from rq_core.features import extract_features as extract_features_loop
 from rq_core.linear_probe import ProbeSettings, linear_probe
+from rq_core.uncertainty import Statistic, accuracy_statistic, miou_statistic
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -49,6 +50,8 @@ __all__ = [
     "finetune_classification",
     "finetune_segmentation",
     "part_iou",
+    "probe_rows",
+    "probe_statistics",
     "segmentation_probe",
     "subset_shapes",
 ]
@@ -630,3 +633,86 @@ def segment(store: FeatureStore, cache, config: SegmentConfig) -> dict:
                 seeds=tuple(config.seeds),
             )
     return out
+
+
+# ------------------------------------------------------------------------ results
+
+
+def _ratios(results: dict[str, dict], task: str, mode: str | None = None) -> list[str]:
+    found = set()
+    for r in results.values():
+        section = r.get(task) or {}
+        section = section.get(mode, {}) if mode else section
+        found |= {k for k in section if k != "finetune"}
+    return sorted(found, key=float)
+
+
+def probe_statistics(results: dict[str, dict]) -> dict[str, dict[str, Statistic]]:
+    """method -> {column -> Statistic} from the per-item outputs of the probes: each linear
+    probe's per-seed correctness of every test shape, each segmentation head's per-seed IoU
+    of every test shape (the same test shapes for every method)."""
+    cls_ratios = _ratios(results, "classify", "linear")
+    seg_ratios = _ratios(results, "segment")
+    out: dict[str, dict[str, Statistic]] = {}
+    for name, r in results.items():
+        stats: dict[str, Statistic] = {}
+        for ratio in cls_ratios:
+            x = (r.get("classify") or {}).get("linear", {}).get(ratio)
+            if x:
+                stats[f"cls lin {float(ratio):.0%}"] = accuracy_statistic(
+                    np.asarray(x["correct_per_seed"], bool), labels=np.asarray(x["test_labels"])
+                )
+        for ratio in seg_ratios:
+            x = (r.get("segment") or {}).get(ratio)
+            if x:
+                ious, classes = np.asarray(x["shape_iou_per_seed"]), np.asarray(x["test_class_ids"])
+                for short, average in (("C", "class"), ("I", "instance")):
+                    stats[f"seg {float(ratio):.0%} {short}.mIoU"] = miou_statistic(
+                        ious, classes, average=average
+                    )
+        out[name] = stats
+    return out
+
+
+def probe_rows(results: dict[str, dict]) -> list[dict]:
+    """Long-form rows (method, task, ratio, metric, value) for ``results.csv``."""
+    rows = []
+    for name, r in results.items():
+        for mode, per_ratio in (r.get("classify") or {}).items():
+            for ratio, x in per_ratio.items():
+                value = x.get("accuracy_mean", x.get("accuracy"))
+                rows.append(
+                    {
+                        "method": name,
+                        "task": f"classify_{mode}",
+                        "ratio": ratio,
+                        "metric": "accuracy",
+                        "value": value,
+                    }
+                )
+        segment_results = r.get("segment") or {}
+        for ratio, x in segment_results.get("finetune", {}).items():
+            for metric in ("class_miou", "instance_miou"):
+                rows.append(
+                    {
+                        "method": name,
+                        "task": "segment_finetune",
+                        "ratio": ratio,
+                        "metric": metric,
+                        "value": x[metric],
+                    }
+                )
+        for ratio, x in segment_results.items():
+            if ratio == "finetune":
+                continue
+            for metric in ("class_miou", "instance_miou"):
+                rows.append(
+                    {
+                        "method": name,
+                        "task": "segment",
+                        "ratio": ratio,
+                        "metric": metric,
+                        "value": x[f"{metric}_mean"],
+                    }
+                )
+    return rows
