@@ -19,7 +19,6 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 from rq_core.runs import ResultsTable, atomic_write
-from rq_core.uncertainty import Comparison, Estimate
 
 from rq_demo.apps import APPS, MEASURED_ON, AppSpec
 from rq_demo.progress import format_duration
@@ -105,27 +104,11 @@ def results_markdown(stage_dir: Path, level: int = SECTION_LEVEL + 1) -> str | N
         return f"_{results.name} cannot be read: {error}_"
     tables = data.get("tables") if isinstance(data, dict) else None
     if tables:
-        return "\n".join(
-            _with_intervals(ResultsTable.from_json(t)).markdown(level=level) for t in tables
-        )
+        return "\n".join(ResultsTable.from_json(t).markdown(level=level) for t in tables)
     written = stage_dir / "results.md"
     if written.is_file():
         return demote_headings(written.read_text().strip(), level)
     return "```json\n" + json.dumps(data, indent=2)[:4000] + "\n```"
-
-
-def _with_intervals(table: ResultsTable) -> ResultsTable:
-    """``table`` with the JSON cells of :class:`rq_core.uncertainty.Estimate` and
-    :class:`~rq_core.uncertainty.Comparison` (``compare_methods``' tables) made those objects
-    again, so that they show as ``93.0 [91.2, 94.5]`` rather than as a dict."""
-    kinds = ((Estimate, "value"), (Comparison, "difference"))
-    for row in table.rows:
-        for column, cell in row.items():
-            for kind, first in kinds:
-                if isinstance(cell, dict) and {first, "low", "high"} <= cell.keys():
-                    names = (first, "low", "high", "level", "resamples", "show_verdict")
-                    row[column] = kind(**{name: cell[name] for name in names if name in cell})
-    return table
 
 
 def loss_curve(metrics_csv: Path) -> tuple[str, list[tuple[float, float]]] | None:
