@@ -31,8 +31,8 @@ import numpy as np
 import rq_core
 import torch
 import torch.nn.functional as F
-from rq_audio.byol_a import BYOLA, MIXUP_AUGMENTATIONS, RQ_AUGMENTATIONS
-from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache
+from rq_audio.data.hdf5_cache import AudioClipDataset, prepare_audio_cache
+from rq_audio.learner import BYOLA, MIXUP_AUGMENTATIONS, RQ_AUGMENTATIONS
 from rq_audio.log_mel import LogMelSpectrogram
 from rq_audio.normalization import NormalizeBatch
 from rq_audio.testing import write_tone_folder
@@ -100,13 +100,24 @@ def _time(fn, batches: int) -> float:
 
 def make_cache(root: Path) -> Path:
     meta = write_tone_folder(root / "tones", classes=4, per_split=(40, 4, 4), seconds=2.0)
-    return prepare_audio_cache(root / "tones", root / "tones.h5", metadata=meta, progress=False).path
+    return prepare_audio_cache(
+        root / "tones", root / "tones.h5", metadata=meta, progress=False
+    ).path
 
 
-def bench_pipeline(cache: Path, chain: str, batch: int, batches: int, workers: int, model_size: dict | None,
-                   backend: str = "torchaudio"):
+def bench_pipeline(
+    cache: Path,
+    chain: str,
+    batch: int,
+    batches: int,
+    workers: int,
+    model_size: dict | None,
+    backend: str = "torchaudio",
+):
     chain_cfg = RQ_AUGMENTATIONS if chain == "rq" else MIXUP_AUGMENTATIONS
-    size = model_size or dict(feature_dim=64, projection_hidden_dim=64, projection_dim=32, encoder_channels=8)
+    size = model_size or dict(
+        feature_dim=64, projection_hidden_dim=64, projection_dim=32, encoder_channels=8
+    )
     # Equal settings: the reference pattern computes log-mel with torchaudio per sample.
     ours = BYOLA(augmentations=chain_cfg, log_mel={"backend": backend}, **size)
     ours.set_norm_stats(-8.0, 4.0)
@@ -115,10 +126,24 @@ def bench_pipeline(cache: Path, chain: str, batch: int, batches: int, workers: i
     post_norm = NormalizeBatch()
     clips = AudioClipDataset(cache, UNIT, random_crop=True, seed=0)
     endless = RandomSampler(clips, replacement=True, num_samples=10**9)
-    ours_loader = iter(DataLoader(clips, batch_size=batch, sampler=endless, num_workers=workers,
-                                  persistent_workers=workers > 0, drop_last=True))
-    ref_loader = iter(DataLoader(PerSampleViews(cache, chain, -8.0, 4.0), batch_size=batch, num_workers=workers,
-                                 persistent_workers=workers > 0))
+    ours_loader = iter(
+        DataLoader(
+            clips,
+            batch_size=batch,
+            sampler=endless,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            drop_last=True,
+        )
+    )
+    ref_loader = iter(
+        DataLoader(
+            PerSampleViews(cache, chain, -8.0, 4.0),
+            batch_size=batch,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
+    )
 
     def ours_views():
         return ours.make_views(next(ours_loader))
@@ -135,13 +160,17 @@ def bench_pipeline(cache: Path, chain: str, batch: int, batches: int, workers: i
             opt.zero_grad()
             loss.backward()
             opt.step()
+
         return run
 
     results = {}
     if model_size is None:
         results["pipeline"] = (_time(ref_views, batches), _time(ours_views, batches))
     else:
-        results["step"] = (_time(step(reference, opt_ref, ref_views), batches), _time(step(ours, opt_ours, ours_views), batches))
+        results["step"] = (
+            _time(step(reference, opt_ref, ref_views), batches),
+            _time(step(ours, opt_ours, ours_views), batches),
+        )
     return results
 
 
@@ -153,7 +182,10 @@ def bench_log_mel(batch: int, repeats: int) -> dict[str, float]:
 
     def with_librosa():
         for w in wav.numpy():
-            np.log(fb @ np.abs(librosa.stft(w, n_fft=1024, hop_length=160)) ** 2 + np.finfo(np.float32).eps)
+            np.log(
+                fb @ np.abs(librosa.stft(w, n_fft=1024, hop_length=160)) ** 2
+                + np.finfo(np.float32).eps
+            )
 
     t_lib = _time(with_librosa, repeats)
     out = {}
@@ -164,7 +196,9 @@ def bench_log_mel(batch: int, repeats: int) -> dict[str, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--batches", type=int, default=5)
     p.add_argument("--workers", type=int, default=2)
@@ -172,24 +206,44 @@ def main() -> None:
     args = p.parse_args()
     torch.manual_seed(0)
     load = os.getloadavg()[0]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {load:.1f}; "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}; batch {args.batch}, {args.batches} batches, "
-          f"{args.workers} loader workers")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load {load:.1f}; torch {torch.__version__}, threads {torch.get_num_threads()}; "
+        f"batch {args.batch}, {args.batches} batches, {args.workers} loader workers"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         cache = make_cache(Path(tmp))
         for chain, backend in (("rq", "torchaudio"), ("mixup", "torchaudio"), ("rq", "nnaudio")):
-            ref, ours = bench_pipeline(cache, chain, args.batch, args.batches, args.workers, None, backend)["pipeline"]
+            ref, ours = bench_pipeline(
+                cache, chain, args.batch, args.batches, args.workers, None, backend
+            )["pipeline"]
             n = args.batch * args.batches
-            print(f"pipeline [{chain:5s}, ours on {backend:10s}]  per-sample (BYOL-A) {n / ref:8.1f} clips/s   "
-                  f"batched (ours) {n / ours:8.1f} clips/s   ours/reference {ref / ours:5.2f}x", flush=True)
+            print(
+                f"pipeline [{chain:5s}, ours on {backend:10s}]  per-sample (BYOL-A) "
+                f"{n / ref:8.1f} clips/s   "
+                f"batched (ours) {n / ours:8.1f} clips/s   ours/reference {ref / ours:5.2f}x",
+                flush=True,
+            )
         if not args.no_step:
-            size = dict(feature_dim=512, projection_hidden_dim=1024, projection_dim=128, encoder_channels=32)
-            ref, ours = bench_pipeline(cache, "rq", args.batch, max(2, args.batches // 2), args.workers, size)["step"]
+            size = dict(
+                feature_dim=512, projection_hidden_dim=1024, projection_dim=128, encoder_channels=32
+            )
+            ref, ours = bench_pipeline(
+                cache, "rq", args.batch, max(2, args.batches // 2), args.workers, size
+            )["step"]
             n = args.batch * max(2, args.batches // 2)
-            print(f"full step [rq, demo encoder]  per-sample {n / ref:6.1f} clips/s   batched {n / ours:6.1f} clips/s"
-                  f"   ours/reference {ref / ours:5.2f}x", flush=True)
+            print(
+                f"full step [rq, demo encoder]  per-sample {n / ref:6.1f} clips/s   "
+                f"batched {n / ours:6.1f} clips/s"
+                f"   ours/reference {ref / ours:5.2f}x",
+                flush=True,
+            )
     for backend, ratio in bench_log_mel(args.batch, 3).items():
-        print(f"log-mel {backend:10s} (batch of {args.batch}) / librosa (clip by clip): {ratio:5.1f}x faster", flush=True)
+        print(
+            f"log-mel {backend:10s} (batch of {args.batch}) / librosa (clip by clip): "
+            f"{ratio:5.1f}x faster",
+            flush=True,
+        )
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -107,7 +107,9 @@ def cases(quick: bool, tiny: bool = False) -> list[Case]:
             "points 32 x 10,000 x 3 packed n=30",
             30,
             pts_make,
-            lambda x, seg: randomized_quantize(x, 30, channel_dim=-1, segment_ids=seg, backend=BACKEND),
+            lambda x, seg: randomized_quantize(
+                x, 30, channel_dim=-1, segment_ids=seg, backend=BACKEND
+            ),
             pts_dense,
         ),
         Case(
@@ -116,7 +118,9 @@ def cases(quick: bool, tiny: bool = False) -> list[Case]:
             lambda d: (torch.randn(64 // k, 196, 256, device=d), None),
             lambda x, _: randomized_quantize(x, 8, channel_dim=-1, backend=BACKEND),
             # the reference wants channels on dim 1: (B, D, L, 1)
-            lambda x, _: dense_reference(x.transpose(1, 2).unsqueeze(-1), 8).squeeze(-1).transpose(1, 2),
+            lambda x, _: (
+                dense_reference(x.transpose(1, 2).unsqueeze(-1), 8).squeeze(-1).transpose(1, 2)
+            ),
         ),
     ]
 
@@ -242,7 +246,8 @@ def run(
 def format_row(r: dict) -> str:
     s = (
         f"{r['device']:4s} {r['case']:48s} ours/dense time {1 / r['speedup']:.4f} "
-        f"(speed-up x{r['speedup']:.1f}) | peak extra memory: ours {r['ours_mem_x_input']:.2f}x input, "
+        f"(speed-up x{r['speedup']:.1f}) | peak extra memory: "
+        f"ours {r['ours_mem_x_input']:.2f}x input, "
         f"dense {r['dense_mem_x_input']:.2f}x input"
     )
     if "bandwidth_vs_copy" in r:
@@ -285,8 +290,12 @@ def results_table(rows: list[dict]) -> ResultsTable:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shapes", nargs="*", help="substrings of case names (images, audio, points, DABS)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--shapes", nargs="*", help="substrings of case names (images, audio, points, DABS)"
+    )
     ap.add_argument("--quick", action="store_true", help="batch axis / 8: a smoke run")
     ap.add_argument("--tiny", action="store_true", help="batch axis / 32, 2,000 points: a dry run")
     ap.add_argument("--repeats", type=int, default=5)
@@ -353,8 +362,14 @@ def main(argv: list[str] | None = None) -> int:
         note = f"{setup}; median of {args.repeats} calls (dense: half as many)."
         table.notes.append(note + (f" CPU targets ({targets}): {verdict}." if verdict else ""))
         size = "tiny" if args.tiny else "quick" if args.quick else "paper"
-        data = {"setup": setup, "quick": args.quick, "size": size, "repeats": args.repeats, "rows": rows,
-                "verdict": verdict}
+        data = {
+            "setup": setup,
+            "quick": args.quick,
+            "size": size,
+            "repeats": args.repeats,
+            "rows": rows,
+            "verdict": verdict,
+        }
         write_results(args.results_dir, table, data, title="Quantizer benchmark")
     return 0
 

@@ -19,8 +19,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from rq_audio.audio_io import AUDIO_EXTENSIONS
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.audio_io import AUDIO_EXTENSIONS
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import safe_extract
 
 
@@ -35,10 +35,14 @@ def read_segments(path: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--source", type=Path, required=True, help="folder, .tar(.gz) or .zip of clips")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--segments", type=Path, default=None, help="AudioSet segments csv to filter/label by")
+    p.add_argument(
+        "--segments", type=Path, default=None, help="AudioSet segments csv to filter/label by"
+    )
     p.add_argument("--copy", action="store_true", help="copy the clips instead of symlinking them")
     args = p.parse_args(argv)
     out = args.out
@@ -63,9 +67,14 @@ def main(argv: list[str] | None = None) -> Path:
             dest.parent.mkdir(parents=True, exist_ok=True)
             if not dest.exists():
                 shutil.copy2(f, dest) if args.copy else os.symlink(f.resolve(), dest)
-        rows.append(MetadataRow(f"clips/{rel.as_posix()}", segments[ytid] if segments else "", "train"))
+        rows.append(
+            MetadataRow(f"clips/{rel.as_posix()}", segments[ytid] if segments else "", "train")
+        )
     if not rows:
-        raise SystemExit(f"no audio clips found under {args.source}" + (" matching --segments" if segments else ""))
+        raise SystemExit(
+            f"no audio clips found under {args.source}"
+            + (" matching --segments" if segments else "")
+        )
     write_metadata(out / "metadata.csv", rows)
     print(f"{len(rows)} clips -> {out / 'metadata.csv'}")
     return out / "metadata.csv"

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import download, safe_extract
 
 URL = "http://download.magenta.tensorflow.org/datasets/nsynth/nsynth-{split}.jsonwav.tar.gz"
@@ -22,7 +22,9 @@ SPLITS = ("train", "valid", "test")
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--archives", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--download", action="store_true", help="fetch missing archives into --archives")
@@ -37,7 +39,13 @@ def main(argv: list[str] | None = None) -> Path:
         safe_extract(archive, args.out)
         examples = json.loads((args.out / f"nsynth-{split}" / "examples.json").read_text())
         for note_id in sorted(examples):
-            rows.append(MetadataRow(f"nsynth-{split}/audio/{note_id}.wav", examples[note_id]["instrument_family_str"], split))
+            rows.append(
+                MetadataRow(
+                    f"nsynth-{split}/audio/{note_id}.wav",
+                    examples[note_id]["instrument_family_str"],
+                    split,
+                )
+            )
     write_metadata(args.out / "metadata.csv", rows)
     print(f"{len(rows)} notes -> {args.out / 'metadata.csv'}")
     return args.out / "metadata.csv"

@@ -1,6 +1,7 @@
 """Speech Commands V2, 35 words (EVAR task ``spcv2``, 1.0 s clips).
 
-    python data_scripts/audio/spcv2.py --archive speech_commands_v0.02.tar.gz --out data/audio/spcv2 [--download]
+    python data_scripts/audio/spcv2.py --archive speech_commands_v0.02.tar.gz \
+--out data/audio/spcv2 [--download]
 
 Splits from the archive's ``validation_list.txt`` and ``testing_list.txt`` (everything else
 trains), labels are the word folders; ``_background_noise_`` is left out, as EVAR's
@@ -13,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import download, safe_extract
 
 URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
@@ -33,12 +34,16 @@ def extract_and_list(archive: Path, out: Path, download_missing: bool = False) -
         split = "valid" if rel in valid else "test" if rel in test else "train"
         rows.append(MetadataRow(rel, f.parent.name, split))
     if not rows:
-        raise SystemExit(f"no <word>/*.wav in {out}: is {archive} the Speech Commands v0.02 archive?")
+        raise SystemExit(
+            f"no <word>/*.wav in {out}: is {archive} the Speech Commands v0.02 archive?"
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--archive", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--download", action="store_true")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import download, safe_extract
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,7 +29,9 @@ VALID_NOISE = "running_tap.wav"
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--archive", type=Path, required=True)
     p.add_argument("--test-archive", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)

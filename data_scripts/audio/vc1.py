@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import safe_extract, verify_checksum
 
 MD5 = {  # published with the archives
@@ -27,7 +27,9 @@ SPLIT_CODES = {"1": "train", "2": "valid", "3": "test"}
 
 def main(argv: list[str] | None = None, *, checksums: dict[str, str] | None = None) -> Path:
     checksums = MD5 if checksums is None else checksums
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--archives", type=Path, required=True)
     p.add_argument("--iden-split", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
@@ -52,7 +54,10 @@ def main(argv: list[str] | None = None, *, checksums: dict[str, str] | None = No
             rows.append(MetadataRow(f"wav/{rel}", rel.split("/")[0], SPLIT_CODES[code]))
     missing = [r.file_name for r in rows if not (args.out / r.file_name).is_file()]
     if missing:
-        print(f"warning: {len(missing)} files listed in {args.iden_split.name} are not in the archives (first: {missing[0]})")
+        print(
+            f"warning: {len(missing)} files listed in {args.iden_split.name} are not in the "
+            f"archives (first: {missing[0]})"
+        )
     write_metadata(args.out / "metadata.csv", rows)
     print(f"{len(rows)} utterances -> {args.out / 'metadata.csv'}")
     return args.out / "metadata.csv"

@@ -1,7 +1,8 @@
 """VoxForge language identification (6 languages; EVAR task ``voxforge``, 5.8 s clips).
 
     python data_scripts/audio/voxforge.py --archives DIR --out data/audio/voxforge
-    python data_scripts/audio/voxforge.py --url-list voxforge_urls.txt --download --archives DIR --out ...
+    python data_scripts/audio/voxforge.py --url-list voxforge_urls.txt --download --archives DIR \
+--out ...
 
 DIR holds ``<lang>/*.tgz`` speaker-session archives (``--download`` fetches them from TFDS's
 url list, https://storage.googleapis.com/tfds-data/downloads/voxforge/voxforge_urls.txt, whose
@@ -16,8 +17,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from rq_audio.audio_io import AUDIO_EXTENSIONS
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.audio_io import AUDIO_EXTENSIONS
+from rq_audio.data.metadata import MetadataRow, write_metadata
 from rq_core.archives import download, safe_extract
 
 
@@ -27,7 +28,9 @@ def _language_of(url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--archives", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--url-list", type=Path, default=None)
@@ -47,14 +50,20 @@ def main(argv: list[str] | None = None) -> Path:
     n_train, n_valid = int(0.7 * len(sessions)), int(0.15 * len(sessions))
     split_of = {}
     for rank, i in enumerate(order):
-        split_of[sessions[i]] = "train" if rank < n_train else "valid" if rank < n_train + n_valid else "test"
+        split_of[sessions[i]] = (
+            "train" if rank < n_train else "valid" if rank < n_train + n_valid else "test"
+        )
     rows = []
     for archive in sessions:
         lang = archive.parent.name
         target = args.out / lang / archive.stem
         for f in sorted(safe_extract(archive, target)):
             if f.suffix.lower() in AUDIO_EXTENSIONS:
-                rows.append(MetadataRow(f.relative_to(args.out.resolve()).as_posix(), lang, split_of[archive]))
+                rows.append(
+                    MetadataRow(
+                        f.relative_to(args.out.resolve()).as_posix(), lang, split_of[archive]
+                    )
+                )
     write_metadata(args.out / "metadata.csv", rows)
     print(f"{len(rows)} utterances from {len(sessions)} sessions -> {args.out / 'metadata.csv'}")
     return args.out / "metadata.csv"

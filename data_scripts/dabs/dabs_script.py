@@ -1,6 +1,7 @@
 """The command line shared by the DABS data scripts (one script per domain in this folder).
 
-    python data_scripts/dabs/<domain>.py [--root DIR] [--only NAME ...] [--mirror URL_OR_DIR] [--list]
+    python data_scripts/dabs/<domain>.py [--root DIR] [--only NAME ...] [--mirror URL_OR_DIR] \
+[--list]
 
 Each script knows its public sets (URL + checksum), downloads them into ROOT/<domain>/<set>/
 (ROOT defaults to $RQ_CACHE/dabs, i.e. ~/.cache/rq/dabs -- the ``data_root`` of ``rq-dabs``),
@@ -11,12 +12,12 @@ Sets that need registration are not downloaded: the script prints what to do ins
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rq_dabs.download import Source, fetch, safe_extract
+from rq_core.runs import cache_root
+from rq_dabs.data.download import Source, fetch, safe_extract
 
 __all__ = ["PublicSet", "run"]
 
@@ -34,8 +35,7 @@ class PublicSet:
 
 
 def default_root() -> Path:
-    base = os.environ.get("RQ_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rq")
-    return Path(base) / "dabs"
+    return cache_root("dabs")
 
 
 def run(
@@ -46,9 +46,18 @@ def run(
 ) -> list[str]:
     """Parse ``argv`` and fetch/verify/extract/prepare; returns the names of the sets done."""
     parser = argparse.ArgumentParser(description=f"Download and prepare the DABS {domain} sets.")
-    parser.add_argument("--root", type=Path, default=default_root(), help="data root (default: %(default)s)")
-    parser.add_argument("--only", nargs="*", default=None, help=f"sets to get (default: all public): {sorted(public)}")
-    parser.add_argument("--mirror", default=None, help="base URL or folder holding the same file names")
+    parser.add_argument(
+        "--root", type=Path, default=default_root(), help="data root (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help=f"sets to get (default: all public): {sorted(public)}",
+    )
+    parser.add_argument(
+        "--mirror", default=None, help="base URL or folder holding the same file names"
+    )
     parser.add_argument("--list", action="store_true", help="list the sets and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -64,7 +73,9 @@ def run(
             print(f"[{domain}] {name} needs registration; not downloaded.\n{registration[name]}\n")
             continue
         if name not in public:
-            parser.error(f"unknown set {name!r}; choose from {sorted(public) + sorted(registration)}")
+            parser.error(
+                f"unknown set {name!r}; choose from {sorted(public) + sorted(registration)}"
+            )
         item = public[name]
         set_dir = args.root / domain / name
         for source in item.sources:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dabs_script import PublicSet, run  # noqa: E402
-from rq_dabs.download import Source  # noqa: E402
+from rq_dabs.data.download import Source  # noqa: E402
 
 
 def check_pamap2(set_dir: Path) -> None:
@@ -19,14 +19,20 @@ def check_pamap2(set_dir: Path) -> None:
     protocol = set_dir / "PAMAP2_Dataset" / "Protocol"
     found = sorted(p.name for p in protocol.glob("subject10*.dat"))
     if not found:
-        raise FileNotFoundError(f"no subject10*.dat under {protocol}: the archive's layout changed?")
+        raise FileNotFoundError(
+            f"no subject10*.dat under {protocol}: the archive's layout changed?"
+        )
     print(f"[sensor] pamap2: {len(found)} subject files in {protocol}")
 
 
 PUBLIC = {
     "pamap2": PublicSet(
-        [Source("https://archive.ics.uci.edu/ml/machine-learning-databases/00231/PAMAP2_Dataset.zip",
-                "PAMAP2_Dataset.zip")],
+        [
+            Source(
+                "https://archive.ics.uci.edu/ml/machine-learning-databases/00231/PAMAP2_Dataset.zip",
+                "PAMAP2_Dataset.zip",
+            )
+        ],
         prepare=check_pamap2,
         note="PAMAP2 (UCI 231): 9 subjects, 3 IMUs + heart rate at 100 Hz",
     ),

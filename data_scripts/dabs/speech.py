@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dabs_script import PublicSet, run  # noqa: E402
-from rq_dabs.download import Source  # noqa: E402
+from rq_dabs.data.download import Source  # noqa: E402
 
 LIBRISPEECH = {
     "dev-clean": "76f87d090650617fca0cac8f88b9416e0ebf80350acb97b343a85fa903728ab3",
@@ -26,17 +26,33 @@ LIBRISPEECH = {
 
 PUBLIC = {
     "librispeech": PublicSet(
-        [Source(f"http://www.openslr.org/resources/12/{part}.tar.gz", f"{part}.tar.gz", sha256=digest)
-         for part, digest in LIBRISPEECH.items()],
+        [
+            Source(
+                f"http://www.openslr.org/resources/12/{part}.tar.gz",
+                f"{part}.tar.gz",
+                sha256=digest,
+            )
+            for part, digest in LIBRISPEECH.items()
+        ],
         note="pretraining (960 h) and transfer (dev-clean speakers)",
     ),
     "google_speech": PublicSet(
-        [Source("http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz", "speech_commands_v0.02.tar.gz",
-                sha256="af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58")],
+        [
+            Source(
+                "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+                "speech_commands_v0.02.tar.gz",
+                sha256="af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+            )
+        ],
         note="Speech Commands v0.02 (35 words)",
     ),
     "audio_mnist": PublicSet(
-        [Source("https://github.com/soerenab/AudioMNIST/archive/refs/heads/master.zip", "AudioMNIST-master.zip")],
+        [
+            Source(
+                "https://github.com/soerenab/AudioMNIST/archive/refs/heads/master.zip",
+                "AudioMNIST-master.zip",
+            )
+        ],
         note="AudioMNIST (spoken digits, 60 speakers)",
     ),
 }

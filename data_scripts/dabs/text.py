@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dabs_script import PublicSet, run  # noqa: E402
-from rq_dabs.download import Source  # noqa: E402
+from rq_dabs.data.download import Source  # noqa: E402
 
 GLUE_BASE = "https://dl.fbaipublicfiles.com/glue/data/"
 SENTEVAL_BASE = "https://dl.fbaipublicfiles.com/senteval/senteval_data/"
@@ -31,13 +31,19 @@ def prepare_mrpc(set_dir: Path) -> None:
     ``Quality, #1 ID, #2 ID, #1 String, #2 String``): train rows whose id pair is a dev id go to
     dev.tsv, as GLUE's download script splits them."""
     archives = set_dir / "archives"
-    dev_ids = {tuple(line.strip().split("\t")) for line in
-               (archives / "mrpc_dev_ids.tsv").read_text(encoding="utf-8").splitlines() if line.strip()}
+    dev_ids = {
+        tuple(line.strip().split("\t"))
+        for line in (archives / "mrpc_dev_ids.tsv").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
     out = set_dir / "MRPC"
     out.mkdir(parents=True, exist_ok=True)
     header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
     lines = (archives / "msr_paraphrase_train.txt").read_text(encoding="utf-8-sig").splitlines()[1:]
-    with open(out / "train.tsv", "w", encoding="utf-8") as train, open(out / "dev.tsv", "w", encoding="utf-8") as dev:
+    with (
+        open(out / "train.tsv", "w", encoding="utf-8") as train,
+        open(out / "dev.tsv", "w", encoding="utf-8") as dev,
+    ):
         train.write(header)
         dev.write(header)
         for line in lines:
@@ -55,7 +61,12 @@ def prepare_mrpc(set_dir: Path) -> None:
 
 PUBLIC = {
     "wikitext103": PublicSet(
-        [Source("https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip", "wikitext-103-v1.zip")],
+        [
+            Source(
+                "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip",
+                "wikitext-103-v1.zip",
+            )
+        ],
         note="pretraining corpus (103M tokens)",
     ),
     **{
@@ -67,11 +78,15 @@ PUBLIC = {
     },
     # GLUE's download script (nyu-mll/GLUE-baselines download_glue_data.py) gets QNLI as QNLIv2.zip
     # (folder QNLI/) and builds MRPC from the MSR paraphrase files plus GLUE's dev ids.
-    "glue_qnli": PublicSet([Source(GLUE_BASE + "QNLIv2.zip", "QNLIv2.zip")], note="GLUE QNLI (transfer)"),
+    "glue_qnli": PublicSet(
+        [Source(GLUE_BASE + "QNLIv2.zip", "QNLIv2.zip")], note="GLUE QNLI (transfer)"
+    ),
     "glue_mrpc": PublicSet(
-        [Source(SENTEVAL_BASE + "msr_paraphrase_train.txt", "msr_paraphrase_train.txt"),
-         Source(SENTEVAL_BASE + "msr_paraphrase_test.txt", "msr_paraphrase_test.txt"),
-         Source(GLUE_BASE + "mrpc_dev_ids.tsv", "mrpc_dev_ids.tsv")],
+        [
+            Source(SENTEVAL_BASE + "msr_paraphrase_train.txt", "msr_paraphrase_train.txt"),
+            Source(SENTEVAL_BASE + "msr_paraphrase_test.txt", "msr_paraphrase_test.txt"),
+            Source(GLUE_BASE + "mrpc_dev_ids.tsv", "mrpc_dev_ids.tsv"),
+        ],
         prepare=prepare_mrpc,
         note="GLUE MRPC (transfer), built into MRPC/{train,dev,test}.tsv as GLUE's script does",
     ),

@@ -13,12 +13,23 @@ SPLIT_FRACTION_VALID = 0.1
 
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--archive", type=Path, required=True, help="the downloaded archive (or an extracted folder)")
+    p.add_argument(
+        "--archive",
+        type=Path,
+        required=True,
+        help="the downloaded archive (or an extracted folder)",
+    )
     p.add_argument("--out", type=Path, required=True, help="the HDF5 cache to write")
-    p.add_argument("--sha256", default=None, help="expected SHA-256 of the archive (verified when given)")
-    p.add_argument("--work-dir", type=Path, default=None, help="where to extract (default: next to --out)")
+    p.add_argument(
+        "--sha256", default=None, help="expected SHA-256 of the archive (verified when given)"
+    )
+    p.add_argument(
+        "--work-dir", type=Path, default=None, help="where to extract (default: next to --out)"
+    )
     p.add_argument("--num-points", type=int, default=10000, help="points sampled per mesh")
-    p.add_argument("--num-clusters", type=int, default=100, help="k-means clusters per shape (MID-Net: 100)")
+    p.add_argument(
+        "--num-clusters", type=int, default=100, help="k-means clusters per shape (MID-Net: 100)"
+    )
     p.add_argument("--limit", type=int, default=0, help="only the first N shapes (a quick check)")
     return p
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from _common import extracted_root, parser
-from rq_points.readers import load_shape
-from rq_points.shape_cache import ShapeSource, write_shape_cache
+from rq_points.data.readers import load_shape
+from rq_points.data.shape_cache import ShapeSource, write_shape_cache
 
 SYNSET = re.compile(r"^\d{8}$")
 
@@ -34,7 +34,9 @@ def mesh_files(root: Path) -> list[tuple[str, Path]]:
         if path.name == "model.obj" or path.name == "model_normalized.obj":
             found.append((synsets[-1], path))
     if not found:
-        raise FileNotFoundError(f"{root}: no <synset>/<model>/(model.obj|models/model_normalized.obj) meshes")
+        raise FileNotFoundError(
+            f"{root}: no <synset>/<model>/(model.obj|models/model_normalized.obj) meshes"
+        )
     return found
 
 
@@ -45,9 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         meshes = meshes[: args.limit]
     synsets = sorted({s for s, _ in meshes})
-    sources = [ShapeSource(str(p.relative_to(root)), synsets.index(s), "train",
-                           lambda p=p, i=i: load_shape(p, args.num_points, np.random.default_rng(i)))
-               for i, (s, p) in enumerate(meshes)]
+    sources = [
+        ShapeSource(
+            str(p.relative_to(root)),
+            synsets.index(s),
+            "train",
+            lambda p=p, i=i: load_shape(p, args.num_points, np.random.default_rng(i)),
+        )
+        for i, (s, p) in enumerate(meshes)
+    ]
     print(write_shape_cache(args.out, sources, class_names=synsets, num_clusters=args.num_clusters))
     return 0
 

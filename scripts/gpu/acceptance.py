@@ -81,48 +81,100 @@ APPS: dict[str, App] = {
         "apps/byol-a/configs/demo_quick.yaml",
         ("evaluate.device",),
         (
-            "demo.corpus.notes_per_family=6", "demo.corpus.speakers=5", "demo.corpus.takes_per_word=1",
-            "demo.corpus.unlabeled_notes=0", "demo.corpus.unlabeled_words=0", "data.batch_size=8",
-            "evaluate.probe_max_epochs=1", "model.feature_dim=64", "model.projection_hidden_dim=64",
-            "model.projection_dim=32", "model.encoder_channels=8",
-            "demo.methods=[{name: rq, augmentations: [{name: rq, num_bins: 5, channel_mode: frequency}]}]",
+            "demo.corpus.notes_per_family=6",
+            "demo.corpus.speakers=5",
+            "demo.corpus.takes_per_word=1",
+            "demo.corpus.unlabeled_notes=0",
+            "demo.corpus.unlabeled_words=0",
+            "data.batch_size=8",
+            "evaluate.probe.max_epochs=1",
+            "model.feature_dim=64",
+            "model.projection_hidden_dim=64",
+            "model.projection_dim=32",
+            "model.encoder_channels=8",
+            (
+                "demo.methods=[{name: rq, augmentations: "
+                "[{name: rq, num_bins: 5, channel_mode: frequency}]}]"
+            ),
         ),
         (
             Variant("BYOL-A + RQ (paper)", "apps/byol-a/configs/audioset_paper.yaml"),
-            Variant("BYOL-A + Mixup (baseline)", "apps/byol-a/configs/audioset_byola.yaml", rq=False),
+            Variant(
+                "BYOL-A + Mixup (baseline)", "apps/byol-a/configs/audioset_byola.yaml", rq=False
+            ),
         ),
-        ("model.feature_dim=64", "model.projection_hidden_dim=64", "model.projection_dim=32",
-         "model.encoder_channels=8", "data.batch_size=4", "data.num_workers=0"),
+        (
+            "model.feature_dim=64",
+            "model.projection_hidden_dim=64",
+            "model.projection_dim=32",
+            "model.encoder_channels=8",
+            "data.batch_size=4",
+            "data.num_workers=0",
+        ),
     ),
     "mid-net": App(
         "mid-net",
         "rq-mid-net",
         "apps/mid-net/configs/demo_quick.yaml",
         ("device",),
-        ("data.shapes_per_class=4", "data.num_points=256", "optim.batch_size=4", "classify.probe_epochs=1",
-         "segment.epochs=1", "demo_variants=[random,rq]"),
+        (
+            "data.shapes_per_class=4",
+            "data.num_points=256",
+            "optim.batch_size=4",
+            "classify.probe_epochs=1",
+            "segment.epochs=1",
+            "demo_variants=[random,rq]",
+        ),
         (
             Variant("MID-Net + RQ (paper)", "apps/mid-net/configs/shapenet_paper.yaml"),
-            Variant("MID-FC (baseline, no RQ)", "apps/mid-net/configs/shapenet_midfc.yaml", rq=False),
+            Variant(
+                "MID-FC (baseline, no RQ)", "apps/mid-net/configs/shapenet_midfc.yaml", rq=False
+            ),
         ),
-        ("model.depth=4", "model.channels=16", "model.global_channels=16", "model.shape_dim=8",
-         "model.point_dim=8", "model.point_hidden=8", "model.resblock_num=1", "model.stages=2",
-         "optim.batch_size=2", "optim.num_workers=0"),
+        (
+            "model.depth=4",
+            "model.channels=16",
+            "model.global_channels=16",
+            "model.shape_dim=8",
+            "model.point_dim=8",
+            "model.point_hidden=8",
+            "model.resblock_num=1",
+            "model.stages=2",
+            "optim.batch_size=2",
+            "optim.num_workers=0",
+        ),
     ),
     "dabs": App(
         "dabs",
         "rq-dabs",
         "apps/dabs/configs/demo_quick.yaml",
-        (),  # transfer extracts features on the CPU (rq_dabs.transfer): the trainer is all
-        ("demo.domains=[synthetic_markov_text]", "demo.algorithms=[rq]", "transfer.epochs=1",
-         "batch_size=8", "threads=1"),
+        (),  # transfer extracts features on the CPU (rq_dabs.evaluate): the trainer is all
+        (
+            "demo.domains=[synthetic_markov_text]",
+            "demo.algorithms=[rq]",
+            "transfer.epochs=1",
+            "batch_size=8",
+            "threads=1",
+        ),
         (
             Variant("DABS transformer + RQ (paper)", "apps/dabs/configs/paper.yaml"),
-            Variant("DABS transformer + e-Mix (baseline)", "apps/dabs/configs/paper.yaml",
-                    ("algorithm=emix",), rq=False),
+            Variant(
+                "DABS transformer + e-Mix (baseline)",
+                "apps/dabs/configs/paper.yaml",
+                ("algorithm=emix",),
+                rq=False,
+            ),
         ),
-        ("model.dim=16", "model.depth=1", "model.heads=2", "model.dim_head=8", "model.mlp_dim=16",
-         "model.out_dim=16", "batch_size=4", "num_workers=0"),
+        (
+            "model.dim=16",
+            "model.depth=1",
+            "model.heads=2",
+            "model.dim_head=8",
+            "model.mlp_dim=16",
+            "model.out_dim=16",
+            "batch_size=4",
+            "num_workers=0",
+        ),
     ),
 }
 
@@ -218,7 +270,17 @@ def step_tests(ctx: Context) -> dict:
     """pytest -m gpu over every file with gpu tests; on a GPU nothing may skip or fail."""
     junit = ctx.outdir / "results" / "pytest.xml"
     files = gpu_test_files()
-    args = ["-m", "gpu", "-p", "no:cacheprovider", "-rs", f"--junitxml={junit}", "--rootdir", str(ROOT), *files]
+    args = [
+        "-m",
+        "gpu",
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+        f"--junitxml={junit}",
+        "--rootdir",
+        str(ROOT),
+        *files,
+    ]
     if not ctx.dry_run:
         try:
             import xdist  # noqa: F401  (the GPU image has pytest-xdist: compile kernels in parallel)
@@ -235,7 +297,9 @@ def step_tests(ctx: Context) -> dict:
     counts = junit_counts(junit)
     counts.update(files=files, exit_code=code, command="pytest " + shlex.join(args))
     if code not in (0, 5) or counts["failed"] or counts["errors"]:
-        raise StepError(f"pytest exit {code}: {counts['failed']} failed, {counts['errors']} errors", counts)
+        raise StepError(
+            f"pytest exit {code}: {counts['failed']} failed, {counts['errors']} errors", counts
+        )
     if counts["tests"] == 0:
         raise StepError("pytest ran no gpu test", counts)
     if not ctx.dry_run and counts["skipped"]:
@@ -248,8 +312,10 @@ def _repair_log_streams() -> None:
     while it ran, e.g. when a test imported lightning) back at this process's stderr."""
     import logging
 
-    loggers = [logging.getLogger(), *(v for v in logging.root.manager.loggerDict.values()
-                                      if isinstance(v, logging.Logger))]
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
     for logger in loggers:
         for handler in logger.handlers:
             stream = getattr(handler, "stream", None)
@@ -261,7 +327,14 @@ def junit_counts(path: Path) -> dict:
     import xml.etree.ElementTree as ET
 
     if not path.is_file():
-        return {"tests": 0, "failed": 0, "errors": 0, "skipped": 0, "skip_reasons": {}, "failures": []}
+        return {
+            "tests": 0,
+            "failed": 0,
+            "errors": 0,
+            "skipped": 0,
+            "skip_reasons": {},
+            "failures": [],
+        }
     cases = list(ET.parse(path).getroot().iter("testcase"))
     reasons: dict[str, int] = {}
     failures = []
@@ -310,7 +383,11 @@ def step_quantize(ctx: Context) -> dict:
 
 
 def _device_overrides(ctx: Context, app: App) -> list[str]:
-    out = [f"trainer.accelerator={ctx.accelerator}", "trainer.devices=1", "trainer.precision=bf16-mixed"]
+    out = [
+        f"trainer.accelerator={ctx.accelerator}",
+        "trainer.devices=1",
+        "trainer.precision=bf16-mixed",
+    ]
     return out + [f"{key}={ctx.device}" for key in app.device_keys]
 
 
@@ -322,14 +399,22 @@ def step_demo(app: App) -> Callable[[Context], dict]:
         import torch
 
         run_dir = ctx.outdir / "demos" / app.name
-        argv = ["demo", "--config", str(ROOT / app.demo_config), f"run_dir={run_dir}", *_device_overrides(ctx, app)]
+        argv = [
+            "demo",
+            "--config",
+            str(ROOT / app.demo_config),
+            f"run_dir={run_dir}",
+            *_device_overrides(ctx, app),
+        ]
         if ctx.dry_run:
             argv += ["trainer.max_steps=2", *app.demo_dry]
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         cli(app.script, argv)
         data: dict[str, Any] = {"command": f"{app.script} {shlex.join(argv)}"}
-        data["cuda_peak_bytes"] = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
+        data["cuda_peak_bytes"] = (
+            torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
+        )
         results = run_dir / "results.md"
         data["results_md"] = results.read_text() if results.is_file() else ""
         sys.stdout.flush()
@@ -340,7 +425,10 @@ def step_demo(app: App) -> Callable[[Context], dict]:
         data["trainers_on_gpu"] = sum(1 for available, _, used in trainers if used == "True")
         if not ctx.dry_run:
             if not trainers or data["trainers_on_gpu"] != len(trainers):
-                raise StepError(f"{data['trainers_on_gpu']} of {len(trainers)} Lightning trainers used the GPU", data)
+                raise StepError(
+                    f"{data['trainers_on_gpu']} of {len(trainers)} Lightning trainers used the GPU",
+                    data,
+                )
             if data["cuda_peak_bytes"] <= 0:
                 raise StepError("nothing was allocated on the GPU", data)
         return data
@@ -372,8 +460,9 @@ def _step_clock(warmup: int):
     return StepClock()
 
 
-def time_training(workload, run_dir: Path, *, accelerator: str, precision: str, warmup: int,
-                  timed: int) -> dict:
+def time_training(
+    workload, run_dir: Path, *, accelerator: str, precision: str, warmup: int, timed: int
+) -> dict:
     """Train ``workload.module`` on its synthetic batch for ``warmup + timed`` steps with
     rq-core's trainer; per-step wall times of the timed steps and the peak GPU memory."""
     import torch
@@ -389,16 +478,27 @@ def time_training(workload, run_dir: Path, *, accelerator: str, precision: str, 
 
     clock = _step_clock(warmup)
     trainer = build_trainer(
-        TrainerConfig(max_steps=warmup + timed, accelerator=accelerator, devices="1", precision=precision,
-                      checkpoint_every_n_steps=0, log_every_n_steps=10, resume="never", tensorboard=False,
-                      progress_bar=False, seed=0),
-        run_dir, callbacks=[clock])
+        TrainerConfig(
+            max_steps=warmup + timed,
+            accelerator=accelerator,
+            devices="1",
+            precision=precision,
+            checkpoint_every_n_steps=0,
+            log_every_n_steps=10,
+            resume="never",
+            tensorboard=False,
+            progress_bar=False,
+            seed=0,
+        ),
+        run_dir,
+        callbacks=[clock],
+    )
     # No checkpoint: a real run writes one every 1,000 steps, here it would be every run's last
     # step (1.5 GB of MID-Net memory banks), time the run's budget cannot spare.
     trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, RunCheckpoint)]
     loader = DataLoader(Repeated(), batch_size=None, collate_fn=lambda batch: batch)
     trainer.fit(workload.module, train_dataloaders=loader)
-    steps = [b - a for a, b in zip(clock.starts[warmup:], clock.starts[warmup + 1:])][:timed]
+    steps = [b - a for a, b in zip(clock.starts[warmup:], clock.starts[warmup + 1 :])][:timed]
     if len(steps) < timed:
         raise StepError(f"only {len(steps)} of {timed} timed steps ran")
     median = statistics.median(steps)
@@ -432,16 +532,38 @@ def step_paper(app: App) -> Callable[[Context], dict]:
                 workload = app_internals.mid_net_workload(cfg, **tiny)
             else:
                 workload = app_internals.dabs_workload(cfg)
-            run_dir = ctx.outdir / "paper" / app.name / re.sub(r"\W+", "_", variant.label).strip("_")
-            print(f"[paper] {app.name}: {variant.label}, batch {workload.batch_size}, "
-                  f"precision {cfg.trainer.precision}", flush=True)
-            timing = time_training(workload, run_dir, accelerator=ctx.accelerator,
-                                   precision=cfg.trainer.precision, warmup=warmup, timed=timed)
-            rows.append({"variant": variant.label, "rq": variant.rq, "config": variant.config,
-                         "overrides": overrides, "batch_size": workload.batch_size,
-                         "precision": cfg.trainer.precision, **timing})
-            print(f"[paper] {variant.label}: {timing['step_s_median'] * 1e3:.1f} ms/step, "
-                  f"{timing['samples_per_s']:.0f} samples/s", flush=True)
+            run_dir = (
+                ctx.outdir / "paper" / app.name / re.sub(r"\W+", "_", variant.label).strip("_")
+            )
+            print(
+                f"[paper] {app.name}: {variant.label}, batch {workload.batch_size}, "
+                f"precision {cfg.trainer.precision}",
+                flush=True,
+            )
+            timing = time_training(
+                workload,
+                run_dir,
+                accelerator=ctx.accelerator,
+                precision=cfg.trainer.precision,
+                warmup=warmup,
+                timed=timed,
+            )
+            rows.append(
+                {
+                    "variant": variant.label,
+                    "rq": variant.rq,
+                    "config": variant.config,
+                    "overrides": overrides,
+                    "batch_size": workload.batch_size,
+                    "precision": cfg.trainer.precision,
+                    **timing,
+                }
+            )
+            print(
+                f"[paper] {variant.label}: {timing['step_s_median'] * 1e3:.1f} ms/step, "
+                f"{timing['samples_per_s']:.0f} samples/s",
+                flush=True,
+            )
             del workload
         return {"rows": rows}
 
@@ -461,8 +583,9 @@ def step_pipeline(app: App) -> Callable[[Context], dict]:
             demo = app_config(app, app.demo_config, list(app.demo_dry) if ctx.dry_run else [])
             from omegaconf import OmegaConf
 
-            pipeline = app_internals.byol_a_pipeline(cfg, OmegaConf.to_container(demo.demo.corpus), ctx.cache,
-                                                     work, warmup + timed)
+            pipeline = app_internals.byol_a_pipeline(
+                cfg, OmegaConf.to_container(demo.demo.corpus), ctx.cache, work, warmup + timed
+            )
         elif app.name == "mid-net":
             kwargs = {"num_points": 512, "shapes_per_class": 1} if ctx.dry_run else {}
             pipeline = app_internals.mid_net_pipeline(cfg, work, warmup + timed, **kwargs)
@@ -476,19 +599,34 @@ def step_pipeline(app: App) -> Callable[[Context], dict]:
             next(batches)
         seconds = time.perf_counter() - start
         del batches
-        return {"config": variant.config, "batch_size": pipeline.batch_size, "workers": pipeline.workers,
-                "cpus": os.cpu_count(), "source": pipeline.source, "batches_timed": timed,
-                "samples_per_s": timed * pipeline.batch_size / seconds}
+        return {
+            "config": variant.config,
+            "batch_size": pipeline.batch_size,
+            "workers": pipeline.workers,
+            "cpus": os.cpu_count(),
+            "source": pipeline.source,
+            "batches_timed": timed,
+            "samples_per_s": timed * pipeline.batch_size / seconds,
+        }
 
     return run
 
 
 STEPS: list[Step] = [
     Step("tests", 1, step_tests, 240, "pytest -m gpu (every CUDA test)"),
-    *[Step(f"demo-{a}", 1, step_demo(APPS[a]), 240, f"{APPS[a].script} demo on the GPU") for a in APPS],
+    *[
+        Step(f"demo-{a}", 1, step_demo(APPS[a]), 240, f"{APPS[a].script} demo on the GPU")
+        for a in APPS
+    ],
     Step("quantize", 2, step_quantize, 90, "benchmarks/quantize.py --device cuda"),
-    *[Step(f"paper-{a}", 2, step_paper(APPS[a]), 120, f"{a}: paper model, synthetic batches") for a in APPS],
-    *[Step(f"pipeline-{a}", 2, step_pipeline(APPS[a]), 60, f"{a}: input pipeline on the CPUs") for a in APPS],
+    *[
+        Step(f"paper-{a}", 2, step_paper(APPS[a]), 120, f"{a}: paper model, synthetic batches")
+        for a in APPS
+    ],
+    *[
+        Step(f"pipeline-{a}", 2, step_pipeline(APPS[a]), 60, f"{a}: input pipeline on the CPUs")
+        for a in APPS
+    ],
 ]
 
 
@@ -521,8 +659,15 @@ def run_here(ctx: Context, step: Step) -> dict:
         traceback.print_exc()
         data, status = getattr(failure, "data", {}), "FAILED"
         error = f"{type(failure).__name__}: {failure}"
-    result = {"name": step.name, "title": step.title, "status": status, "seconds": time.perf_counter() - start,
-              "log": f"logs/{step.name}.log", "data": data, "error": error}
+    result = {
+        "name": step.name,
+        "title": step.title,
+        "status": status,
+        "seconds": time.perf_counter() - start,
+        "log": f"logs/{step.name}.log",
+        "data": data,
+        "error": error,
+    }
     _write_result(ctx, step.name, result)
     return result
 
@@ -555,8 +700,15 @@ def _output_to(log: Path) -> Iterator[None]:
 
 
 def _not_run(ctx: Context, step: Step, why: str) -> dict:
-    result = {"name": step.name, "title": step.title, "status": "not run", "seconds": 0.0,
-              "log": f"logs/{step.name}.log", "data": {}, "error": why}
+    result = {
+        "name": step.name,
+        "title": step.title,
+        "status": "not run",
+        "seconds": 0.0,
+        "log": f"logs/{step.name}.log",
+        "data": {},
+        "error": why,
+    }
     _write_result(ctx, step.name, result)
     return result
 
@@ -571,10 +723,17 @@ def run_in_processes(ctx: Context, steps: list[Step], deadline: float) -> list[d
             results.append(_not_run(ctx, step, "the run's time budget was spent"))
             continue
         log = open(ctx.outdir / "logs" / f"{step.name}.log", "ab")  # noqa: SIM115 - closed below
-        command = [sys.executable, str(Path(__file__).resolve()), str(ctx.outdir), "--step", step.name]
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            str(ctx.outdir),
+            "--step",
+            step.name,
+        ]
         command += ["--dry-run"] if ctx.dry_run else []
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+        )
         running.append((step, process, log, time.monotonic() + min(step.limit_s, left)))
         print(f"[run] {step.name}: started ({step.title})", flush=True)
     for step, process, log, until in running:
@@ -590,10 +749,22 @@ def run_in_processes(ctx: Context, steps: list[Step], deadline: float) -> list[d
         if path.is_file():
             result = json.loads(path.read_text())
         else:
-            why = f"timed out after {step.limit_s:.0f} s (or the run's budget)" if timed_out else \
-                f"the step's process exited with {process.returncode} before recording a result"
-            result = {"name": step.name, "title": step.title, "status": "FAILED", "seconds": None,
-                      "log": f"logs/{step.name}.log", "data": {}, "error": why}
+            why = (
+                f"timed out after {step.limit_s:.0f} s (or the run's budget)"
+                if timed_out
+                else (
+                    f"the step's process exited with {process.returncode} before recording a result"
+                )
+            )
+            result = {
+                "name": step.name,
+                "title": step.title,
+                "status": "FAILED",
+                "seconds": None,
+                "log": f"logs/{step.name}.log",
+                "data": {},
+                "error": why,
+            }
             _write_result(ctx, step.name, result)
         results.append(result)
         print(f"[run] {step.name}: {result['status']}", flush=True)
@@ -610,7 +781,9 @@ def run_all(ctx: Context) -> list[dict]:
                 ctx.log = ctx.outdir / "logs" / f"{step.name}.log"
                 with _output_to(ctx.log):
                     result = run_here(ctx, step)
-                print(f"[run] {step.name}: {result['status']} ({result['seconds']:.1f} s)", flush=True)
+                print(
+                    f"[run] {step.name}: {result['status']} ({result['seconds']:.1f} s)", flush=True
+                )
                 results.append(result)
         elif phase == 1:
             results += run_in_processes(ctx, steps, deadline)
@@ -621,9 +794,13 @@ def run_all(ctx: Context) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("outdir", type=Path)
-    parser.add_argument("--dry-run", action="store_true", help="every step on CPU, tiny, in this process")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="every step on CPU, tiny, in this process"
+    )
     parser.add_argument("--step", choices=[s.name for s in STEPS], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     outdir = args.outdir.resolve()
@@ -645,7 +822,10 @@ def main(argv: list[str] | None = None) -> int:
     install = summary.load_result(outdir, "install")
     if install is not None and install["status"] != "ok":
         failed.insert(0, "install")
-    print(f"[run] summary: {outdir / 'summary.md'}; " + (f"FAILED: {', '.join(failed)}" if failed else "all steps ok"))
+    print(
+        f"[run] summary: {outdir / 'summary.md'}; "
+        + (f"FAILED: {', '.join(failed)}" if failed else "all steps ok")
+    )
     return 1 if failed else 0
 
 

@@ -71,106 +71,193 @@ def _endless(dataset, batch_size: int, num_batches: int) -> RandomSampler:
 def byol_a_workload(cfg: DictConfig, *, seed: int = 0) -> Workload:
     """BYOL-A (AudioNTT2020 + BYOL heads, log-mel and augmentations in the step) for ``cfg``;
     a batch of random waveforms of ``data.unit_sec`` seconds."""
-    from rq_audio.byol_a import BYOLA
+    from rq_audio.learner import BYOLA
+    from rq_byol_a.commands import resolve_chain
 
     m, a = cfg.model, cfg.audio
-    log_mel = dict(sample_rate=a.sample_rate, n_fft=a.n_fft, win_length=a.win_length,
-                   hop_length=a.hop_length, f_min=a.f_min, f_max=a.f_max, backend=a.backend,
-                   filterbank=a.filterbank)
+    log_mel = dict(
+        sample_rate=a.sample_rate,
+        n_fft=a.n_fft,
+        win_length=a.win_length,
+        hop_length=a.hop_length,
+        f_min=a.f_min,
+        f_max=a.f_max,
+        backend=a.backend,
+        filterbank=a.filterbank,
+    )
     torch.manual_seed(seed)
-    module = BYOLA(n_mels=a.n_mels, feature_dim=m.feature_dim, projection_hidden_dim=m.projection_hidden_dim,
-                   projection_dim=m.projection_dim, ema_decay=m.ema_decay, lr=m.lr,
-                   augmentations=OmegaConf.to_container(cfg.augmentations, resolve=True),
-                   log_mel=log_mel, encoder_channels=m.encoder_channels)
+    module = BYOLA(
+        n_mels=a.n_mels,
+        feature_dim=m.feature_dim,
+        projection_hidden_dim=m.projection_hidden_dim,
+        projection_dim=m.projection_dim,
+        ema_decay=m.ema_decay,
+        lr=m.lr,
+        augmentations=resolve_chain(cfg).augmentations,  # method= preset or explicit
+        log_mel=log_mel,
+        encoder_channels=m.encoder_channels,
+    )
     batch_size = int(cfg.data.batch_size)
     samples = int(round(cfg.data.unit_sec * a.sample_rate))
     g = torch.Generator().manual_seed(seed)
     batch = (0.1 * torch.randn(batch_size, samples, generator=g)).clamp(-1, 1)
     epochs = int(cfg.trainer.max_epochs)
     per_epoch = AUDIOSET_CLIPS // batch_size  # the pretraining loader drops the last batch
-    return Workload(module, batch, batch_size, epochs * per_epoch,
-                    f"{epochs} epochs x {per_epoch:,} steps ({AUDIOSET_CLIPS:,} AudioSet clips / batch {batch_size})")
+    return Workload(
+        module,
+        batch,
+        batch_size,
+        epochs * per_epoch,
+        f"{epochs} epochs x {per_epoch:,} steps "
+        f"({AUDIOSET_CLIPS:,} AudioSet clips / batch {batch_size})",
+    )
 
 
-def byol_a_pipeline(cfg: DictConfig, corpus_settings: dict, cache_dir: Path, work_dir: Path,
-                    num_batches: int) -> Pipeline:
+def byol_a_pipeline(
+    cfg: DictConfig, corpus_settings: dict, cache_dir: Path, work_dir: Path, num_batches: int
+) -> Pipeline:
     """The pretraining loader of ``cfg`` (0.95 s random crops from an HDF5 cache, the config's
     batch size and workers) over a cache of the byol-a demo corpus."""
-    from rq_audio.corpus import CorpusSettings, build_offline_corpus
-    from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache
+    from rq_audio.data.corpus import CorpusSettings, build_offline_corpus
+    from rq_audio.data.hdf5_cache import AudioClipDataset, prepare_audio_cache
 
-    corpus = build_offline_corpus(CorpusSettings(**corpus_settings), cache_dir=cache_dir, progress=False)
+    corpus = build_offline_corpus(
+        CorpusSettings(**corpus_settings), cache_dir=cache_dir, progress=False
+    )
     cache = work_dir / "byol-a-pretrain.h5"
     if not cache.is_file():
-        prepare_audio_cache(corpus.root, cache, metadata=corpus.pretrain_metadata,
-                            sample_rate=cfg.audio.sample_rate, progress=False)
+        prepare_audio_cache(
+            corpus.root,
+            cache,
+            metadata=corpus.pretrain_metadata,
+            sample_rate=cfg.audio.sample_rate,
+            progress=False,
+        )
     samples = int(round(cfg.data.unit_sec * cfg.audio.sample_rate))
     dataset = AudioClipDataset(cache, samples, random_crop=True)
     batch_size, workers = int(cfg.data.batch_size), int(cfg.data.num_workers)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=_endless(dataset, batch_size, num_batches),
-                        drop_last=True, num_workers=workers, persistent_workers=workers > 0,
-                        pin_memory=torch.cuda.is_available())
-    return Pipeline(loader, batch_size, workers,
-                    f"HDF5 cache of the demo corpus ({len(dataset)} clips), {samples}-sample random crops")
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=_endless(dataset, batch_size, num_batches),
+        drop_last=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )
+    return Pipeline(
+        loader,
+        batch_size,
+        workers,
+        f"HDF5 cache of the demo corpus ({len(dataset)} clips), {samples}-sample random crops",
+    )
 
 
 # ---------------------------------------------------------------------------- MID-Net (points)
 
 
 def _shape_items(num_shapes: int, num_points: int, seed: int) -> list[dict]:
-    from rq_points.procedural import CLASSES, generate_shapes
+    from rq_points.data.procedural import CLASSES, generate_shapes
 
     shapes = generate_shapes(math.ceil(num_shapes / len(CLASSES)), num_points, seed)[:num_shapes]
-    return [{"points": s.shape.points, "normals": s.shape.normals, "labels": s.shape.labels,
-             "cluster_ids": np.arange(num_points) % 100, "class_id": s.class_id, "index": i}
-            for i, s in enumerate(shapes)]
+    return [
+        {
+            "points": s.shape.points,
+            "normals": s.shape.normals,
+            "labels": s.shape.labels,
+            "cluster_ids": np.arange(num_points) % 100,
+            "class_id": s.class_id,
+            "index": i,
+        }
+        for i, s in enumerate(shapes)
+    ]
 
 
-def mid_net_workload(cfg: DictConfig, *, num_points: int = SHAPENET_POINTS, bank_shapes: int = SHAPENET_SHAPES,
-                     seed: int = 0) -> Workload:
+def mid_net_workload(
+    cfg: DictConfig,
+    *,
+    num_points: int = SHAPENET_POINTS,
+    bank_shapes: int = SHAPENET_SHAPES,
+    seed: int = 0,
+) -> Workload:
     """MID-Net pretraining (augment + RQ on xyz, octree, network, MID losses, all in the step)
     for ``cfg``; a packed batch of procedural shapes of ``num_points`` points each. The memory
     banks hold ``bank_shapes`` shapes (x ``data.num_clusters`` point prototypes each: 1.5 GB
     for ShapeNetCore at the paper's sizes, as the reference's)."""
-    from rq_points import MidNetConfig, PointAugmentation, collate_shapes
-    from rq_points.pretraining import MidNetPretraining
+    from rq_mid_net.commands import method_augmentation
+    from rq_points import MidNetConfig, collate_shapes
+    from rq_points.learner import MidNetPretraining
 
     batch_size = int(cfg.optim.batch_size)
     torch.manual_seed(seed)
     module = MidNetPretraining(
-        MidNetConfig(**OmegaConf.to_container(cfg.model, resolve=True)), bank_shapes,
+        MidNetConfig(**OmegaConf.to_container(cfg.model, resolve=True)),
+        bank_shapes,
         num_clusters=cfg.data.num_clusters,
-        augmentation=PointAugmentation(**OmegaConf.to_container(cfg.augmentation, resolve=True)),
-        lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay,
-        lr_milestones=list(cfg.optim.lr_milestones), temperature=cfg.loss.temperature,
-        bank_momentum=cfg.loss.bank_momentum, loss_weights=list(cfg.loss.weights), seed=seed)
+        augmentation=method_augmentation(cfg),  # the chain of cfg.method (rq | midfc)
+        lr=cfg.optim.lr,
+        momentum=cfg.optim.momentum,
+        weight_decay=cfg.optim.weight_decay,
+        lr_milestones=list(cfg.optim.lr_milestones),
+        temperature=cfg.loss.temperature,
+        bank_momentum=cfg.loss.bank_momentum,
+        loss_weights=list(cfg.loss.weights),
+        seed=seed,
+    )
     batch = collate_shapes(_shape_items(batch_size, num_points, seed))
     epochs = int(cfg.trainer.max_epochs)
     per_epoch = SHAPENET_SHAPES // batch_size  # drop_last, as rq-mid-net pretrain
-    return Workload(module, batch, batch_size, epochs * per_epoch,
-                    f"{epochs} epochs x {per_epoch:,} steps ({SHAPENET_SHAPES:,} ShapeNetCore shapes / batch "
-                    f"{batch_size}), {num_points:,} points a shape")
+    return Workload(
+        module,
+        batch,
+        batch_size,
+        epochs * per_epoch,
+        f"{epochs} epochs x {per_epoch:,} steps ({SHAPENET_SHAPES:,} ShapeNetCore shapes / batch "
+        f"{batch_size}), {num_points:,} points a shape",
+    )
 
 
-def mid_net_pipeline(cfg: DictConfig, work_dir: Path, num_batches: int, *, num_points: int = SHAPENET_POINTS,
-                     shapes_per_class: int = 6) -> Pipeline:
+def mid_net_pipeline(
+    cfg: DictConfig,
+    work_dir: Path,
+    num_batches: int,
+    *,
+    num_points: int = SHAPENET_POINTS,
+    shapes_per_class: int = 6,
+) -> Pipeline:
     """The pretraining loader of ``cfg`` (shapes read from an HDF5 cache and packed; the
     augmentations run in the step) over a cache of the procedural demo shapes."""
     from rq_points import ShapeCache, ShapeDataset, collate_shapes, write_shape_cache
-    from rq_points.sources import procedural_sources
+    from rq_points.data.sources import procedural_sources
 
     cache = work_dir / f"mid-net-shapes-{num_points}.h5"
     if not cache.is_file():
         sources, meta = procedural_sources(shapes_per_class, num_points)
-        write_shape_cache(cache, sources, class_names=meta["class_names"], part_names=meta["part_names"],
-                          num_clusters=cfg.data.num_clusters, progress=False)
+        write_shape_cache(
+            cache,
+            sources,
+            class_names=meta["class_names"],
+            part_names=meta["part_names"],
+            num_clusters=cfg.data.num_clusters,
+            progress=False,
+        )
     dataset = ShapeDataset(ShapeCache(cache))
     batch_size, workers = int(cfg.optim.batch_size), int(cfg.optim.num_workers)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=_endless(dataset, batch_size, num_batches),
-                        drop_last=True, collate_fn=collate_shapes, num_workers=workers,
-                        persistent_workers=workers > 0)
-    return Pipeline(loader, batch_size, workers,
-                    f"HDF5 cache of {len(dataset)} procedural demo shapes, {num_points:,} points a shape")
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=_endless(dataset, batch_size, num_batches),
+        drop_last=True,
+        collate_fn=collate_shapes,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
+    return Pipeline(
+        loader,
+        batch_size,
+        workers,
+        f"HDF5 cache of {len(dataset)} procedural demo shapes, {num_points:,} points a shape",
+    )
 
 
 # ----------------------------------------------------------------------- DABS (token embeddings)
@@ -180,16 +267,23 @@ def dabs_workload(cfg: DictConfig, *, seed: int = 0) -> Workload:
     """The DABS transformer with ``cfg.algorithm`` (RQ-SimCLR, e-Mix, ...) on ``cfg.domain``'s
     input specs; a batch of random inputs in DABS's ``(index, *inputs, label)`` layout."""
     from rq_dabs.algorithms import build_algorithm
-    from rq_dabs.datasets.catalog import DOMAINS
-    from rq_dabs.system import DABSPretraining, OptimizerConfig
-    from rq_dabs.transformer import DomainAgnosticTransformer, TransformerConfig
+    from rq_dabs.data.catalog import DOMAINS
+    from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
+    from rq_dabs.learner import DABSPretraining, OptimizerConfig
 
     specs = DOMAINS[cfg.domain].dataset_class.spec()
     torch.manual_seed(seed)
     model = DomainAgnosticTransformer(specs, TransformerConfig(**OmegaConf.to_container(cfg.model)))
-    options = OmegaConf.to_container(cfg[cfg.algorithm]) if cfg.algorithm in ("rq", "emix", "shed") else {}
-    module = DABSPretraining(model, build_algorithm(cfg.algorithm, dim=cfg.model.dim, **options),
-                             OptimizerConfig(cfg.optim.lr, cfg.optim.weight_decay))
+    options = (
+        OmegaConf.to_container(cfg[cfg.algorithm])
+        if cfg.algorithm in ("rq", "emix", "shed")
+        else {}
+    )
+    module = DABSPretraining(
+        model,
+        build_algorithm(cfg.algorithm, dim=cfg.model.dim, **options),
+        OptimizerConfig(cfg.optim.lr, cfg.optim.weight_decay),
+    )
     batch_size = int(cfg.batch_size)
     g = torch.Generator().manual_seed(seed)
     inputs = [_random_input(spec, batch_size, g) for spec in specs]
@@ -206,14 +300,24 @@ def _random_input(spec, batch_size: int, g: torch.Generator) -> torch.Tensor:
     return torch.rand(batch_size, spec.in_channels, *spec.input_size, generator=g)
 
 
-def dabs_pipeline(cfg: DictConfig, cache_dir: Path, num_batches: int, domain: str = "digits_images") -> Pipeline:
+def dabs_pipeline(
+    cfg: DictConfig, cache_dir: Path, num_batches: int, domain: str = "digits_images"
+) -> Pipeline:
     """The pretraining loader of ``cfg`` (batch size, workers) over an embedded demo domain's
     ``.npz`` (RQ / e-Mix run in the step)."""
-    from rq_dabs.datasets.catalog import open_domain
+    from rq_dabs.data.catalog import open_domain
 
     dataset = open_domain(domain, "train", cache_dir / "dabs")
     batch_size, workers = int(cfg.batch_size), int(cfg.num_workers)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=_endless(dataset, batch_size, num_batches),
-                        drop_last=True, num_workers=workers, persistent_workers=workers > 0)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=_endless(dataset, batch_size, num_batches),
+        drop_last=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
     shape = tuple(dataset[0][1].shape)
-    return Pipeline(loader, batch_size, workers, f"{domain}.npz ({len(dataset)} samples of {shape})")
+    return Pipeline(
+        loader, batch_size, workers, f"{domain}.npz ({len(dataset)} samples of {shape})"
+    )

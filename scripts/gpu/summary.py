@@ -11,9 +11,20 @@ from pathlib import Path
 # A GPU that the loader feeds at less than this fraction of its step rate is called starved;
 # above 1 / this, the loader has room to spare (in between: about even).
 STARVE_BELOW = 0.9
-STEP_ORDER = ["install", "tests", "demo-byol-a", "demo-mid-net", "demo-dabs", "quantize",
-              "paper-byol-a", "paper-mid-net", "paper-dabs",
-              "pipeline-byol-a", "pipeline-mid-net", "pipeline-dabs"]
+STEP_ORDER = [
+    "install",
+    "tests",
+    "demo-byol-a",
+    "demo-mid-net",
+    "demo-dabs",
+    "quantize",
+    "paper-byol-a",
+    "paper-mid-net",
+    "paper-dabs",
+    "pipeline-byol-a",
+    "pipeline-mid-net",
+    "pipeline-dabs",
+]
 LOG_TAIL_LINES = 40
 
 
@@ -31,14 +42,19 @@ def _ms(seconds: float | None) -> str:
 
 
 def _machine() -> list[str]:
-    lines = [f"- CPU: {platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}"]
+    lines = [
+        f"- CPU: {platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}"
+    ]
     try:
         import torch
 
         line = f"- torch {torch.__version__}"
         if torch.cuda.is_available():
             props = torch.cuda.get_device_properties(0)
-            line += f"; GPU: {props.name}, {props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}"
+            line += (
+                f"; GPU: {props.name}, {props.total_memory / 2**30:.0f} GiB, "
+                f"CUDA {torch.version.cuda}"
+            )
         else:
             line += "; no CUDA device"
         try:
@@ -65,9 +81,14 @@ def _tests(r: dict) -> list[str]:
     d = r.get("data") or {}
     if not d:
         return []
-    out = [f"`{d.get('command', 'pytest -m gpu')}`", "",
-           f"{d.get('tests', 0)} gpu tests: {d.get('tests', 0) - d.get('failed', 0) - d.get('errors', 0) - d.get('skipped', 0)} "
-           f"passed, {d.get('failed', 0)} failed, {d.get('errors', 0)} errors, {d.get('skipped', 0)} skipped."]
+    out = [
+        f"`{d.get('command', 'pytest -m gpu')}`",
+        "",
+        f"{d.get('tests', 0)} gpu tests: "
+        f"{d.get('tests', 0) - d.get('failed', 0) - d.get('errors', 0) - d.get('skipped', 0)} "
+        f"passed, {d.get('failed', 0)} failed, {d.get('errors', 0)} errors, "
+        f"{d.get('skipped', 0)} skipped.",
+    ]
     for reason, count in (d.get("skip_reasons") or {}).items():
         out.append(f"- skipped {count}: {reason}")
     for failure in (d.get("failures") or [])[:30]:
@@ -80,17 +101,27 @@ def _quantize(r: dict) -> list[str]:
     rows = d.get("rows") or []
     if not rows:
         return []
-    out = [f"`{d.get('command', '')}` (size: {d.get('size')}, median of {d.get('repeats')} calls)", "",
-           f"{d.get('setup', '')}", "",
-           "| shape | ours | ours ms | dense ms | copy ms | speed-up | ours GB/s | fraction of copy | "
-           "peak extra memory ours / dense |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        f"`{d.get('command', '')}` (size: {d.get('size')}, median of {d.get('repeats')} calls)",
+        "",
+        f"{d.get('setup', '')}",
+        "",
+        "| shape | ours | ours ms | dense ms | copy ms | speed-up | ours GB/s | fraction of copy | "
+        "peak extra memory ours / dense |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         out.append(
-            f"| {row['case']} | {row.get('ours_impl', '')} | {_ms(row['ours_s'])} | {_ms(row['dense_s'])} | "
-            f"{_ms(row.get('copy_s'))} | {row['speedup']:.1f}x | {row.get('ours_gb_per_s', 0):.1f} | "
-            f"{row.get('bandwidth_vs_copy', 0):.2f} | {row['ours_mem_x_input']:.2f}x / {row['dense_mem_x_input']:.2f}x |")
-    out += ["", "Bandwidth model: ours moves 3x the input's bytes (min/max read, then read + write), a copy 2x."]
+            f"| {row['case']} | {row.get('ours_impl', '')} | {_ms(row['ours_s'])} | "
+            f"{_ms(row['dense_s'])} | {_ms(row.get('copy_s'))} | {row['speedup']:.1f}x | "
+            f"{row.get('ours_gb_per_s', 0):.1f} | {row.get('bandwidth_vs_copy', 0):.2f} | "
+            f"{row['ours_mem_x_input']:.2f}x / {row['dense_mem_x_input']:.2f}x |"
+        )
+    out += [
+        "",
+        "Bandwidth model: ours moves 3x the input's bytes (min/max read, then read + write), "
+        "a copy 2x.",
+    ]
     return out
 
 
@@ -98,9 +129,15 @@ def _demo(r: dict, dry_run: bool) -> list[str]:
     d = r.get("data") or {}
     if not d:
         return []
-    evidence = (f"{d.get('trainers_on_gpu', 0)} of {d.get('trainers', 0)} Lightning trainers on the GPU, "
-                f"peak GPU memory {_mib(d.get('cuda_peak_bytes'))}")
-    out = [f"`{d.get('command', '')}`", "", f"CUDA: {evidence}" + (" (dry run: CPU)" if dry_run else "")]
+    evidence = (
+        f"{d.get('trainers_on_gpu', 0)} of {d.get('trainers', 0)} Lightning trainers on the GPU, "
+        f"peak GPU memory {_mib(d.get('cuda_peak_bytes'))}"
+    )
+    out = [
+        f"`{d.get('command', '')}`",
+        "",
+        f"CUDA: {evidence}" + (" (dry run: CPU)" if dry_run else ""),
+    ]
     if d.get("results_md"):
         out += ["", d["results_md"].strip()]
     return out
@@ -110,18 +147,27 @@ def _paper(r: dict) -> list[str]:
     rows = (r.get("data") or {}).get("rows") or []
     if not rows:
         return []
-    out = ["| variant | batch | precision | step ms (median, min-max) | samples/s | peak GPU memory | "
-           "full schedule | projected GPU-hours (1 GPU) |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| variant | batch | precision | step ms (median, min-max) | samples/s | peak GPU memory | "
+        "full schedule | projected GPU-hours (1 GPU) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         out.append(
-            f"| {row['variant']} | {row['batch_size']} | {row['precision']} | {_ms(row['step_s_median'])} "
+            f"| {row['variant']} | {row['batch_size']} | {row['precision']} | "
+            f"{_ms(row['step_s_median'])} "
             f"({_ms(row['step_s_min'])}-{_ms(row['step_s_max'])}) | {row['samples_per_s']:,.1f} | "
-            f"{_mib(row.get('peak_gpu_bytes'))} | {row['schedule']} | {row['projected_gpu_hours']:,.1f} |")
+            f"{_mib(row.get('peak_gpu_bytes'))} | {row['schedule']} | "
+            f"{row['projected_gpu_hours']:,.1f} |"
+        )
     rq = [row for row in rows if row["rq"]]
     base = [row for row in rows if not row["rq"]]
     if rq and base:
-        out += ["", f"Step time with RQ / baseline: {rq[0]['step_s_median'] / base[0]['step_s_median']:.2f}"]
+        out += [
+            "",
+            "Step time with RQ / baseline: "
+            f"{rq[0]['step_s_median'] / base[0]['step_s_median']:.2f}",
+        ]
     return out
 
 
@@ -130,16 +176,22 @@ def starvation(loader_rate: float, gpu_rate: float) -> str:
     that consumes ``gpu_rate``?"""
     ratio = loader_rate / gpu_rate
     if ratio < STARVE_BELOW:
-        return (f"the GPU starves: the loader delivers {ratio:.0%} of what the GPU consumes, so the GPU "
-                f"waits about {1 - ratio:.0%} of the time (add workers/CPUs or cache decoded data)")
+        return (
+            f"the GPU starves: the loader delivers {ratio:.0%} of what the GPU consumes, "
+            f"so the GPU waits about {1 - ratio:.0%} of the time "
+            "(add workers/CPUs or cache decoded data)"
+        )
     if ratio > 1 / STARVE_BELOW:
         return f"the GPU is the bottleneck: the loader could feed {ratio:.1f}x the GPU's rate"
     return f"about even: the loader delivers {ratio:.0%} of the GPU's rate"
 
 
 def _pipelines(results: dict[str, dict]) -> list[str]:
-    out = ["| app | loader (config's batch, workers) on this machine's CPUs | loader samples/s | "
-           "GPU samples/s (paper model + RQ) | verdict |", "|---|---|---|---|---|"]
+    out = [
+        "| app | loader (config's batch, workers) on this machine's CPUs | loader samples/s | "
+        "GPU samples/s (paper model + RQ) | verdict |",
+        "|---|---|---|---|---|",
+    ]
     any_row = False
     for app in ("byol-a", "mid-net", "dabs"):
         pipe = (results.get(f"pipeline-{app}") or {}).get("data") or {}
@@ -148,23 +200,35 @@ def _pipelines(results: dict[str, dict]) -> list[str]:
             continue
         any_row = True
         gpu = next((row["samples_per_s"] for row in paper if row["rq"]), None)
-        verdict = starvation(pipe["samples_per_s"], gpu) if gpu else "no GPU step rate (paper step failed)"
-        out.append(f"| {app} | {pipe['source']}; batch {pipe['batch_size']}, {pipe['workers']} workers, "
-                   f"{pipe['cpus']} CPUs | {pipe['samples_per_s']:,.1f} | "
-                   f"{'–' if gpu is None else f'{gpu:,.1f}'} | {verdict} |")
+        verdict = (
+            starvation(pipe["samples_per_s"], gpu)
+            if gpu
+            else "no GPU step rate (paper step failed)"
+        )
+        out.append(
+            f"| {app} | {pipe['source']}; batch {pipe['batch_size']}, {pipe['workers']} workers, "
+            f"{pipe['cpus']} CPUs | {pipe['samples_per_s']:,.1f} | "
+            f"{'–' if gpu is None else f'{gpu:,.1f}'} | {verdict} |"
+        )
     return out if any_row else []
 
 
 def render(outdir: Path, *, dry_run: bool, seconds: float) -> str:
-    names = STEP_ORDER + sorted(p.stem for p in (outdir / "results").glob("*.json") if p.stem not in STEP_ORDER)
+    names = STEP_ORDER + sorted(
+        p.stem for p in (outdir / "results").glob("*.json") if p.stem not in STEP_ORDER
+    )
     results = {name: r for name in names if (r := load_result(outdir, name)) is not None}
     bad = [name for name, r in results.items() if r["status"] != "ok"]
-    mode = ("DRY RUN on CPU (tiny shapes, two steps a model): checks the script, measures nothing"
-            if dry_run else "GPU run")
+    mode = (
+        "DRY RUN on CPU (tiny shapes, two steps a model): checks the script, measures nothing"
+        if dry_run
+        else "GPU run"
+    )
     lines = [
         "# GPU acceptance run",
         "",
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {mode}; steps took {seconds:.0f} s.",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {mode}; "
+        f"steps took {seconds:.0f} s.",
         "",
         *_machine(),
         "",
@@ -175,15 +239,25 @@ def render(outdir: Path, *, dry_run: bool, seconds: float) -> str:
     ]
     for name, r in results.items():
         secs = "–" if r.get("seconds") is None else f"{r['seconds']:.1f}"
-        lines.append(f"| {name} | {r.get('title', '')} | {r['status']} | {secs} | {r.get('log', '')} |")
+        lines.append(
+            f"| {name} | {r.get('title', '')} | {r['status']} | {secs} | {r.get('log', '')} |"
+        )
     sections = [
         ("Tests on the device", _tests(results.get("tests") or {})),
-        ("Quantizer: Triton kernel vs the dense reference and a copy", _quantize(results.get("quantize") or {})),
+        (
+            "Quantizer: Triton kernel vs the dense reference and a copy",
+            _quantize(results.get("quantize") or {}),
+        ),
     ]
     for app in ("byol-a", "mid-net", "dabs"):
         sections.append((f"Demo: {app}", _demo(results.get(f"demo-{app}") or {}, dry_run)))
     for app in ("byol-a", "mid-net", "dabs"):
-        sections.append((f"Paper model: {app} (synthetic in-memory batches)", _paper(results.get(f"paper-{app}") or {})))
+        sections.append(
+            (
+                f"Paper model: {app} (synthetic in-memory batches)",
+                _paper(results.get(f"paper-{app}") or {}),
+            )
+        )
     sections.append(("Input pipeline against the GPU", _pipelines(results)))
     for title, body in sections:
         if body:
@@ -192,6 +266,16 @@ def render(outdir: Path, *, dry_run: bool, seconds: float) -> str:
     if failed:
         lines += ["", "## Failures"]
         for r in failed:
-            lines += ["", f"### {r['name']}: {r['status']}", "", f"{r.get('error') or ''}", "",
-                      f"Last {LOG_TAIL_LINES} lines of `{r.get('log')}`:", "", "```", _log_tail(outdir, r), "```"]
+            lines += [
+                "",
+                f"### {r['name']}: {r['status']}",
+                "",
+                f"{r.get('error') or ''}",
+                "",
+                f"Last {LOG_TAIL_LINES} lines of `{r.get('log')}`:",
+                "",
+                "```",
+                _log_tail(outdir, r),
+                "```",
+            ]
     return "\n".join(lines) + "\n"

@@ -181,7 +181,9 @@ def pins(root: Path = ROOT) -> list[Pin]:
             if _applies(requirement, extras):
                 queue.append((requirement.name, frozenset(requirement.extras), key))
     for name, version in BUILD_TOOLS.items():
-        found[canonicalize_name(name)] = Pin(canonicalize_name(name), version, "the workspace build")
+        found[canonicalize_name(name)] = Pin(
+            canonicalize_name(name), version, "the workspace build"
+        )
     return sorted(found.values(), key=lambda p: p.name)
 
 
@@ -235,23 +237,34 @@ def check_folder(folder: Path, wanted: list[Pin], *, prune: bool = False) -> lis
     for pin in wanted:
         candidates = by_name.pop(pin.name, [])
         if len(candidates) > 1:
-            problems.append(f"{pin.name}: {len(candidates)} wheels " + ", ".join(p.name for p, _, _ in candidates))
+            problems.append(
+                f"{pin.name}: {len(candidates)} wheels "
+                + ", ".join(p.name for p, _, _ in candidates)
+            )
         elif not candidates:
             problems.append(f"{pin}: no wheel")
         elif candidates[0][1] != pin.version:
-            problems.append(f"{pin}: the wheel is version {candidates[0][1]} ({candidates[0][0].name})")
+            problems.append(
+                f"{pin}: the wheel is version {candidates[0][1]} ({candidates[0][0].name})"
+            )
         elif not candidates[0][2]:
-            problems.append(f"{pin}: {candidates[0][0].name} does not run on CPython 3.12 manylinux x86-64")
+            problems.append(
+                f"{pin}: {candidates[0][0].name} does not run on CPython 3.12 manylinux x86-64"
+            )
         else:
             files.append(candidates[0][0])
-    problems += [f"{name}: {entries[0][0].name} is not on the list" for name, entries in by_name.items()]
+    problems += [
+        f"{name}: {entries[0][0].name} is not on the list" for name, entries in by_name.items()
+    ]
     if problems:
         raise WheelListError(f"{folder} does not match the wheel list: " + "; ".join(problems))
     return files
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("pins", help="name==version of every wheel to carry")
     sub.add_parser("explain", help="the pins and who needs each")
@@ -274,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(PLATFORMS))
         else:
             files = check_folder(args.folder, wanted, prune=args.prune)
-            print(f"{args.folder}: {len(files)} wheels, one per pin, all for CPython 3.12 manylinux x86-64")
+            print(
+                f"{args.folder}: {len(files)} wheels, one per pin, "
+                "all for CPython 3.12 manylinux x86-64"
+            )
     except WheelListError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

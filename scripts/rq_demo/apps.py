@@ -99,7 +99,7 @@ APPS: tuple[AppSpec, ...] = (
         modality_distributions=frozenset(
             {"rq-audio", "torchaudio", "soundfile", "soxr", "nnaudio"}
         ),
-        demo_imports=("tinysoundfont", "espeakng_loader", "rq_audio.corpus.build"),
+        demo_imports=("tinysoundfont", "espeakng_loader", "rq_audio.data.corpus.build"),
         title="audio (BYOL-A)",
         baseline="Mixup",
         paper_commands=(
@@ -110,6 +110,7 @@ APPS: tuple[AppSpec, ...] = (
         ),
         # full: 4m43s after that day's demo.yaml change (250 notes, 5 probe seeds)
         expected=StageTime(quick=30, full=285),
+        accepts_force=True,  # ByolAAppConfig.force: redo the finished pretrainings
     ),
     AppSpec(
         name="mid-net",
@@ -118,7 +119,7 @@ APPS: tuple[AppSpec, ...] = (
         distribution="rq-mid-net",
         modality="rq-points",
         modality_distributions=frozenset({"rq-points", "ocnn"}),
-        demo_imports=("ocnn", "rq_points.sources"),
+        demo_imports=("ocnn", "rq_points.data.sources"),
         title="points (MID-Net)",
         baseline="MID-FC (no RQ)",
         paper_commands=(
@@ -129,6 +130,7 @@ APPS: tuple[AppSpec, ...] = (
             "rq-mid-net segment --config apps/mid-net/configs/shapenet_paper.yaml",
         ),
         expected=StageTime(quick=30, full=365),
+        accepts_force=True,
     ),
     AppSpec(
         name="dabs",
@@ -141,7 +143,7 @@ APPS: tuple[AppSpec, ...] = (
             "sklearn.datasets",
             "PIL",
             "espeakng_loader",
-            "rq_dabs.datasets.embedded",
+            "rq_dabs.data.embedded",
         ),
         title="DABS (token embeddings)",
         baseline="e-Mix",
@@ -152,6 +154,7 @@ APPS: tuple[AppSpec, ...] = (
         ),
         expected=StageTime(quick=20, full=582),
         assets_command="rq-dabs fetch-assets",  # the sensor domain's BasicMotions files
+        accepts_force=True,  # DabsAppConfig.force reaches every Stage of `rq-dabs demo`
     ),
 )
 

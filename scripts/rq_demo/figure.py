@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from rq_core.quantize import randomized_quantize
 
 # Bins per modality as the paper's figure and experiments use them (Wu et al., ICCV 2023,
@@ -29,7 +28,8 @@ POINT_BINS = 30
 
 
 def sample_image(size: int = 224) -> torch.Tensor:
-    """The photograph shipped with matplotlib, centre-cropped and resized: (1, 3, size, size) in [0, 1]."""
+    """The photograph shipped with matplotlib, centre-cropped and resized: (1, 3, size, size)
+    in [0, 1]."""
     import matplotlib.cbook as cbook
     import matplotlib.image as mpimg
 
@@ -42,24 +42,6 @@ def sample_image(size: int = 224) -> torch.Tensor:
     return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
 
 
-def _mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> torch.Tensor:
-    def hz_to_mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    def mel_to_hz(m):
-        return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
-
-    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
-    fb = np.zeros((n_mels, freqs.size), dtype=np.float32)
-    for m in range(n_mels):
-        lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
-        up = (freqs - lo) / (mid - lo)
-        down = (hi - freqs) / (hi - mid)
-        fb[m] = np.clip(np.minimum(up, down), 0, None)
-    return torch.from_numpy(fb)
-
-
 def sample_log_mel(seconds: float = 2.0, sr: int = 16000) -> torch.Tensor:
     """A computed sound (a gliding harmonic tone over noise bursts) as a BYOL-A style log-mel:
     n_fft 1024, hop 160, 64 mels in 60-7800 Hz, log(x + eps). Returns (1, 1, 64, T)."""
@@ -67,11 +49,18 @@ def sample_log_mel(seconds: float = 2.0, sr: int = 16000) -> torch.Tensor:
     t = torch.arange(int(seconds * sr)) / sr
     f0 = 220.0 * 2 ** (2 * t / seconds)  # two octaves up
     phase = 2 * math.pi * torch.cumsum(f0, 0) / sr
-    tone = sum(torch.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * torch.sin(2 * math.pi * 3 * t))
+    tone = sum(torch.sin(k * phase) / k for k in range(1, 6)) * (
+        0.5 + 0.5 * torch.sin(2 * math.pi * 3 * t)
+    )
     bursts = torch.randn(t.shape, generator=g) * ((t * 4) % 1 < 0.1).float() * 0.5
     wave = tone + bursts
-    spec = torch.stft(wave, 1024, hop_length=160, window=torch.hann_window(1024), return_complex=True)
-    mel = _mel_filterbank(sr, 1024, 64, 60.0, 7800.0) @ spec.abs() ** 2
+    spec = torch.stft(
+        wave, 1024, hop_length=160, window=torch.hann_window(1024), return_complex=True
+    )
+    from torchaudio.functional import melscale_fbanks  # the main job installs rq-audio
+
+    filterbank = melscale_fbanks(1024 // 2 + 1, 60.0, 7800.0, 64, sr)  # (freqs, mels), HTK
+    mel = filterbank.T @ spec.abs() ** 2
     return torch.log(mel + torch.finfo(torch.float32).eps)[None, None]
 
 
@@ -125,7 +114,9 @@ def make_figure(out: str | Path, views: int = 3, seed: int = 0) -> Path:
         else:
             img = randomized_quantize(image, IMAGE_BINS, generator=g)
             mel = randomized_quantize(log_mel, AUDIO_BINS, generator=g)
-            pts = randomized_quantize(points, POINT_BINS, channel_dim=-1, segment_ids=segment, generator=g)
+            pts = randomized_quantize(
+                points, POINT_BINS, channel_dim=-1, segment_ids=segment, generator=g
+            )
         ax = fig.add_subplot(3, views + 1, col + 1)
         ax.imshow(img[0].permute(1, 2, 0).clamp(0, 1).numpy())
         ax.set_title(title)

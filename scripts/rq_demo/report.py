@@ -26,10 +26,9 @@ from rq_demo.stages import DemoStage
 
 SECTION_LEVEL = 2  # the report's sections; what a stage brings goes one level deeper
 
-# The training-loss column of a Lightning metrics.csv, by name, first found wins. The apps'
-# refactor (issue 14, item 2) makes every app log `train/loss`; until then byol-a logs it per
-# step and epoch (`train/loss_step`) and dabs as `train_loss`.
-LOSS_COLUMNS = ("train/loss", "train/loss_step", "train_loss")
+# The training-loss column of a Lightning metrics.csv: every app logs its per-step loss as
+# `train/loss` (docs/architecture.md, "Roles").
+LOSS_COLUMNS = ("train/loss",)
 
 
 def _parser() -> MarkdownIt:

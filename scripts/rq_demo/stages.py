@@ -119,7 +119,12 @@ def build_stages(run_dir: Path, quick: bool, apps: Sequence[AppSpec] = APPS) -> 
             "figure",
             "Augmentation picture (Figure 2 style)",
             [run_dir / "rq_figure.png"],
-            [python, str(Path(__file__).with_name("figure.py")), "--out", str(run_dir / "rq_figure.png")],
+            [
+                python,
+                str(Path(__file__).with_name("figure.py")),
+                "--out",
+                str(run_dir / "rq_figure.png"),
+            ],
             FIGURE_TIME,
         ),
         DemoStage(

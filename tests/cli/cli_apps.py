@@ -36,13 +36,23 @@ def _mid_net_args(tmp_path: Path) -> list[str]:
     demo = ROOT / "apps" / "mid-net" / "configs" / "demo.yaml"
     tiny = _app_test_settings("mid-net").TINY
     # cache_dir: mid-net's shape caches go there (else $RQ_CACHE), inside the test's folder.
-    return ["--config", str(demo), *tiny, f"cache_dir={tmp_path / 'cache'}", f"run_dir={tmp_path / 'run'}"]
+    return [
+        "--config",
+        str(demo),
+        *tiny,
+        f"cache_dir={tmp_path / 'cache'}",
+        f"run_dir={tmp_path / 'run'}",
+    ]
 
 
 def _dabs_args(tmp_path: Path) -> list[str]:
     tiny = _app_test_settings("dabs").TINY
-    return [*tiny, "domain=synthetic_markov_text", f"data_root={tmp_path / 'cache'}",
-            f"run_dir={tmp_path / 'run'}"]
+    return [
+        *tiny,
+        "domain=synthetic_markov_text",
+        f"data_root={tmp_path / 'cache'}",
+        f"run_dir={tmp_path / 'run'}",
+    ]
 
 
 @dataclass(frozen=True)

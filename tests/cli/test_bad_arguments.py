@@ -31,7 +31,11 @@ def _not_writable(tmp_path: Path) -> tuple[Path, str]:
     return Path("/sys/rq-test-run-dir/run"), "cannot be created in /sys"
 
 
-RUN_DIR_CASES = {"is a file": _is_a_file, "under a file": _under_a_file, "not writable": _not_writable}
+RUN_DIR_CASES = {
+    "is a file": _is_a_file,
+    "under a file": _under_a_file,
+    "not writable": _not_writable,
+}
 
 
 @pytest.mark.parametrize("case", list(RUN_DIR_CASES))
@@ -45,7 +49,9 @@ def test_an_unwritable_run_dir_stops_before_any_data_preparation(app_name, case,
     assert not (tmp_path / "cache").exists(), "data preparation ran before the run_dir check"
 
 
-@pytest.mark.parametrize("override", ["trainer.max_steps=[1", "trainer.seed={x", 'run_dir="unclosed'])
+@pytest.mark.parametrize(
+    "override", ["trainer.max_steps=[1", "trainer.seed={x", 'run_dir="unclosed']
+)
 @pytest.mark.parametrize("app_name", list(APPS))
 def test_a_malformed_override_is_named_in_one_line(app_name, override, tmp_path, run_app):
     app = APPS[app_name]

@@ -8,7 +8,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(
-    path for pattern in ("packages/*/src/**/*.py", "apps/*/src/**/*.py") for path in ROOT.glob(pattern)
+    path
+    for pattern in ("packages/*/src/**/*.py", "apps/*/src/**/*.py")
+    for path in ROOT.glob(pattern)
 )
 LOADER = ROOT / "packages" / "rq-core" / "src" / "rq_core" / "checkpoints.py"
 # Calls that unpickle a file (or run a TorchScript archive).
@@ -69,7 +71,8 @@ def unpickling_calls(path: Path) -> list[tuple[str, str, int, ast.Call]]:
         if isinstance(node, ast.Call):
             called = _dotted(node.func, names)
             pickled_numpy = called == "numpy.load" and any(
-                k.arg == "allow_pickle" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+                k.arg == "allow_pickle"
+                and not (isinstance(k.value, ast.Constant) and k.value.value is False)
                 for k in node.keywords
             )
             if called in UNPICKLING or pickled_numpy:
@@ -88,7 +91,8 @@ def test_the_scan_sees_the_sources_and_catches_each_form(tmp_path):
         "import torch\nimport torch as T\nfrom torch import load\nimport pickle, numpy as np\n"
         "def f(p):\n"
         "    torch.load(p, weights_only=True)\n    T.load(p)\n    load(p)\n"
-        "    torch.serialization.load(p)\n    pickle.loads(b'')\n    np.load(p, allow_pickle=True)\n"
+        "    torch.serialization.load(p)\n    pickle.loads(b'')\n"
+        "    np.load(p, allow_pickle=True)\n"
         "    np.load(p)\n    np.load(p, allow_pickle=False)\n"
     )
     assert [line for _, _, line, _ in unpickling_calls(sample)] == [6, 7, 8, 9, 10, 11]
@@ -101,7 +105,9 @@ def test_only_the_weights_only_loader_and_convert_unpickle_files():
         for called, function, line, _ in unpickling_calls(path)
         if (path, function) not in ALLOWED
     ]
-    assert offenders == [], "load files through rq_core.checkpoints.load_checkpoint:\n" + "\n".join(offenders)
+    assert offenders == [], "load files through rq_core.checkpoints.load_checkpoint:\n" + "\n".join(
+        offenders
+    )
 
 
 def test_the_loader_loads_weights_only():

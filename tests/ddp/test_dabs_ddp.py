@@ -16,8 +16,8 @@ CONFIG = ROOT / "apps/dabs/configs/demo_quick.yaml"
 
 @pytest.mark.ddp
 def test_dabs_pretrain_under_torchrun_matches_ranks_and_resumes(tmp_path):
-    from rq_dabs.datasets.embedded import build_embedded_domain
-    from rq_dabs.pretraining import encoder_path
+    from rq_dabs.data.embedded import build_embedded_domain
+    from rq_dabs.pretrain import encoder_path
 
     data_root = tmp_path / "dabs"
     assert build_embedded_domain("digits_images", data_root) is not None  # in one process

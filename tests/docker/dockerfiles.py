@@ -268,7 +268,8 @@ def installed_distributions(python: Path) -> set[str]:
     """Normalized names of every distribution ``python``'s environment holds."""
     listed = run_checked(
         [str(python), "-c",
-         "import importlib.metadata as m; print('\\n'.join(d.metadata['Name'] for d in m.distributions()))"],
+         "import importlib.metadata as m; "
+         "print('\\n'.join(d.metadata['Name'] for d in m.distributions()))"],
     ).stdout  # fmt: skip
     return {normalize(line.strip()) for line in listed.splitlines() if line.strip()}
 

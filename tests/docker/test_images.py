@@ -408,7 +408,8 @@ def test_a_gpu_config_without_a_gpu_stops_with_the_entrypoint_message(app, image
 def test_the_image_holds_no_other_modality_and_its_requirements_hold(app, image, engine):
     listed = container(
         engine, image, "-c",
-        "import importlib.metadata as m; print('\\n'.join(d.metadata['Name'] for d in m.distributions()))",
+        "import importlib.metadata as m; "
+        "print('\\n'.join(d.metadata['Name'] for d in m.distributions()))",
         options=PYTHON,
     )  # fmt: skip
     installed = {normalize(line) for line in listed.stdout.splitlines() if line.strip()}
@@ -453,8 +454,9 @@ def test_triton_can_build_its_launchers(image, engine):
 # libcuda (mounted by the NVIDIA Container Toolkit), the cluster transports that NVSHMEM and
 # cuFile load only where a cluster provides them (MPI, PMIx, OpenSHMEM, UCX, libfabric, verbs),
 # and TBB, which numba's optional TBB threading layer loads only when installed (byol-a).
-MAY_BE_ABSENT = ("libcuda.so", "libmpi.so", "libpmix.so", "liboshmem.so", "libucp.so", "libucs.so",
-                 "libfabric.so", "libibverbs.so", "librdmacm.so", "libmlx5.so", "libtbb.so")  # fmt: skip
+MAY_BE_ABSENT = ("libcuda.so", "libmpi.so", "libpmix.so", "liboshmem.so", "libucp.so",
+                 "libucs.so", "libfabric.so", "libibverbs.so", "librdmacm.so", "libmlx5.so",
+                 "libtbb.so")  # fmt: skip
 
 MISSING_LIBRARIES = r"""
 cd /opt/venv/lib/python3*/site-packages

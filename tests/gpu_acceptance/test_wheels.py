@@ -49,7 +49,9 @@ def _workspace_copy(tmp_path: Path) -> Path:
 def _add_dependency(root: Path, folder: str, requirement: str) -> None:
     path = root / folder / "pyproject.toml"
     text = path.read_text()
-    path.write_text(text.replace("dependencies = [\n", f'dependencies = [\n    "{requirement}",\n', 1))
+    path.write_text(
+        text.replace("dependencies = [\n", f'dependencies = [\n    "{requirement}",\n', 1)
+    )
 
 
 def test_a_dependency_added_to_a_pyproject_reaches_the_list(tmp_path):
@@ -63,7 +65,9 @@ def test_a_dependency_added_to_a_pyproject_reaches_the_list(tmp_path):
 def test_a_requirement_not_installed_here_is_named(tmp_path):
     root = _workspace_copy(tmp_path)
     _add_dependency(root, "apps/mid-net", "no-such-package-rq>=1")
-    with pytest.raises(wheels.WheelListError, match="no-such-package-rq .needed by rq-mid-net. is not installed"):
+    with pytest.raises(
+        wheels.WheelListError, match="no-such-package-rq .needed by rq-mid-net. is not installed"
+    ):
         wheels.pins(root)
 
 
@@ -75,9 +79,16 @@ def _folder(tmp_path: Path, names: list[str]) -> Path:
     return folder
 
 
-PINS = [wheels.Pin("omegaconf", "2.4.0", "t"), wheels.Pin("soxr", "1.1.0", "t"), wheels.Pin("cffi", "2.1.1", "t")]
-GOOD = ["omegaconf-2.4.0-py3-none-any.whl", "soxr-1.1.0-cp312-abi3-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
-        f"cffi-2.1.1-{LINUX_312}.whl"]
+PINS = [
+    wheels.Pin("omegaconf", "2.4.0", "t"),
+    wheels.Pin("soxr", "1.1.0", "t"),
+    wheels.Pin("cffi", "2.1.1", "t"),
+]
+GOOD = [
+    "omegaconf-2.4.0-py3-none-any.whl",
+    "soxr-1.1.0-cp312-abi3-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+    f"cffi-2.1.1-{LINUX_312}.whl",
+]
 
 
 def test_a_folder_with_one_compatible_wheel_per_pin_passes(tmp_path):
@@ -90,10 +101,19 @@ def test_a_folder_with_one_compatible_wheel_per_pin_passes(tmp_path):
     [
         (GOOD[:2], r"cffi==2.1.1: no wheel"),
         ([*GOOD, f"cffi-2.0.0-{LINUX_312}.whl"], r"cffi: 2 wheels"),
-        ([*GOOD[:2], "cffi-2.1.1-cp311-cp311-manylinux2014_x86_64.whl"], r"does not run on CPython 3.12"),
-        ([*GOOD[:2], "cffi-2.1.1-cp312-cp312-macosx_11_0_arm64.whl"], r"does not run on CPython 3.12"),
+        (
+            [*GOOD[:2], "cffi-2.1.1-cp311-cp311-manylinux2014_x86_64.whl"],
+            r"does not run on CPython 3.12",
+        ),
+        (
+            [*GOOD[:2], "cffi-2.1.1-cp312-cp312-macosx_11_0_arm64.whl"],
+            r"does not run on CPython 3.12",
+        ),
         ([*GOOD[:2], f"cffi-2.0.0-{LINUX_312}.whl"], r"cffi==2.1.1: the wheel is version 2.0.0"),
-        ([*GOOD, "mido-1.3.3-py3-none-any.whl"], r"mido: mido-1.3.3-py3-none-any.whl is not on the list"),
+        (
+            [*GOOD, "mido-1.3.3-py3-none-any.whl"],
+            r"mido: mido-1.3.3-py3-none-any.whl is not on the list",
+        ),
     ],
 )
 def test_a_folder_that_does_not_match_is_refused_naming_why(tmp_path, names, message):
@@ -102,7 +122,9 @@ def test_a_folder_that_does_not_match_is_refused_naming_why(tmp_path, names, mes
 
 
 def test_prune_drops_wheels_an_older_list_downloaded(tmp_path):
-    folder = _folder(tmp_path, [*GOOD, f"cffi-2.0.0-{LINUX_312}.whl", "mido-1.3.3-py3-none-any.whl"])
+    folder = _folder(
+        tmp_path, [*GOOD, f"cffi-2.0.0-{LINUX_312}.whl", "mido-1.3.3-py3-none-any.whl"]
+    )
     wheels.check_folder(folder, PINS, prune=True)
     assert sorted(p.name for p in folder.iterdir()) == sorted(GOOD)
 
@@ -110,7 +132,9 @@ def test_prune_drops_wheels_an_older_list_downloaded(tmp_path):
 def test_pin_files_round_trip_and_bad_lines_are_named(tmp_path):
     path = tmp_path / "pins.txt"
     path.write_text("\n".join(str(p) for p in PINS) + "\n")
-    assert [(p.name, p.version) for p in wheels.read_pins(path)] == [(p.name, p.version) for p in PINS]
+    assert [(p.name, p.version) for p in wheels.read_pins(path)] == [
+        (p.name, p.version) for p in PINS
+    ]
     path.write_text("omegaconf==2.4.0\nsoxr\n")
     with pytest.raises(wheels.WheelListError, match=r"pins.txt line 2: expected name==version"):
         wheels.read_pins(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import os, socket, sys
 
 _LOG = os.environ["RQ_NETWORK_LOG"]
@@ -51,7 +51,7 @@ def _getaddrinfo(host, *args, _orig=socket.getaddrinfo, **kwargs):
 socket.socket.connect = _connect
 socket.socket.connect_ex = _connect_ex
 socket.getaddrinfo = _getaddrinfo
-'''
+"""
 
 
 @pytest.fixture

@@ -116,7 +116,8 @@ def test_the_display_ticks_while_the_child_is_silent_and_splits_bar_redraws(tmp_
         f"""
         import pathlib, sys, time
         out = sys.stdout
-        out.write("building the corpus\\n\\r{TQDM_LINE}\\rpretrain rq:  43%| 51/120 [00:32<00:43]\\r")
+        out.write("building the corpus\\n\\r{TQDM_LINE}\\r"
+                  "pretrain rq:  43%| 51/120 [00:32<00:43]\\r")
         out.flush()
         deadline = time.monotonic() + 30
         while not pathlib.Path({str(go)!r}).exists():

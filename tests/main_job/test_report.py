@@ -171,3 +171,23 @@ def test_the_benchmark_script_writes_the_table_the_report_shows(tmp_path):
     shown = results_markdown(out)
     assert shown.startswith("### Time and peak extra memory, ours vs the dense reference\n")
     assert f"| x{row['speedup']:.1f} |" in shown and data["setup"] in shown
+
+
+def test_tables_with_intervals_show_them_as_the_app_wrote_them(tmp_path):
+    # compare_methods' cells are Estimate / Comparison objects: results.json holds them as
+    # dicts, and the report shows them as "93.0 [91.2, 94.5]", not as the dict.
+    import numpy as np
+    from rq_core.uncertainty import accuracy_statistic, compare_methods
+
+    right = np.arange(200) % 4 != 0
+    tables = compare_methods(
+        "Linear probe",
+        {
+            "random": {"keyword": accuracy_statistic(right & (np.arange(200) % 3 != 0))},
+            "rq": {"keyword": accuracy_statistic(right)},
+        },
+    )
+    write_results(tmp_path, tables)
+    shown = results_markdown(tmp_path)
+    assert str(tables[0].rows[1]["keyword"]) in shown and "{" not in shown
+    assert f"| rq | random | keyword | {tables[1].rows[0]['difference']} |" in shown

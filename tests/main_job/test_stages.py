@@ -105,7 +105,8 @@ def test_app_stages_follow_the_registry(tmp_path):
         assert stage.command[3] == str(app.quick_config) and stage.inputs == [app.quick_config]
         assert stage.command[-1] == f"run_dir={tmp_path / app.name}"
         assert stage.expected == app.expected and stage.title == app.section_title
-        assert stage.forced_args == []  # no app takes `force` yet (the apps' refactor)
+        # An app gets `force=true` under --force once its config has the key (issue 14).
+        assert stage.forced_args == ([FORCE_OVERRIDE] if app.accepts_force else [])
     full = app_stage(APPS[0], tmp_path, quick=False)
     assert "--config" not in full.command and full.inputs == [APPS[0].demo_config]
     taking = app_stage(replace(APPS[0], accepts_force=True), tmp_path, quick=False)

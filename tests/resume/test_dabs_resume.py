@@ -20,7 +20,7 @@ from kill_resume import COMMON, ROOT, assert_resumes_exactly, console_script, ru
 
 @pytest.fixture(scope="module")
 def command(tmp_path_factory) -> list[str]:
-    from rq_dabs.datasets.embedded import build_embedded_domain
+    from rq_dabs.data.embedded import build_embedded_domain
 
     data_root = tmp_path_factory.mktemp("dabs-data")
     assert build_embedded_domain("digits_images", data_root) is not None

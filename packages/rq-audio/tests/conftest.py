@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from rq_audio.hdf5_cache import prepare_audio_cache
+from rq_audio.data.hdf5_cache import prepare_audio_cache
 from rq_audio.testing import write_tone_folder
 
 

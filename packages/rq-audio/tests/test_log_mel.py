@@ -9,7 +9,11 @@ from rq_audio.testing import tone
 @pytest.fixture(scope="module")
 def waves():
     rng = np.random.default_rng(0)
-    clips = [tone(440.0, 0.5, rng=rng), tone(3000.0, 0.5, rng=rng), 0.3 * rng.standard_normal(8000).astype(np.float32)]
+    clips = [
+        tone(440.0, 0.5, rng=rng),
+        tone(3000.0, 0.5, rng=rng),
+        0.3 * rng.standard_normal(8000).astype(np.float32),
+    ]
     return torch.from_numpy(np.stack(clips))
 
 
@@ -17,7 +21,10 @@ def _librosa_reference(wav):
     """BYOL-A's MelSpectrogramLibrosa recipe (librosa STFT power @ librosa filterbank); reflect
     padding was librosa's default when BYOL-A was released (0.8)."""
     fb = librosa.filters.mel(sr=16000, n_fft=1024, n_mels=64, fmin=60, fmax=7800)
-    power = np.abs(librosa.stft(wav.astype(np.float64), n_fft=1024, hop_length=160, pad_mode="reflect")) ** 2
+    power = (
+        np.abs(librosa.stft(wav.astype(np.float64), n_fft=1024, hop_length=160, pad_mode="reflect"))
+        ** 2
+    )
     return np.log(fb @ power + np.finfo(np.float32).eps)
 
 

@@ -5,7 +5,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 
 def test_normalize_batch_per_channel():
-    x = torch.randn(6, 2, 8, 10) * torch.tensor([3.0, 0.5]).view(1, 2, 1, 1) + torch.tensor([5.0, -1.0]).view(1, 2, 1, 1)
+    x = torch.randn(6, 2, 8, 10) * torch.tensor([3.0, 0.5]).view(1, 2, 1, 1) + torch.tensor(
+        [5.0, -1.0]
+    ).view(1, 2, 1, 1)
     y = NormalizeBatch()(x)
     torch.testing.assert_close(y.mean(dim=(0, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
     torch.testing.assert_close(y.std(dim=(0, 2, 3)), torch.ones(2), atol=1e-5, rtol=0)

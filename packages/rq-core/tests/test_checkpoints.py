@@ -90,10 +90,14 @@ def test_a_refusal_is_still_an_unpickling_error(tmp_path):
 
 def test_plain_weights_load_and_missing_files_stay_file_not_found(tmp_path):
     path = tmp_path / "ok.ckpt"
-    torch.save({"global_step": 7, "state_dict": {"w": torch.arange(3)}, "shape": torch.Size([3])}, path)
+    torch.save(
+        {"global_step": 7, "state_dict": {"w": torch.arange(3)}, "shape": torch.Size([3])}, path
+    )
     for mmap in (False, True):
         loaded = load_checkpoint(path, mmap=mmap)
-        assert loaded["global_step"] == 7 and torch.equal(loaded["state_dict"]["w"], torch.arange(3))
+        assert loaded["global_step"] == 7 and torch.equal(
+            loaded["state_dict"]["w"], torch.arange(3)
+        )
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.ckpt")
 
@@ -101,13 +105,18 @@ def test_plain_weights_load_and_missing_files_stay_file_not_found(tmp_path):
 def test_a_trusted_old_checkpoint_converts_with_the_documented_command(tmp_path, monkeypatch):
     # An older or foreign checkpoint holds objects of its own code: a module of that code.
     (tmp_path / "old_code.py").write_text(
-        "import dataclasses\n\n@dataclasses.dataclass\nclass OldHyperparameters:\n    lr: float = 0.1\n"
+        "import dataclasses\n\n@dataclasses.dataclass\n"
+        "class OldHyperparameters:\n    lr: float = 0.1\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     old_code = importlib.import_module("old_code")
     old = tmp_path / "old.ckpt"
     torch.save(
-        {"state_dict": {"w": torch.ones(2)}, "stats": np.arange(3.0), "hparams": old_code.OldHyperparameters()},
+        {
+            "state_dict": {"w": torch.ones(2)},
+            "stats": np.arange(3.0),
+            "hparams": old_code.OldHyperparameters(),
+        },
         old,
     )
     with pytest.raises(UnsafeCheckpointError, match="not a plain-weights checkpoint"):
@@ -116,7 +125,10 @@ def test_a_trusted_old_checkpoint_converts_with_the_documented_command(tmp_path,
     # The command the error message and docs/training.md give; run where the old code imports.
     done = subprocess.run(
         [sys.executable, "-m", "rq_core.checkpoints", "convert", str(old), str(new)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     converted = load_checkpoint(new)

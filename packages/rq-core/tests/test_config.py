@@ -139,7 +139,9 @@ def test_cli_print_config(tmp_path, capsys):
 
 
 def test_a_malformed_override_or_yaml_file_is_one_line_naming_it(tmp_path, capsys):
-    with pytest.raises(ConfigError, match=r"override 'trainer.max_steps=\[1': its value is not valid YAML"):
+    with pytest.raises(
+        ConfigError, match=r"override 'trainer.max_steps=\[1': its value is not valid YAML"
+    ):
         load_config(AppConfig, overrides=["trainer.max_steps=[1"])
     broken = tmp_path / "broken.yaml"
     broken.write_text("lr: [0.1\ntrainer: {}\n")
@@ -159,11 +161,19 @@ def test_cli_checks_run_dir_before_the_command_runs(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(SystemExit) as exit_info:
-        cli_main({"go": ran.append}, {"go": AppConfig}, {"go": None},
-                 argv=["go", f"run_dir={blocker}/run"], prog="rq-test")
+        cli_main(
+            {"go": ran.append},
+            {"go": AppConfig},
+            {"go": None},
+            argv=["go", f"run_dir={blocker}/run"],
+            prog="rq-test",
+        )
     assert exit_info.value.code == 2 and ran == []
     err = capsys.readouterr().err
-    assert err == f"rq-test go: error: run_dir={blocker}/run: cannot create {blocker}/run: {blocker} is a file, not a directory\n"
+    assert err == (
+        f"rq-test go: error: run_dir={blocker}/run: cannot create {blocker}/run: "
+        f"{blocker} is a file, not a directory\n"
+    )
 
 
 def test_check_run_dir_names_a_directory_it_cannot_write(tmp_path, monkeypatch):
@@ -177,9 +187,14 @@ def test_check_run_dir_names_a_directory_it_cannot_write(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkdtemp", refuse)
-    with pytest.raises(ConfigError, match=rf"^run_dir={tmp_path}: {tmp_path} is not writable \(Permission denied\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^run_dir={tmp_path}: {tmp_path} is not writable \(Permission denied\)$",
+    ):
         check_run_dir(tmp_path)
-    with pytest.raises(ConfigError, match=rf"{tmp_path}/a/b cannot be created in {tmp_path} \(Permission denied\)$"):
+    with pytest.raises(
+        ConfigError, match=rf"{tmp_path}/a/b cannot be created in {tmp_path} \(Permission denied\)$"
+    ):
         check_run_dir(tmp_path / "a" / "b")
 
 

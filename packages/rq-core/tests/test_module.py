@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from rq_core import RandomizedQuantization, randomized_quantize
 
 
@@ -15,7 +14,9 @@ def test_replay_with_stored_params_gives_the_same_output():
 
 
 def test_module_matches_the_function_for_the_same_generator_state():
-    aug = RandomizedQuantization(num_bins=5, channel_dim=-1, collapse="middle", spacing="random", p=0.7)
+    aug = RandomizedQuantization(
+        num_bins=5, channel_dim=-1, collapse="middle", spacing="random", p=0.7
+    )
     x = torch.randn(6, 10, 4)
     a = aug(x, generator=torch.Generator().manual_seed(3))
     b = randomized_quantize(

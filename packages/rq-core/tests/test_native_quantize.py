@@ -16,7 +16,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from rq_core import quantize
 from rq_core.quantize import (
     apply_randomized_quantization,

@@ -1,4 +1,5 @@
-"""Behaviour of rq_core.randomized_quantize: the paper's quantizer (Wu et al., ICCV 2023, Sec. 3)."""
+"""Behaviour of rq_core.randomized_quantize: the paper's quantizer
+(Wu et al., ICCV 2023, Sec. 3)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
-
 from rq_core import (
     QuantizationParams,
     apply_randomized_quantization,
     randomized_quantize,
     sample_quantization_params,
 )
+from scipy import stats
 
 # (shape, channel_dim) layouts: images, audio log-mel, tokens, a middle channel axis.
 LAYOUTS = [
@@ -39,7 +39,9 @@ def dense_oracle(x: torch.Tensor, num_bins: int, g: torch.Generator) -> torch.Te
     B, C, M = x.shape
     mn = x.amin(-1, keepdim=True)
     mx = x.amax(-1, keepdim=True)
-    cuts = mn + torch.rand(B, C, num_bins - 1, generator=g, dtype=x.dtype).sort(-1).values * (mx - mn)
+    cuts = mn + torch.rand(B, C, num_bins - 1, generator=g, dtype=x.dtype).sort(-1).values * (
+        mx - mn
+    )
     left = torch.cat([mn, cuts], -1)
     right = torch.cat([cuts, mx], -1)
     r = torch.rand(B, C, num_bins, generator=g, dtype=x.dtype)
@@ -187,7 +189,9 @@ def test_segment_ids_equals_a_loop_over_samples():
     y = apply_randomized_quantization(pts, params, channel_dim=-1, segment_ids=seg)
     for s in range(len(sizes)):
         sub = QuantizationParams(
-            params.cut_fractions[s : s + 1], params.value_fractions[s : s + 1], params.apply[s : s + 1]
+            params.cut_fractions[s : s + 1],
+            params.value_fractions[s : s + 1],
+            params.apply[s : s + 1],
         )
         alone = apply_randomized_quantization(pts[seg == s].unsqueeze(0), sub, channel_dim=-1)
         assert torch.equal(alone[0], y[seg == s])
@@ -201,7 +205,9 @@ def test_sorted_large_segments_equal_a_loop_over_samples(num_bins):
     pts = torch.randn(sum(sizes), 3, generator=g)
     seg = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
     params = sample_quantization_params(len(sizes), 3, num_bins, p=0.7, generator=g)
-    params = QuantizationParams(params.cut_fractions, params.value_fractions, torch.tensor([True, True, False, True]))
+    params = QuantizationParams(
+        params.cut_fractions, params.value_fractions, torch.tensor([True, True, False, True])
+    )
     y = apply_randomized_quantization(pts, params, channel_dim=-1, segment_ids=seg)
     unsorted = apply_randomized_quantization(
         pts.flip(0), params, channel_dim=-1, segment_ids=seg.flip(0)
@@ -210,7 +216,9 @@ def test_sorted_large_segments_equal_a_loop_over_samples(num_bins):
     assert torch.equal(y[seg == 2], pts[seg == 2])
     for s in (0, 3):
         sub = QuantizationParams(
-            params.cut_fractions[s : s + 1], params.value_fractions[s : s + 1], params.apply[s : s + 1]
+            params.cut_fractions[s : s + 1],
+            params.value_fractions[s : s + 1],
+            params.apply[s : s + 1],
         )
         alone = apply_randomized_quantization(pts[seg == s].unsqueeze(0), sub, channel_dim=-1)
         assert torch.equal(alone[0], y[seg == s])
@@ -221,7 +229,9 @@ def test_segment_ids_with_p_gate_and_empty_segment():
     pts = torch.randn(30, 3, generator=g)
     seg = torch.tensor([0] * 10 + [2] * 20)  # segment 1 is empty
     params = sample_quantization_params(3, 3, 4, p=0.5, generator=g)
-    params = QuantizationParams(params.cut_fractions, params.value_fractions, torch.tensor([True, True, False]))
+    params = QuantizationParams(
+        params.cut_fractions, params.value_fractions, torch.tensor([True, True, False])
+    )
     y = apply_randomized_quantization(pts, params, channel_dim=-1, segment_ids=seg)
     assert torch.equal(y[10:], pts[10:])
     assert not torch.equal(y[:10], pts[:10])
@@ -268,7 +278,9 @@ def test_gradient_passes_for_samples_the_gate_left_alone():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(4, 2, 5, requires_grad=True)
     params = sample_quantization_params(4, 2, 3, generator=g)
-    params = QuantizationParams(params.cut_fractions, params.value_fractions, torch.tensor([True, False, True, False]))
+    params = QuantizationParams(
+        params.cut_fractions, params.value_fractions, torch.tensor([True, False, True, False])
+    )
     apply_randomized_quantization(x, params).sum().backward()
     assert torch.equal(x.grad[[1, 3]], torch.ones(2, 2, 5))
     assert torch.equal(x.grad[[0, 2]], torch.zeros(2, 2, 5))
@@ -299,13 +311,17 @@ def test_non_floating_dtype_raises_type_error(dtype):
         randomized_quantize(torch.zeros(2, 3, 4, dtype=dtype), 4)
 
 
-@pytest.mark.parametrize("num_bins,exc", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "num_bins,exc", [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)]
+)
 def test_bad_num_bins(num_bins, exc):
     with pytest.raises(exc, match="num_bins"):
         randomized_quantize(torch.randn(2, 3, 4), num_bins)
 
 
-@pytest.mark.parametrize("channel_dim,msg", [(0, "sample axis"), (3, "out of range"), (-4, "out of range")])
+@pytest.mark.parametrize(
+    "channel_dim,msg", [(0, "sample axis"), (3, "out of range"), (-4, "out of range")]
+)
 def test_bad_channel_dim(channel_dim, msg):
     with pytest.raises(ValueError, match=msg):
         randomized_quantize(torch.randn(2, 3, 4), 4, channel_dim=channel_dim)
@@ -371,7 +387,9 @@ def _error_and_distinct_stats(fn, draws: int, seed: int):
 
 def test_statistics_agree_with_a_dense_oracle():
     n = 5
-    ours_err, ours_k = _error_and_distinct_stats(lambda x, g: randomized_quantize(x, n, generator=g), 60, 11)
+    ours_err, ours_k = _error_and_distinct_stats(
+        lambda x, g: randomized_quantize(x, n, generator=g), 60, 11
+    )
     ref_err, ref_k = _error_and_distinct_stats(lambda x, g: dense_oracle(x, n, g), 60, 12)
     # Quantization error distribution: the two-sample KS test does not separate them ...
     assert stats.ks_2samp(ours_err, ref_err).pvalue > 0.01
@@ -383,7 +401,9 @@ def test_statistics_agree_with_a_dense_oracle():
 
 def test_oracle_comparison_detects_a_different_quantizer():
     """The statistical test above has power: 3 bins are told apart from 5."""
-    ours_err, _ = _error_and_distinct_stats(lambda x, g: randomized_quantize(x, 4, generator=g), 60, 11)
+    ours_err, _ = _error_and_distinct_stats(
+        lambda x, g: randomized_quantize(x, 4, generator=g), 60, 11
+    )
     ref_err, _ = _error_and_distinct_stats(lambda x, g: dense_oracle(x, 5, g), 60, 12)
     assert stats.ks_2samp(ours_err, ref_err).pvalue < 1e-4
 

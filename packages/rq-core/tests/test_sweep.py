@@ -54,6 +54,16 @@ def test_a_sweep_reuses_finished_points_redoes_changed_ones_and_plots(tmp_path):
     # Other settings: redone, the old point kept aside; force redoes a finished one.
     run_sweep(points[:1], _fake_run(calls), run_dir=tmp_path, settings={"steps": 4}, plot=False)
     assert calls[2:] == ["bins-2-random-random"]
-    assert any(p.name.startswith("bins-2-random-random.superseded-") for p in (tmp_path / "sweep").iterdir())
-    run_sweep(points[:1], _fake_run(calls), run_dir=tmp_path, settings={"steps": 4}, force=True, plot=False)
+    assert any(
+        p.name.startswith("bins-2-random-random.superseded-")
+        for p in (tmp_path / "sweep").iterdir()
+    )
+    run_sweep(
+        points[:1],
+        _fake_run(calls),
+        run_dir=tmp_path,
+        settings={"steps": 4},
+        force=True,
+        plot=False,
+    )
     assert calls[3:] == ["bins-2-random-random"]

@@ -22,7 +22,8 @@ def test_blocks_import_without_lightning_or_omegaconf():
     code = (
         "import importlib, sys\n"
         f"for name in {TORCH_ONLY_MODULES!r}: importlib.import_module(name)\n"
-        "loaded = sorted(m for m in ('lightning', 'omegaconf', 'tensorboard', 'sklearn') if m in sys.modules)\n"
+        "loaded = sorted(m for m in ('lightning', 'omegaconf', 'tensorboard', 'sklearn') "
+        "if m in sys.modules)\n"
         "print(loaded)\n"
     )
     result = subprocess.run(

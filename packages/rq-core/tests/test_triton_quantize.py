@@ -424,8 +424,12 @@ def test_sparse_segment_ids_equal_torch(target, huge):
     ours, reference = _both(x, params, channel_dim=-1, segment_ids=ids)
     _assert_identical(ours, reference)
     renumbered = torch.unique(ids, return_inverse=True)[1]
-    _assert_identical(ours, apply_randomized_quantization(
-        x, params, channel_dim=-1, segment_ids=renumbered, backend="triton"))
+    _assert_identical(
+        ours,
+        apply_randomized_quantization(
+            x, params, channel_dim=-1, segment_ids=renumbered, backend="triton"
+        ),
+    )
 
 
 # ------------------------------------------------------------- compiled build (no GPU)

@@ -156,7 +156,7 @@ def test_full_set_values_equal_the_probe_metrics_mean_over_seeds():
 
 def test_miou_statistics_equal_part_iou_aggregation_on_the_full_set():
     """C.mIoU is the mean over categories of their shapes' mean IoU, I.mIoU the mean over
-    shapes (rq_points.evaluation.part_iou); averaged over probe seeds."""
+    shapes (rq_points.evaluate.part_iou); averaged over probe seeds."""
     rng = np.random.default_rng(11)
     ious, categories = rng.random((3, 63)), rng.integers(0, 6, 63)
     per_seed_class = [
@@ -396,6 +396,9 @@ def test_compare_methods_pairs_each_method_with_random_and_the_baseline_once():
     assert paired.rows[2]["difference"].difference == pytest.approx(12.5)
     json = paired.to_json()["rows"][2]["difference"]
     assert json["verdict"] == "better"
+    # the verdict has its own column: the difference cell shows the numbers only, once
+    line = [row for row in paired.markdown().splitlines() if row.startswith("| rq | mixup")][0]
+    assert line.count("better") == 1 and "+12.5 [" in line, line
 
 
 def test_compare_methods_names_the_column_of_mismatched_test_items():

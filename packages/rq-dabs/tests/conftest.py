@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rq_dabs.encoder import DomainAgnosticTransformer, TransformerConfig
 from rq_dabs.specs import Input1dSpec, Input2dSpec, InputTokensSpec
-from rq_dabs.transformer import DomainAgnosticTransformer, TransformerConfig
 
 TINY = TransformerConfig(dim=32, depth=1, heads=2, dim_head=16, mlp_dim=64, out_dim=16)
 
@@ -81,14 +81,16 @@ def image_bytes(rng, size=(40, 30), fmt="JPEG") -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buf, format=fmt)
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(
+        buf, format=fmt
+    )
     return buf.getvalue()
 
 
 def run_pinned(module, name, archives: dict[str, Path], root: Path, mirror: Path, prepare=None):
     """Run ``module``'s script on the set ``name`` with its sources' digests replaced by the
     tiny archives' MD5s (file names and URLs kept)."""
-    from rq_dabs.download import Source
+    from rq_dabs.data.download import Source
 
     original = module.PUBLIC[name]
     sources = []
@@ -96,7 +98,9 @@ def run_pinned(module, name, archives: dict[str, Path], root: Path, mirror: Path
         path = archives[source.filename]
         sources.append(Source(source.url, source.filename, md5=md5(path)))
     public = {name: module.PublicSet(sources, prepare=prepare or original.prepare)}
-    return module.main(["--root", str(root), "--mirror", str(mirror), "--only", name], public=public)
+    return module.main(
+        ["--root", str(root), "--mirror", str(mirror), "--only", name], public=public
+    )
 
 
 @pytest.fixture

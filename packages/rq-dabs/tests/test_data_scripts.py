@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rq_dabs.datasets.base import check_dabs_item
-from rq_dabs.download import Source
+from rq_dabs.data.base import check_dabs_item
+from rq_dabs.data.download import Source
 
 SCRIPTS = Path(__file__).resolve().parents[3] / "data_scripts" / "dabs"
 
@@ -44,21 +44,36 @@ def test_cifar10_is_verified_extracted_and_prepared_for_the_reader(tmp_path):
     rng = np.random.default_rng(0)
 
     def batch(n):
-        return pickle.dumps({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                             b"labels": [i % 10 for i in range(n)]})
+        return pickle.dumps(
+            {
+                b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                b"labels": [i % 10 for i in range(n)],
+            }
+        )
 
     files = {f"cifar-10-batches-py/data_batch_{i}": batch(20) for i in range(1, 6)}
     files["cifar-10-batches-py/test_batch"] = batch(10)
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     archive = _tar_gz(mirror / "cifar-10-python.tar.gz", files)
-    public = {"cifar10": natural.PublicSet(
-        [Source("https://example.invalid/cifar-10-python.tar.gz", archive.name, md5=_md5(archive))],
-        prepare=natural.prepare_cifar10)}
+    public = {
+        "cifar10": natural.PublicSet(
+            [
+                Source(
+                    "https://example.invalid/cifar-10-python.tar.gz",
+                    archive.name,
+                    md5=_md5(archive),
+                )
+            ],
+            prepare=natural.prepare_cifar10,
+        )
+    }
     root = tmp_path / "root"
-    assert natural.main(["--root", str(root), "--mirror", str(mirror), "--only", "cifar10"], public=public) == ["cifar10"]
+    assert natural.main(
+        ["--root", str(root), "--mirror", str(mirror), "--only", "cifar10"], public=public
+    ) == ["cifar10"]
 
-    from rq_dabs.datasets.image_folder import CIFAR10Small
+    from rq_dabs.data.image_folder import CIFAR10Small
 
     sizes = {s: len(CIFAR10Small(root, s)) for s in ("train", "valid", "test")}
     assert sizes == {"train": 90, "valid": 10, "test": 10}
@@ -73,7 +88,9 @@ def test_a_wrong_archive_stops_before_extraction(tmp_path):
     mirror.mkdir()
     _tar_gz(mirror / "cifar-10-python.tar.gz", {"x": b"not cifar"})
     with pytest.raises(ValueError, match="md5"):
-        natural.main(["--root", str(tmp_path / "root"), "--mirror", str(mirror), "--only", "cifar10"])
+        natural.main(
+            ["--root", str(tmp_path / "root"), "--mirror", str(mirror), "--only", "cifar10"]
+        )
     assert not (tmp_path / "root" / "natural_images" / "cifar10" / "x").exists()
 
 
@@ -91,7 +108,15 @@ def _pamap2_subject(rng, activities=(1, 4), rows=400) -> bytes:
         activity = activities[t // rows]
         values = rng.normal(size=52)
         values[rng.random(52) < 0.05] = np.nan  # dropped readings are interpolated
-        lines.append(" ".join([f"{t / 100:.2f}", str(activity), *("NaN" if np.isnan(v) else f"{v:.4f}" for v in values)]))
+        lines.append(
+            " ".join(
+                [
+                    f"{t / 100:.2f}",
+                    str(activity),
+                    *("NaN" if np.isnan(v) else f"{v:.4f}" for v in values),
+                ]
+            )
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -107,7 +132,7 @@ def test_pamap2_archive_feeds_the_reader_and_missing_subjects_are_counted(tmp_pa
     with pytest.warns(UserWarning, match="no published checksum"):
         sensor.main(["--root", str(root), "--mirror", str(mirror)])
 
-    from rq_dabs.datasets.pamap2 import PAMAP2
+    from rq_dabs.data.pamap2 import PAMAP2
 
     valid = PAMAP2(root, "valid")
     assert len(valid) == 2  # one window of 320 per activity of 400 rows
@@ -161,7 +186,14 @@ def test_text_installs_a_local_vocabulary_and_rejects_a_wrong_one(tmp_path):
 
 
 def test_pinned_checksums_are_well_formed():
-    for script in ("natural_images", "sensor", "text", "speech", "captioned_images", "medical_images"):
+    for script in (
+        "natural_images",
+        "sensor",
+        "text",
+        "speech",
+        "captioned_images",
+        "medical_images",
+    ):
         module = _script(script)
         for item in module.PUBLIC.values():
             for source in item.sources:

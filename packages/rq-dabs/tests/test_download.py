@@ -4,7 +4,7 @@ import tarfile
 import zipfile
 
 import pytest
-from rq_dabs.download import ChecksumError, Source, UnsafeArchiveError, fetch, safe_extract
+from rq_dabs.data.download import ChecksumError, Source, UnsafeArchiveError, fetch, safe_extract
 
 
 def _md5(data: bytes) -> str:

@@ -5,21 +5,26 @@ import numpy as np
 import pytest
 import torch
 from rq_core.archives import ChecksumError
-from rq_dabs import assets
-from rq_dabs.assets import Asset, MissingAssetError, PinnedWheel, asset_path, fetch_assets
-from rq_dabs.datasets.base import SPLITS, check_dabs_item
-from rq_dabs.datasets.embedded import (
+from rq_dabs.data import assets
+from rq_dabs.data.assets import Asset, MissingAssetError, PinnedWheel, asset_path, fetch_assets
+from rq_dabs.data.base import SPLITS, check_dabs_item
+from rq_dabs.data.embedded import (
     BasicMotionsSensor,
     DigitsImages,
     SyntheticMarkovText,
     build_embedded_domain,
 )
-from rq_dabs.datasets.ts_format import parse_ts
+from rq_dabs.data.ts_format import parse_ts
 
 
 def _ts(n_per_class: int, length: int = 100, seed: int = 0) -> str:
     rng = np.random.default_rng(seed)
-    lines = ["# tiny", "@problemName Tiny", "@classLabel true Standing Running Walking Badminton", "@data"]
+    lines = [
+        "# tiny",
+        "@problemName Tiny",
+        "@classLabel true Standing Running Walking Badminton",
+        "@data",
+    ]
     for c, name in enumerate(["Standing", "Running", "Walking", "Badminton"]):
         for _ in range(n_per_class):
             dims = [",".join(f"{v:.3f}" for v in rng.normal(c, 1, length)) for _ in range(6)]
@@ -31,11 +36,17 @@ def test_basic_motions_windows_split_by_recording(tmp_path):
     path = BasicMotionsSensor.build(tmp_path, ts_texts=(_ts(10), _ts(3, seed=1)))
     sizes = {s: len(BasicMotionsSensor(path, s)) for s in SPLITS}
     per_recording = (100 - 50) // 10 + 1
-    assert sizes == {"train": 32 * per_recording, "valid": 8 * per_recording, "test": 12 * per_recording}
+    assert sizes == {
+        "train": 32 * per_recording,
+        "valid": 8 * per_recording,
+        "test": 12 * per_recording,
+    }
     train = BasicMotionsSensor(path, "train")
     check_dabs_item(train[0], BasicMotionsSensor.spec())
     x = train.inputs[0]
-    assert torch.allclose(x.mean((0, 1)), torch.zeros(6), atol=0.05)  # standardized with train stats
+    assert torch.allclose(
+        x.mean((0, 1)), torch.zeros(6), atol=0.05
+    )  # standardized with train stats
 
 
 def test_digits_and_synthetic_text_follow_the_contract(tmp_path):
@@ -80,8 +91,10 @@ def _fake_wheel(tmp_path, members: dict[str, bytes]):
         for name, data in members.items():
             z.writestr(name, data)
     pinned = PinnedWheel(wheel.name, wheel.as_uri(), _sha(wheel.read_bytes()))
-    records = [Asset(f"set/{name.rsplit('/', 1)[-1]}", pinned, name, _sha(data))
-               for name, data in members.items()]
+    records = [
+        Asset(f"set/{name.rsplit('/', 1)[-1]}", pinned, name, _sha(data))
+        for name, data in members.items()
+    ]
     return wheel, pinned, records
 
 
@@ -134,7 +147,7 @@ def test_a_verified_wheel_without_the_member_is_named(tmp_path):
 
 def test_the_pinned_assets_are_the_demos_files():
     """The records match what the domain reads; the wheel is aeon 1.6.0 from PyPI."""
-    from rq_dabs.datasets.embedded import BASIC_MOTIONS_ASSETS
+    from rq_dabs.data.embedded import BASIC_MOTIONS_ASSETS
 
     assert {a.name for a in assets.ASSETS} == set(BASIC_MOTIONS_ASSETS)
     assert assets.AEON_WHEEL.url.startswith("https://files.pythonhosted.org/")
@@ -167,7 +180,7 @@ def test_missing_file_and_bad_split_raise(tmp_path):
 
 def test_spoken_digits_are_split_by_voice(tmp_path):
     pytest.importorskip("espeakng_loader")
-    from rq_dabs.datasets.embedded import SpokenDigitsSpeech
+    from rq_dabs.data.embedded import SpokenDigitsSpeech
 
     class FewVoices(SpokenDigitsSpeech):  # 4 voices instead of 40: quick
         VOICES, SPLIT_VOICES = 4, {"train": 2, "valid": 1, "test": 1}
@@ -181,4 +194,6 @@ def test_spoken_digits_are_split_by_voice(tmp_path):
     check_dabs_item(train[3], SpokenDigitsSpeech.spec())
     assert sorted({train[i][2] for i in range(len(train))}) == list(range(10))
     x = train.inputs[0]
-    assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-2  # standardized with train stats
+    assert (
+        abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-2
+    )  # standardized with train stats

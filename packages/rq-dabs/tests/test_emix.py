@@ -59,7 +59,9 @@ def test_mix_coefficients_are_at_least_one_half():
 
 
 def test_mixing_partner_gets_no_gradient_but_embedding_does(sensor_model):
-    loss, _ = EMix().loss(sensor_model, [torch.randn(6, 20, 3)], generator=torch.Generator().manual_seed(0))
+    loss, _ = EMix().loss(
+        sensor_model, [torch.randn(6, 20, 3)], generator=torch.Generator().manual_seed(0)
+    )
     loss.backward()
     assert torch.count_nonzero(sensor_model.embed_modules[0].project.weight.grad) > 0
 

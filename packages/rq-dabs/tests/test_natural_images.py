@@ -7,9 +7,9 @@ import io
 
 import numpy as np
 import pytest
-from rq_dabs.datasets import image_folder as images
-from rq_dabs.datasets.base import check_dabs_item
-from rq_dabs.datasets.catalog import DOMAINS, open_domain
+from rq_dabs.data import image_folder as images
+from rq_dabs.data.base import check_dabs_item
+from rq_dabs.data.catalog import DOMAINS, open_domain
 
 
 def _check(cls, root, sizes):
@@ -46,15 +46,21 @@ def test_dtd_uses_its_label_files(tmp_path, dabs_data):
 def test_traffic_sign_splits_the_training_images_80_20_per_class(tmp_path, dabs_data):
     natural = dabs_data.script("natural_images")
     rng = np.random.default_rng(1)
-    train = {f"GTSRB/Training/{c:05d}/{c:05d}_{i:05d}.ppm": dabs_data.image_bytes(rng, (31, 33), "PPM")
-             for c in (0, 42) for i in range(10)}
+    train = {
+        f"GTSRB/Training/{c:05d}/{c:05d}_{i:05d}.ppm": dabs_data.image_bytes(rng, (31, 33), "PPM")
+        for c in (0, 42)
+        for i in range(10)
+    }
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     archives = {
         "GTSRB-Training_fixed.zip": dabs_data.zip_file(mirror / "GTSRB-Training_fixed.zip", train),
         "GTSRB_Final_Test_Images.zip": dabs_data.zip_file(
-            mirror / "GTSRB_Final_Test_Images.zip", {"GTSRB/Final_Test/Images/00000.ppm": b"x"}),
-        "GTSRB_Final_Test_GT.zip": dabs_data.zip_file(mirror / "GTSRB_Final_Test_GT.zip", {"GT-final_test.csv": b"x"}),
+            mirror / "GTSRB_Final_Test_Images.zip", {"GTSRB/Final_Test/Images/00000.ppm": b"x"}
+        ),
+        "GTSRB_Final_Test_GT.zip": dabs_data.zip_file(
+            mirror / "GTSRB_Final_Test_GT.zip", {"GT-final_test.csv": b"x"}
+        ),
     }
     root = tmp_path / "root"
     dabs_data.run_pinned(natural, "traffic_sign", archives, root, mirror)
@@ -78,8 +84,11 @@ def test_vgg_flower_reads_the_label_file_and_skips_a_broken_image(tmp_path, dabs
     savemat(buf, {"labels": labels})
     (mirror / "imagelabels.mat").write_bytes(buf.getvalue())
     (mirror / "setid.mat").write_bytes(buf.getvalue())
-    archives = {"102flowers.tgz": dabs_data.tar_gz(mirror / "102flowers.tgz", files),
-                "imagelabels.mat": mirror / "imagelabels.mat", "setid.mat": mirror / "setid.mat"}
+    archives = {
+        "102flowers.tgz": dabs_data.tar_gz(mirror / "102flowers.tgz", files),
+        "imagelabels.mat": mirror / "imagelabels.mat",
+        "setid.mat": mirror / "setid.mat",
+    }
     root = tmp_path / "root"
     dabs_data.run_pinned(natural, "vgg_flower", archives, root, mirror)
     _check(images.VGGFlower, root, {"train": 14, "valid": 2, "test": 4})
@@ -105,23 +114,32 @@ def test_aircraft_crops_to_the_box(tmp_path, dabs_data):
     names = {"train": ["0001", "0002"], "val": ["0003"], "test": ["0004", "0005"]}
     for part, ids in names.items():
         files[base + f"images_variant_{part}.txt"] = "".join(
-            f"{n} {'A330-200' if int(n) % 2 else 'Boeing 707'}\n" for n in ids).encode()
+            f"{n} {'A330-200' if int(n) % 2 else 'Boeing 707'}\n" for n in ids
+        ).encode()
     for n in sum(names.values(), []):
         files[base + f"images/{n}.jpg"] = buf.getvalue()
-    files[base + "images_box.txt"] = "".join(f"{n} 20 10 60 30\n" for n in sum(names.values(), [])).encode()
+    files[base + "images_box.txt"] = "".join(
+        f"{n} 20 10 60 30\n" for n in sum(names.values(), [])
+    ).encode()
     archive = dabs_data.tar_gz(mirror / "fgvc-aircraft-2013b.tar.gz", files)
     root = tmp_path / "root"
     dabs_data.run_pinned(natural, "aircraft", {archive.name: archive}, root, mirror)
     _check(images.Aircraft, root, {"train": 2, "valid": 1, "test": 2})
     item = images.AircraftSmall(root, "test")[0]
     assert float(item[1].min()) > 0.99  # only the box is left
-    assert [images.Aircraft(root, "test")[i][2] for i in range(2)] == [1, 0]  # 0004 Boeing, 0005 A330
+    assert [images.Aircraft(root, "test")[i][2] for i in range(2)] == [
+        1,
+        0,
+    ]  # 0004 Boeing, 0005 A330
 
 
 def test_natural_image_domains_are_in_the_catalog():
     for name in ("dtd", "traffic_sign", "vgg_flower", "aircraft"):
         assert DOMAINS[name].dataset_class.spec()[0].input_size == (224, 224)
-        assert DOMAINS[f"{name}_small"].dataset_class.spec() == DOMAINS["cifar10_small"].dataset_class.spec()
+        assert (
+            DOMAINS[f"{name}_small"].dataset_class.spec()
+            == DOMAINS["cifar10_small"].dataset_class.spec()
+        )
 
 
 def test_imagenet_reads_class_folders(tmp_path, dabs_data):

@@ -1,7 +1,7 @@
 import torch
 from rq_dabs.algorithms import RQSimCLR
+from rq_dabs.encoder import DomainAgnosticTransformer
 from rq_dabs.specs import Input1dSpec
-from rq_dabs.transformer import DomainAgnosticTransformer
 
 
 def _embedding_grads(model):
@@ -9,7 +9,9 @@ def _embedding_grads(model):
 
 
 def test_embedding_gets_no_gradient_through_rq(sensor_model):
-    loss, _ = RQSimCLR(num_bins=8, gather_distributed=False).loss(sensor_model, [torch.randn(8, 20, 3)])
+    loss, _ = RQSimCLR(num_bins=8, gather_distributed=False).loss(
+        sensor_model, [torch.randn(8, 20, 3)]
+    )
     loss.backward()
     grads = _embedding_grads(sensor_model)
     assert all(g is None or torch.count_nonzero(g) == 0 for g in grads)
@@ -38,10 +40,20 @@ def test_views_are_quantized_per_embedding_dim_over_tokens(sensor_model):
 
 def test_simclr_rq_steps_reduce_the_loss():
     torch.manual_seed(0)
-    from rq_dabs.transformer import TransformerConfig
+    from rq_dabs.encoder import TransformerConfig
 
     model = DomainAgnosticTransformer(
-        [Input1dSpec(20, 5, 3)], TransformerConfig(dim=32, depth=1, heads=2, dim_head=16, mlp_dim=64, out_dim=16, dropout=0.0, emb_dropout=0.0)
+        [Input1dSpec(20, 5, 3)],
+        TransformerConfig(
+            dim=32,
+            depth=1,
+            heads=2,
+            dim_head=16,
+            mlp_dim=64,
+            out_dim=16,
+            dropout=0.0,
+            emb_dropout=0.0,
+        ),
     )
     algo = RQSimCLR(num_bins=8, gather_distributed=False)
     params = [p for n, p in model.named_parameters() if not n.startswith("embed_modules")]

@@ -18,8 +18,8 @@ def test_shuffle_moves_exactly_the_labelled_tokens():
 
 
 def test_shed_loss_is_cross_entropy_of_the_predictor_over_non_cls_tokens(tiny_config):
+    from rq_dabs.encoder import DomainAgnosticTransformer
     from rq_dabs.specs import Input1dSpec
-    from rq_dabs.transformer import DomainAgnosticTransformer
 
     sensor_model = DomainAgnosticTransformer([Input1dSpec(40, 2, 3)], tiny_config).eval()
     algo = ShED(dim=32)

@@ -7,9 +7,9 @@ import io
 
 import numpy as np
 import pytest
-from rq_dabs.datasets.base import check_dabs_item
-from rq_dabs.datasets.catalog import DOMAINS, open_domain
-from rq_dabs.datasets.speech import (
+from rq_dabs.data.base import check_dabs_item
+from rq_dabs.data.catalog import DOMAINS, open_domain
+from rq_dabs.data.speech import (
     MAX_LENGTH,
     AudioMNIST,
     GoogleSpeechCommands,
@@ -24,7 +24,9 @@ soundfile = pytest.importorskip("soundfile")
 def _audio(rng, seconds=0.2, rate=16000, fmt="WAV") -> bytes:
     buf = io.BytesIO()
     n = int(seconds * rate)
-    wave = 0.3 * np.sin(2 * np.pi * rng.uniform(200, 800) * np.arange(n) / rate) + 0.01 * rng.normal(size=n)
+    wave = 0.3 * np.sin(
+        2 * np.pi * rng.uniform(200, 800) * np.arange(n) / rate
+    ) + 0.01 * rng.normal(size=n)
     soundfile.write(buf, wave.astype(np.float32), rate, format=fmt, subtype="PCM_16")
     return buf.getvalue()
 
@@ -37,8 +39,9 @@ def test_log_mel_is_dabs_librosa_recipe():
     for rate in (16000, 48000):
         ours = dabs_log_mel(wave, rate, -20.0, 10.0)
         assert ours.shape == (1, 224, 224)
-        mel = librosa.feature.melspectrogram(y=wave.astype(np.float64), sr=rate, hop_length=672, n_mels=224,
-                                             pad_mode="reflect")
+        mel = librosa.feature.melspectrogram(
+            y=wave.astype(np.float64), sr=rate, hop_length=672, n_mels=224, pad_mode="reflect"
+        )
         ref = (librosa.power_to_db(mel**2) + 20.0) / 10.0
         np.testing.assert_allclose(ours[0].numpy(), ref, atol=1e-4)
 
@@ -50,11 +53,17 @@ def _run(dabs_data, tmp_path, name, filename, files, builder):
     archive = builder(mirror / filename, files)
     root = tmp_path / "root"
     original = speech.PUBLIC[name]
-    from rq_dabs.download import Source
+    from rq_dabs.data.download import Source
 
-    sources = [Source(s.url, s.filename, md5=dabs_data.md5(archive)) for s in original.sources if s.filename == filename]
-    speech.main(["--root", str(root), "--mirror", str(mirror), "--only", name],
-                public={name: speech.PublicSet(sources)})
+    sources = [
+        Source(s.url, s.filename, md5=dabs_data.md5(archive))
+        for s in original.sources
+        if s.filename == filename
+    ]
+    speech.main(
+        ["--root", str(root), "--mirror", str(mirror), "--only", name],
+        public={name: speech.PublicSet(sources)},
+    )
     return root
 
 
@@ -70,7 +79,9 @@ def test_librispeech_parts_and_dev_clean_speaker_split(tmp_path, dabs_data):
     root = _run(dabs_data, tmp_path, "librispeech", "dev-clean.tar.gz", files, dabs_data.tar_gz)
     with pytest.warns(UserWarning, match="is missing") as caught:
         pretrain = LibriSpeech(root, "train")
-    assert sum("is missing" in str(w.message) for w in caught) == 2  # train-clean-360, train-other-500
+    assert (
+        sum("is missing" in str(w.message) for w in caught) == 2
+    )  # train-clean-360, train-other-500
     assert len(pretrain) == 20
     check_dabs_item(pretrain[0], LibriSpeech.spec())
     sizes = {s: len(LibriSpeechTransfer(root, s)) for s in ("train", "valid", "test")}
@@ -87,10 +98,19 @@ def test_librispeech_parts_and_dev_clean_speaker_split(tmp_path, dabs_data):
 def test_speech_commands_lists_and_audio_mnist_speakers(tmp_path, dabs_data):
     rng = np.random.default_rng(2)
     files = {f"{w}/{i:08x}_nohash_0.wav": _audio(rng) for w in ("yes", "no") for i in range(4)}
-    files["_background_noise_/white_noise.wav"] = _audio(rng, seconds=12.0)  # longer than MAX_LENGTH
+    files["_background_noise_/white_noise.wav"] = _audio(
+        rng, seconds=12.0
+    )  # longer than MAX_LENGTH
     files["validation_list.txt"] = b"yes/00000000_nohash_0.wav\n"
     files["testing_list.txt"] = b"no/00000001_nohash_0.wav\nyes/00000001_nohash_0.wav\n"
-    root = _run(dabs_data, tmp_path, "google_speech", "speech_commands_v0.02.tar.gz", files, dabs_data.tar_gz)
+    root = _run(
+        dabs_data,
+        tmp_path,
+        "google_speech",
+        "speech_commands_v0.02.tar.gz",
+        files,
+        dabs_data.tar_gz,
+    )
     sizes = {s: len(GoogleSpeechCommands(root, s)) for s in ("train", "valid", "test")}
     assert sizes == {"train": 6, "valid": 1, "test": 2}
     train = open_domain("google_speech", "train", root)
@@ -98,9 +118,15 @@ def test_speech_commands_lists_and_audio_mnist_speakers(tmp_path, dabs_data):
     item = train[[label for _, label in train.items].index(35)]
     check_dabs_item(item, GoogleSpeechCommands.spec())
 
-    files = {f"AudioMNIST-master/data/{s:02d}/{d}_{s:02d}_{i}.wav": _audio(rng, rate=48000)
-             for s in (1, 12, 26) for d in (3, 7) for i in range(2)}
-    root = _run(dabs_data, tmp_path, "audio_mnist", "AudioMNIST-master.zip", files, dabs_data.zip_file)
+    files = {
+        f"AudioMNIST-master/data/{s:02d}/{d}_{s:02d}_{i}.wav": _audio(rng, rate=48000)
+        for s in (1, 12, 26)
+        for d in (3, 7)
+        for i in range(2)
+    }
+    root = _run(
+        dabs_data, tmp_path, "audio_mnist", "AudioMNIST-master.zip", files, dabs_data.zip_file
+    )
     sizes = {s: len(AudioMNIST(root, s)) for s in ("train", "valid", "test")}
     assert sizes == {"train": 4, "valid": 4, "test": 4}
     item = AudioMNIST(root, "test")[2]

@@ -3,15 +3,23 @@
 import numpy as np
 import pytest
 import torch
-from rq_points.packed import collate_shapes
-from rq_points.procedural import generate_shapes
+from rq_points.data.packed import collate_shapes
+from rq_points.data.procedural import generate_shapes
 
 
 def shape_items(num_per_class: int = 1, num_points: int = 256, seed: int = 0) -> list[dict]:
     items = []
     for i, s in enumerate(generate_shapes(num_per_class, num_points, seed)):
-        items.append({"points": s.shape.points, "normals": s.shape.normals, "labels": s.shape.labels,
-                      "cluster_ids": np.arange(num_points) % 7, "class_id": s.class_id, "index": i})
+        items.append(
+            {
+                "points": s.shape.points,
+                "normals": s.shape.normals,
+                "labels": s.shape.labels,
+                "cluster_ids": np.arange(num_points) % 7,
+                "class_id": s.class_id,
+                "index": i,
+            }
+        )
     return items
 
 

@@ -47,7 +47,9 @@ def test_losses_fall_on_a_toy_batch():
     x_shape, x_point = torch.randn(B, 10), torch.randn(L, 10)
     cluster = torch.randint(0, K, (L,))
     batch = torch.arange(L) % B
-    opt = torch.optim.SGD(list(shape_net.parameters()) + list(point_net.parameters()), lr=0.5, momentum=0.9)
+    opt = torch.optim.SGD(
+        list(shape_net.parameters()) + list(point_net.parameters()), lr=0.5, momentum=0.9
+    )
     values = []
     for _ in range(20):
         out = loss(shape_net(x_shape), torch.arange(B), point_net(x_point), cluster, batch)

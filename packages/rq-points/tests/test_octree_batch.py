@@ -42,10 +42,15 @@ def test_merged_octree_has_neighbours_and_convolves_like_single_octrees():
     merged = conv(ob.octree.get_input_feature("ND", nempty=True), ob.octree, 4)
     start = 0
     for s in range(3):
-        single = build_octree_batch(p[ids == s], n[ids == s], torch.zeros(int((ids == s).sum()), dtype=torch.long), 1,
-                                    depth=4)
+        single = build_octree_batch(
+            p[ids == s],
+            n[ids == s],
+            torch.zeros(int((ids == s).sum()), dtype=torch.long),
+            1,
+            depth=4,
+        )
         out = conv(single.octree.get_input_feature("ND", nempty=True), single.octree, 4)
-        torch.testing.assert_close(merged[start:start + len(out)], out)
+        torch.testing.assert_close(merged[start : start + len(out)], out)
         start += len(out)
 
 

@@ -4,7 +4,7 @@ the rq-core statistic against this package's mIoU; rq-points itself is unchanged
 import numpy as np
 import pytest
 from rq_core.uncertainty import bootstrap_estimate, miou_statistic
-from rq_points.evaluation import part_iou
+from rq_points.evaluate import part_iou
 
 
 def test_miou_statistics_equal_part_iou_on_the_full_set():

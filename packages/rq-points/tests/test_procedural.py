@@ -1,5 +1,5 @@
 import numpy as np
-from rq_points.procedural import CLASSES, PART_OFFSETS, PARTS, generate_shape, generate_shapes
+from rq_points.data.procedural import CLASSES, PART_OFFSETS, PARTS, generate_shape, generate_shapes
 
 
 def test_deterministic_and_labelled_within_class_parts():

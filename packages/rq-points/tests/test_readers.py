@@ -2,7 +2,7 @@ import struct
 
 import numpy as np
 import pytest
-from rq_points.readers import (
+from rq_points.data.readers import (
     Mesh,
     ShapeReadError,
     load_shape,
@@ -22,10 +22,39 @@ def test_off_with_counts_glued_to_header(tmp_path):
     assert mesh.vertices.shape == (4, 3) and mesh.faces.shape == (2, 3)
 
 
+@pytest.mark.parametrize("header", ["COFF", "NOFF", "CNOFF", "coff"])
+def test_off_variants_with_colours_or_normals_are_meshes(tmp_path, header):
+    """Issue 15: real COFF meshes (a colour after each vertex and face) were refused as "not
+    an OFF file"."""
+    extra = {
+        "COFF": " 255 0 0 255",
+        "coff": " 255 0 0 255",
+        "NOFF": " 0 0 1",
+        "CNOFF": " 0 0 1 255 0 0 255",
+    }[header]
+    vertices = "".join(f"{x} {y} 0{extra}\n" for x, y in [(0, 0), (1, 0), (1, 1), (0, 1)])
+    p = tmp_path / "m.off"
+    p.write_text(f"{header}\n4 1 0\n{vertices}4 0 1 2 3 255 255 255\n")
+    mesh = read_mesh(p)
+    assert mesh.vertices.tolist() == [[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]]
+    assert mesh.faces.tolist() == [[0, 1, 2], [0, 2, 3]]
+    assert load_shape(p, 16, RNG).points.shape == (16, 3)
+
+
+def test_four_dimensional_off_is_refused_as_unsupported(tmp_path):
+    p = tmp_path / "m.off"
+    p.write_text("4OFF\n3 1 0\n0 0 0 0\n1 0 0 0\n0 1 0 0\n3 0 1 2\n")
+    with pytest.raises(ShapeReadError, match="4OFF meshes") as err:
+        read_mesh(p)
+    assert err.value.reason == "unsupported_format"
+
+
 def test_obj_groups_quads_and_negative_indices(tmp_path):
     p = tmp_path / "m.obj"
-    p.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\ng seat\nf 1/1/1 2/2/2 3/3/3 4/4/4\n"
-                 "v 0 0 1\ng back\nf -1 1 2\n")
+    p.write_text(
+        "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\ng seat\nf 1/1/1 2/2/2 3/3/3 4/4/4\n"
+        "v 0 0 1\ng back\nf -1 1 2\n"
+    )
     mesh = read_mesh(p)
     assert mesh.faces.shape == (3, 3)
     assert mesh.group_names == ["default", "seat", "back"]
@@ -35,9 +64,11 @@ def test_obj_groups_quads_and_negative_indices(tmp_path):
 
 def _ply_binary(path, with_faces=True):
     verts = np.array([[0, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 1], [0, 1, 0, 0, 0, 1]], np.float32)
-    header = ("ply\nformat binary_little_endian 1.0\nelement vertex 3\n"
-              "property float x\nproperty float y\nproperty float z\n"
-              "property float nx\nproperty float ny\nproperty float nz\n")
+    header = (
+        "ply\nformat binary_little_endian 1.0\nelement vertex 3\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "property float nx\nproperty float ny\nproperty float nz\n"
+    )
     if with_faces:
         header += "element face 1\nproperty list uchar int vertex_indices\n"
     header += "end_header\n"
@@ -58,9 +89,11 @@ def test_ply_binary_mesh_and_points(tmp_path):
 
 def test_ply_ascii_mesh(tmp_path):
     p = tmp_path / "a.ply"
-    p.write_text("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
-                 "property float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n"
-                 "0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n")
+    p.write_text(
+        "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+        "property float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n"
+        "0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n"
+    )
     shape = load_shape(p, 10, RNG)
     assert shape.points.shape == (10, 3) and np.allclose(np.abs(shape.normals[:, 2]), 1)
 
@@ -90,15 +123,34 @@ def test_area_weighted_sampling():
 
 def test_bad_shapes_raise_naming_the_problem(tmp_path):
     with pytest.raises(ShapeReadError, match="degenerate"):
-        sample_mesh(Mesh(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], float), np.array([[0, 1, 2]])), 5, RNG)
+        sample_mesh(
+            Mesh(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], float), np.array([[0, 1, 2]])), 5, RNG
+        )
     with pytest.raises(ShapeReadError, match="NaN"):
-        sample_mesh(Mesh(np.array([[0, 0, 0], [np.nan, 0, 0], [0, 1, 0]]), np.array([[0, 1, 2]])), 5, RNG)
+        sample_mesh(
+            Mesh(np.array([[0, 0, 0], [np.nan, 0, 0], [0, 1, 0]]), np.array([[0, 1, 2]])), 5, RNG
+        )
     np.savez(tmp_path / "nan.npz", points=np.full((4, 3), np.nan), normals=np.ones((4, 3)))
     with pytest.raises(ShapeReadError, match="NaN"):
         read_point_file(tmp_path / "nan.npz")
     (tmp_path / "e.xyz").write_text("")
     with pytest.raises(ShapeReadError, match="empty"):
         read_point_file(tmp_path / "e.xyz")
-    (tmp_path / "x.off").write_text("NOFF\n")
+    (tmp_path / "x.off").write_text("solid cube\n")  # an STL named .off
     with pytest.raises(ShapeReadError, match="not an OFF"):
         read_mesh(tmp_path / "x.off")
+    (tmp_path / "y.off").write_text("NOFF\n")  # a valid OFF variant header, but no counts
+    with pytest.raises(ShapeReadError, match="malformed OFF") as err:
+        read_mesh(tmp_path / "y.off")
+    assert err.value.reason == "malformed"
+
+
+def test_a_text_file_named_npz_says_so_not_pickled_data(tmp_path):
+    """numpy's own message for it is "Cannot load file containing pickled data when
+    allow_pickle=False", which sends a user looking for pickles."""
+    p = tmp_path / "chair.npz"
+    p.write_text("x,y,z\n0,0,0\n")
+    with pytest.raises(ShapeReadError) as err:
+        read_point_file(p)
+    assert "not a NumPy .npz archive" in str(err.value) and "pickle" not in str(err.value)
+    assert err.value.reason == "wrong_format"

@@ -15,7 +15,9 @@ def load_script(monkeypatch):
     monkeypatch.syspath_prepend(str(SCRIPTS))  # the scripts import their `_common`
 
     def load(name: str):
-        spec = importlib.util.spec_from_file_location(f"points_script_{name}", SCRIPTS / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(
+            f"points_script_{name}", SCRIPTS / f"{name}.py"
+        )
         module = importlib.util.module_from_spec(spec)
         sys.modules.pop("_common", None)
         spec.loader.exec_module(module)

@@ -2,7 +2,7 @@ import zipfile
 
 import h5py
 import numpy as np
-from rq_points.shape_cache import ShapeCache
+from rq_points.data.shape_cache import ShapeCache
 
 
 def test_off_archive(tmp_path, load_script, tetra):
@@ -13,8 +13,21 @@ def test_off_archive(tmp_path, load_script, tetra):
                     z.writestr(f"ModelNet40/{cls}/{split}/{cls}_{split}_{i:04d}.off", tetra(i))
         z.writestr("ModelNet40/bed/train/broken.off", "OFF\n3 1 0\n0 0 0\n1 0 0\n2 0 0\n3 0 1 2\n")
     script = load_script("modelnet40")
-    assert script.main(["--archive", str(tmp_path / "ModelNet40.zip"), "--out", str(tmp_path / "m.h5"),
-                        "--num-points", "64", "--num-clusters", "4"]) == 0
+    assert (
+        script.main(
+            [
+                "--archive",
+                str(tmp_path / "ModelNet40.zip"),
+                "--out",
+                str(tmp_path / "m.h5"),
+                "--num-points",
+                "64",
+                "--num-clusters",
+                "4",
+            ]
+        )
+        == 0
+    )
     cache = ShapeCache(tmp_path / "m.h5")
     assert cache.class_names == ["bed", "chair"]
     assert len(cache) == 26  # the collinear (degenerate) mesh is skipped
@@ -36,8 +49,19 @@ def test_hdf5_variant(tmp_path, load_script):
     with zipfile.ZipFile(tmp_path / "h.zip", "w") as z:
         for p in root.iterdir():
             z.write(p, f"modelnet40_ply_hdf5_2048/{p.name}")
-    assert script.main(["--archive", str(tmp_path / "h.zip"), "--out", str(tmp_path / "h.h5"),
-                        "--num-clusters", "4"]) == 0
+    assert (
+        script.main(
+            [
+                "--archive",
+                str(tmp_path / "h.zip"),
+                "--out",
+                str(tmp_path / "h.h5"),
+                "--num-clusters",
+                "4",
+            ]
+        )
+        == 0
+    )
     cache = ShapeCache(tmp_path / "h.h5")
     assert len(cache) == 9 and cache.class_names == ["airplane", "bathtub"]
     assert len(cache.split_indices("test")) == 3

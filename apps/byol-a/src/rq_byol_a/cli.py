@@ -1,6 +1,6 @@
 """``rq-byol-a <command> --config FILE.yaml [key.sub=value ...]``.
 
-Commands: prepare, pretrain, embed, evaluate, demo. Without ``--config`` a command uses the
+Commands: prepare, pretrain, embed, evaluate, demo, sweep. Without ``--config`` a command uses the
 app's ``configs/demo.yaml`` (the offline CPU demo) when it is there, else the schema's defaults
 (the paper's setting).
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 from rq_core.config import app_config_dir, cli_main
 
 from rq_byol_a import commands
-from rq_byol_a.config_schema import ByolAConfig
+from rq_byol_a.config import ByolAAppConfig
 
 # Package data when installed from a wheel (see pyproject.toml), else the checkout's configs/.
 CONFIG_DIR = app_config_dir("rq_byol_a", Path(__file__).resolve().parents[2] / "configs")
@@ -24,6 +24,7 @@ COMMANDS = {
     "embed": commands.embed,
     "evaluate": commands.evaluate,
     "demo": commands.demo,
+    "sweep": commands.sweep,
 }
 
 
@@ -34,7 +35,7 @@ def run(argv: list[str] | None = None):
     default = str(demo_yaml) if demo_yaml.is_file() else None
     return cli_main(
         COMMANDS,
-        {name: ByolAConfig for name in COMMANDS},
+        {name: ByolAAppConfig for name in COMMANDS},
         {name: default for name in COMMANDS},
         argv=argv,
         prog="rq-byol-a",

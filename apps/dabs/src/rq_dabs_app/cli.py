@@ -1,8 +1,10 @@
 """``rq-dabs <command> [--config FILE.yaml] [key.sub=value ...]``.
 
-Commands: pretrain, transfer, demo, fetch-assets. ``--domain D`` and ``--algorithm A`` are
-shorthands for the overrides ``domain=D`` and ``algorithm=A``. Without ``--config``, pretrain and
-transfer use the paper's setting (``configs/paper.yaml``) and demo uses ``configs/demo.yaml``.
+Commands: pretrain, transfer, demo, sweep, fetch-assets. ``--domain D`` and ``--algorithm A``
+are shorthands for the overrides ``domain=D`` and ``algorithm=A``. Without ``--config``, pretrain
+and transfer use the paper's setting (``configs/paper.yaml``); demo and sweep use
+``configs/demo.yaml`` (the sweep: RQ over ``sweep.bins`` x ``sweep.spacing`` x ``sweep.collapse``
+at the demo's budget on ``demo.domains``).
 ``fetch-assets`` puts the demo's pinned data files in ``$RQ_ASSETS`` once (the demo itself never
 uses the network).
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 from rq_core.config import app_config_dir, cli_main
 
 from rq_dabs_app import commands
-from rq_dabs_app.config_schema import DABSConfig, FetchAssetsConfig
+from rq_dabs_app.config import DabsAppConfig, FetchAssetsConfig
 
 # Package data when installed from a wheel (see pyproject.toml), else the checkout's configs/.
 CONFIG_DIR = app_config_dir("rq_dabs_app", Path(__file__).resolve().parents[2] / "configs")
@@ -24,10 +26,16 @@ COMMANDS = {
     "pretrain": commands.pretrain,
     "transfer": commands.transfer,
     "demo": commands.demo,
+    "sweep": commands.sweep,
     "fetch-assets": commands.fetch_assets,
 }
-SCHEMAS = {"pretrain": DABSConfig, "transfer": DABSConfig, "demo": DABSConfig,
-           "fetch-assets": FetchAssetsConfig}
+SCHEMAS = {
+    "pretrain": DabsAppConfig,
+    "transfer": DabsAppConfig,
+    "demo": DabsAppConfig,
+    "sweep": DabsAppConfig,
+    "fetch-assets": FetchAssetsConfig,
+}
 SHORTHANDS = ("--domain", "--algorithm")
 
 
@@ -68,8 +76,13 @@ def run(argv: list[str] | None = None):
     return cli_main(
         COMMANDS,
         SCHEMAS,
-        {"pretrain": _default("paper.yaml"), "transfer": _default("paper.yaml"),
-         "demo": _default("demo.yaml"), "fetch-assets": None},
+        {
+            "pretrain": _default("paper.yaml"),
+            "transfer": _default("paper.yaml"),
+            "demo": _default("demo.yaml"),
+            "sweep": _default("demo.yaml"),
+            "fetch-assets": None,
+        },
         argv=argv,
         prog="rq-dabs",
         description=__doc__,

@@ -6,8 +6,6 @@
 torch.Size([2, 2048])
 """
 
-from rq_audio.audio_io import AudioReadError, crop_or_pad, load_audio
-from rq_audio.audio_ntt2020 import AudioNTT2020
 from rq_audio.augmentations import (
     MixupBYOLA,
     RandomLinearFader,
@@ -15,11 +13,13 @@ from rq_audio.augmentations import (
     RandomResizeCrop,
     build_augmentation_chain,
 )
-from rq_audio.hdf5_cache import AudioClipDataset, prepare_audio_cache, read_cache_index
+from rq_audio.data.audio_io import AudioReadError, crop_or_pad, load_audio
+from rq_audio.data.hdf5_cache import AudioClipDataset, prepare_audio_cache, read_cache_index
+from rq_audio.data.metadata import MetadataRow, read_metadata, write_metadata
+from rq_audio.data.tasks import TASKS, TaskSpec
+from rq_audio.encoder import AudioNTT2020
 from rq_audio.log_mel import LogMelSpectrogram
-from rq_audio.metadata import MetadataRow, read_metadata, write_metadata
 from rq_audio.normalization import NormalizeBatch, PrecomputedNorm, compute_norm_stats
-from rq_audio.tasks import TASKS, TaskSpec
 
 __version__ = "0.1.0"
 

@@ -14,18 +14,26 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from rq_audio.metadata import MetadataRow, write_metadata
+from rq_audio.data.metadata import MetadataRow, write_metadata
 
 __all__ = ["tone", "write_tone_folder"]
 
 
-def tone(freq: float, seconds: float, sample_rate: int = 16000, *, rng: np.random.Generator | None = None,
-         noise: float = 0.01) -> np.ndarray:
+def tone(
+    freq: float,
+    seconds: float,
+    sample_rate: int = 16000,
+    *,
+    rng: np.random.Generator | None = None,
+    noise: float = 0.01,
+) -> np.ndarray:
     """A sine at ``freq`` Hz with a little noise, float32 (N,)."""
     rng = rng or np.random.default_rng(0)
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     phase = rng.uniform(0, 2 * np.pi)
-    return (0.5 * np.sin(2 * np.pi * freq * t + phase) + noise * rng.standard_normal(len(t))).astype(np.float32)
+    return (
+        0.5 * np.sin(2 * np.pi * freq * t + phase) + noise * rng.standard_normal(len(t))
+    ).astype(np.float32)
 
 
 def write_tone_folder(

@@ -9,11 +9,13 @@ from rq_audio.augmentations import (
 
 
 def test_chain_from_config_list_in_order():
-    chain = build_augmentation_chain([
-        {"name": "mixup", "ratio": 0.4, "memory_size": 16},
-        {"name": "random_resize_crop", "virtual_crop_scale": [1.0, 1.5]},
-        {"name": "rq", "num_bins": 5, "channel_mode": "frequency"},
-    ])
+    chain = build_augmentation_chain(
+        [
+            {"name": "mixup", "ratio": 0.4, "memory_size": 16},
+            {"name": "random_resize_crop", "virtual_crop_scale": [1.0, 1.5]},
+            {"name": "rq", "num_bins": 5, "channel_mode": "frequency"},
+        ]
+    )
     assert [type(b) for b in chain.blocks] == [MixupBYOLA, RandomResizeCrop, RandomQuantizeAudio]
     assert chain.blocks[1].virtual_crop_scale == (1.0, 1.5)
     x = torch.randn(4, 1, 64, 96)

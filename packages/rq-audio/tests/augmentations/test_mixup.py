@@ -10,7 +10,9 @@ def test_first_call_passes_through_then_mixes_with_memory():
     x = torch.zeros(3, 1, 4, 5)
     assert torch.equal(mix(x), x) and mix.num_filled == 3
     # Inputs at log(1) mixed with memory entries at log(1): log((1-a) + a) = 0 whatever a.
-    torch.testing.assert_close(mix(torch.zeros(3, 1, 4, 5)), torch.zeros(3, 1, 4, 5), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        mix(torch.zeros(3, 1, 4, 5)), torch.zeros(3, 1, 4, 5), atol=1e-6, rtol=0
+    )
     assert mix.num_filled == 4  # FIFO capped at memory_size
 
 
@@ -28,7 +30,9 @@ def test_mixing_weight_is_per_sample_and_below_ratio():
 
 def test_log_mixup_exp_formula_and_linear_mode():
     x, z = torch.tensor([0.0]), torch.tensor([math.log(5.0)])
-    torch.testing.assert_close(log_mixup_exp(x, z, 0.25), torch.log(torch.tensor([0.75 + 1.25])), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        log_mixup_exp(x, z, 0.25), torch.log(torch.tensor([0.75 + 1.25])), atol=1e-6, rtol=0
+    )
     mix = MixupBYOLA(ratio=0.0, memory_size=8, log_mixup_exp=False)
     mix(torch.randn(2, 1, 3, 3))
     y = torch.randn(2, 1, 3, 3)

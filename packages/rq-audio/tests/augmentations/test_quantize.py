@@ -5,7 +5,9 @@ from rq_audio.augmentations import RandomQuantizeAudio
 
 def test_sample_mode_is_one_quantizer_per_spectrogram():
     x = torch.randn(4, 1, 16, 24)
-    y = RandomQuantizeAudio(num_bins=5, channel_mode="sample")(x, generator=torch.Generator().manual_seed(0))
+    y = RandomQuantizeAudio(num_bins=5, channel_mode="sample")(
+        x, generator=torch.Generator().manual_seed(0)
+    )
     for i in range(4):
         assert y[i].unique().numel() <= 5
         assert y[i].min() >= x[i].min() and y[i].max() <= x[i].max()
@@ -13,7 +15,9 @@ def test_sample_mode_is_one_quantizer_per_spectrogram():
 
 def test_frequency_mode_is_one_quantizer_per_mel_bin():
     x = torch.randn(2, 1, 16, 24)
-    y = RandomQuantizeAudio(num_bins=5, channel_mode="frequency")(x, generator=torch.Generator().manual_seed(0))
+    y = RandomQuantizeAudio(num_bins=5, channel_mode="frequency")(
+        x, generator=torch.Generator().manual_seed(0)
+    )
     for i in range(2):
         for f in range(16):
             assert y[i, 0, f].unique().numel() <= 5

@@ -45,7 +45,9 @@ def test_matches_the_per_sample_reference_inside_the_crop():
 
 
 def test_identity_when_the_crop_is_the_whole_input():
-    rrc = RandomResizeCrop(virtual_crop_scale=(1.0, 1.0), freq_scale=(1.0, 1.0), time_scale=(1.0, 1.0))
+    rrc = RandomResizeCrop(
+        virtual_crop_scale=(1.0, 1.0), freq_scale=(1.0, 1.0), time_scale=(1.0, 1.0)
+    )
     x = torch.randn(3, 1, 64, 96)
     torch.testing.assert_close(rrc(x), x, atol=1e-4, rtol=0)  # float32 bicubic at grid points
 
@@ -57,7 +59,9 @@ def test_replay_and_reproducible_draws():
     torch.testing.assert_close(rrc(x, params=rrc._params), y)
     torch.testing.assert_close(rrc(x, generator=torch.Generator().manual_seed(3)), y)
     fixed = CropParams(*(torch.tensor([v]) for v in (0, 24, 64, 96)))
-    torch.testing.assert_close(rrc(x[:1], params=fixed), x[:1], atol=1e-4, rtol=0)  # the centre, unscaled
+    torch.testing.assert_close(
+        rrc(x[:1], params=fixed), x[:1], atol=1e-4, rtol=0
+    )  # the centre, unscaled
 
 
 def test_bad_arguments():

@@ -356,7 +356,8 @@ def bucketize_collapse(
     _check_device(x)
     if cuts.dtype != values.dtype or cuts.dtype not in (torch.float32, torch.float64):
         raise TypeError(
-            f"cuts and values must share a float32/float64 dtype, got {cuts.dtype} and {values.dtype}"
+            "cuts and values must share a float32/float64 dtype, "
+            f"got {cuts.dtype} and {values.dtype}"
         )
     x = x.contiguous()
     S, A, C, B = _layout(x.shape, dim)

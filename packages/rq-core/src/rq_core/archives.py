@@ -1,8 +1,8 @@
 """Dataset archives for every modality's data scripts: digests, downloads, safe extraction.
 
 One implementation for rq-audio, rq-points and rq-dabs (docs/architecture.md, "Layers": code two
-modality packages need lives in rq-core). Extraction checks every member before it writes anything and
-refuses absolute paths, drive letters, ``..`` components, any member that would resolve
+modality packages need lives in rq-core). Extraction checks every member before it writes
+anything and refuses absolute paths, drive letters, ``..`` components, any member that would resolve
 outside the target folder, links (tar or zip) and device/FIFO members: a "zip slip" would
 otherwise write anywhere on disk. Only regular files and folders are written.
 
@@ -30,10 +30,11 @@ and the member):
 >>> with tarfile.open(d / "evil.tar", "w") as tar:
 ...     info = tarfile.TarInfo("../escape.txt"); info.size = 1
 ...     tar.addfile(info, io.BytesIO(b"x"))
->>> safe_extract(d / "evil.tar", d / "out")
+>>> safe_extract(d / "evil.tar", d / "out")  # doctest: +NORMALIZE_WHITESPACE
 Traceback (most recent call last):
 ...
-rq_core.archives.UnsafeArchiveError: evil.tar: member '../escape.txt' escapes the extraction folder (it would land outside the target folder)
+rq_core.archives.UnsafeArchiveError: evil.tar: member '../escape.txt' escapes the extraction
+folder (it would land outside the target folder)
 """
 
 from __future__ import annotations
@@ -161,7 +162,9 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int =
     return h.hexdigest()
 
 
-def verify_checksum(path: str | os.PathLike, expected: str | None, algorithm: str = "sha256") -> bool:
+def verify_checksum(
+    path: str | os.PathLike, expected: str | None, algorithm: str = "sha256"
+) -> bool:
     """Check ``path`` against a digest.
 
     Raises FileNotFoundError if the file is missing and :class:`ChecksumError` if the digest
@@ -242,9 +245,13 @@ def _check_tar_member(archive: Path, m: tarfile.TarInfo, root: Path) -> Path:
         base = dest.parent if m.issym() else root
         target = (base / m.linkname).resolve()
         where = "outside the target folder" if root not in target.parents else "inside the archive"
-        raise UnsafeArchiveError(f"{archive.name}: link {m.name!r} points {where}; links are not extracted")
+        raise UnsafeArchiveError(
+            f"{archive.name}: link {m.name!r} points {where}; links are not extracted"
+        )
     if not (m.isfile() or m.isdir()):
-        raise UnsafeArchiveError(f"{archive.name}: member {m.name!r} is a device, FIFO or special file")
+        raise UnsafeArchiveError(
+            f"{archive.name}: member {m.name!r} is a device, FIFO or special file"
+        )
     return dest
 
 
@@ -283,7 +290,9 @@ def safe_extract(
             for m in members:
                 dests.append(_destination(archive, m.filename, root))
                 if (m.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise UnsafeArchiveError(f"{archive.name}: zip member {m.filename!r} is a symbolic link")
+                    raise UnsafeArchiveError(
+                        f"{archive.name}: zip member {m.filename!r} is a symbolic link"
+                    )
             sizes = [(m.filename, m.file_size, m.compress_size) for m in members if not m.is_dir()]
             _check_limits(archive, root, sizes, max_total_bytes, ratio)
             for m, dest in zip(members, dests):

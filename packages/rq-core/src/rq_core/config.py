@@ -70,7 +70,8 @@ def _base(schema: Any) -> DictConfig:
         base = OmegaConf.create(dict(schema))
     else:
         raise TypeError(
-            f"schema must be a dataclass (type or instance), a dict or a DictConfig, got {type(schema).__name__}"
+            "schema must be a dataclass (type or instance), a dict or a DictConfig, "
+            f"got {type(schema).__name__}"
         )
     # Struct mode: assigning or merging a key the schema lacks is an error.
     OmegaConf.set_struct(base, True)
@@ -119,10 +120,11 @@ def load_config(
     ...     name: str = "run"
     >>> load_config(Schema, overrides=["lr=0.5"]).lr
     0.5
-    >>> load_config(Schema, overrides=["lr=fast"])
+    >>> load_config(Schema, overrides=["lr=fast"])  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    rq_core.config.ConfigError: config key 'lr' (from override 'lr=fast'): Value 'fast' of type 'str' could not be converted to Float
+    rq_core.config.ConfigError: config key 'lr' (from override 'lr=fast'): Value 'fast' of type
+    'str' could not be converted to Float
     """
     config = _base(schema)
     if config_path is not None:

@@ -65,7 +65,8 @@ class RandomizedQuantization(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"num_bins={self.num_bins}, channel_dim={self.channel_dim}, collapse={self.collapse!r}, "
+            f"num_bins={self.num_bins}, channel_dim={self.channel_dim}, "
+            f"collapse={self.collapse!r}, "
             f"spacing={self.spacing!r}, p={self.p}, straight_through={self.straight_through}"
         )
 

@@ -42,7 +42,8 @@ def update_momentum(model: nn.Module, model_ema: nn.Module, m: float) -> None:
 
 
 def cosine_momentum(step: int, max_steps: int, base: float = 0.99, end: float = 1.0) -> float:
-    """BYOL's schedule (Grill et al., 2020, Sec. 3.2): ``end - (end - base) * (cos(pi k / K) + 1) / 2``.
+    """BYOL's schedule (Grill et al., 2020, Sec. 3.2):
+    ``end - (end - base) * (cos(pi k / K) + 1) / 2``.
 
     Goes from ``base`` at ``step = 0`` to ``end`` at ``step = max_steps`` (BYOL: base 0.996,
     end 1). Steps past ``max_steps`` return ``end``.

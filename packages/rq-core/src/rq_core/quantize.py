@@ -154,7 +154,8 @@ def _normalize_channel_dim(x: Tensor, channel_dim: int) -> int:
         raise TypeError(f"channel_dim must be an int, got {type(channel_dim).__name__}")
     if not -x.ndim <= channel_dim < x.ndim:
         raise ValueError(
-            f"channel_dim={channel_dim} is out of range for a {x.ndim}-d input of shape {tuple(x.shape)}"
+            f"channel_dim={channel_dim} is out of range for a {x.ndim}-d input "
+            f"of shape {tuple(x.shape)}"
         )
     dim = channel_dim % x.ndim
     if dim == 0:
@@ -753,7 +754,7 @@ class _QuantizedGradient(torch.autograd.Function):
 #   channel_min_max(x, dim) -> (mn, mx), each (S, C) in x.dtype, equal to channel_min_max() here;
 #   bucketize_collapse(x, dim, cuts, values, gate, segment_ids=None) -> Tensor of x's shape/dtype,
 #       bit-identical to _quantize_regular_torch / _quantize_segments_torch for the same tables
-#       (cuts (S*C, n-1) sorted, values (S*C, n), both in the compute dtype; gate (S,) bool or None).
+# (cuts (S*C, n-1) sorted, values (S*C, n), both in the compute dtype; gate (S,) bool or None).
 # Its tests run on CPU with TRITON_INTERPRET=1 and demand exact agreement with the torch path.
 def _triton_usable(x: Tensor) -> bool:
     if not x.is_cuda:
@@ -818,7 +819,8 @@ def apply_randomized_quantization(
         S = params.num_samples
     if params.num_samples < S or params.num_channels != C:
         raise ValueError(
-            f"params were sampled for {params.num_samples} samples x {params.num_channels} channels, "
+            f"params were sampled for {params.num_samples} samples "
+            f"x {params.num_channels} channels, "
             f"but x has {S} samples x {C} channels"
         )
     use_triton = backend == "triton" or (backend == "auto" and _triton_usable(x))

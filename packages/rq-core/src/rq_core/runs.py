@@ -254,8 +254,9 @@ class StageCheck:
 
     ``state``: ``new`` (nothing recorded), ``done`` (finished with these settings and this
     budget: reuse it), ``resume`` (same settings but unfinished or with another budget:
-    continue from what is there, e.g. a killed pretraining or one given more steps), ``changed`` (made with other settings: ``changed`` names
-    the keys), ``forced`` (a record exists but the caller asked to redo it).
+    continue from what is there, e.g. a killed pretraining or one given more steps),
+    ``changed`` (made with other settings: ``changed`` names the keys), ``forced`` (a record
+    exists but the caller asked to redo it).
     """
 
     state: Literal["new", "done", "resume", "changed", "forced"]
@@ -396,7 +397,9 @@ class ResultsTable:
     ``title`` becomes a heading at the level the caller asks for, so a report can nest an
     app's table under its own headings.
 
-    >>> t = ResultsTable("Linear probe", ["method", "keyword"], [{"method": "rq", "keyword": 93.04}])
+    >>> t = ResultsTable(
+    ...     "Linear probe", ["method", "keyword"], [{"method": "rq", "keyword": 93.04}]
+    ... )
     >>> print(t.markdown(level=3))
     ### Linear probe
     <BLANKLINE>
@@ -440,14 +443,30 @@ class ResultsTable:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ResultsTable:
-        """Rebuild a table from :meth:`to_json` (cells come back as plain JSON values)."""
+        """Rebuild a table from :meth:`to_json`: cells come back as plain JSON values, and
+        intervals (the JSON of :class:`rq_core.uncertainty.Estimate` / ``Comparison``) as
+        those objects, so the rebuilt table's markdown is the original's."""
         return cls(
             data.get("title", ""),
             list(data["columns"]),
-            [dict(r) for r in data.get("rows", [])],
+            [{k: _cell_from_json(v) for k, v in r.items()} for r in data.get("rows", [])],
             list(data.get("notes", [])),
             int(data.get("digits", 1)),
         )
+
+
+def _cell_from_json(value: Any) -> Any:
+    """An interval's JSON back as the object (numpy is imported only for such tables)."""
+    if not isinstance(value, Mapping) or not {"low", "high"} <= set(value):
+        return value
+    from dataclasses import fields
+
+    from rq_core.uncertainty import Comparison, Estimate
+
+    kind = Comparison if "difference" in value else Estimate if "value" in value else None
+    if kind is None:
+        return value
+    return kind(**{f.name: value[f.name] for f in fields(kind) if f.name in value})
 
 
 def _json_value(value: Any) -> Any:

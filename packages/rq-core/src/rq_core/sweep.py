@@ -145,9 +145,7 @@ def run_sweep(
         columns += [c for c in estimates if c not in columns]
     table = ResultsTable(title, ["bins", "spacing", "collapse", *columns])
     for point, estimates in results.items():
-        table.add(
-            bins=point.num_bins, spacing=point.spacing, collapse=point.collapse, **estimates
-        )
+        table.add(bins=point.num_bins, spacing=point.spacing, collapse=point.collapse, **estimates)
     for name, estimates in (bands or {}).items():
         references = {k: _estimate(v) for k, v in estimates.items()}
         table.add(bins=name, spacing="", collapse="", **references)
@@ -199,6 +197,9 @@ def plot_sweep(table: ResultsTable, path: str | os.PathLike) -> Path:
             axis.axhspan(estimate.low, estimate.high, color=colour, alpha=0.18)
             axis.axhline(estimate.value, color=colour, linestyle="--", label=str(row["bins"]))
         axis.set_xscale("log", base=2)
+        bins = sorted({r["bins"] for r in table.rows if isinstance(r["bins"], int)})
+        axis.set_xticks(bins, [str(b) for b in bins])  # 4, 8, 16 rather than 2^2, 2^3, 2^4
+        axis.minorticks_off()
         axis.set_xlabel("bins per channel")
         axis.set_title(column)
         axis.grid(alpha=0.3)
@@ -215,4 +216,3 @@ def plot_sweep(table: ResultsTable, path: str | os.PathLike) -> Path:
 def estimates_from_json(data: Mapping[str, Any]) -> dict[str, Estimate]:
     """``{column: Estimate}`` back from a ``stage.json`` or results.json cell mapping."""
     return {k: _estimate(v) for k, v in data.items()}
-

@@ -152,6 +152,8 @@ class Comparison:
     high: float
     level: float = DEFAULT_LEVEL
     resamples: int = 0
+    # False: the cell shows the numbers only (a table with its own verdict column).
+    show_verdict: bool = True
 
     @property
     def verdict(self) -> str:
@@ -170,13 +172,17 @@ class Comparison:
         if not spec.startswith(("+", "-", " ")):
             spec = "+" + spec
         numbers = [_format_number(v, spec) for v in (self.difference, self.low, self.high)]
-        return f"{numbers[0]} [{numbers[1]}, {numbers[2]}] {self.verdict}"
+        text = f"{numbers[0]} [{numbers[1]}, {numbers[2]}]"
+        return f"{text} {self.verdict}" if self.show_verdict else text
 
     def __str__(self) -> str:
         return format(self, "")
 
     def to_json(self) -> dict[str, float | int | str]:
-        return {**asdict(self), "verdict": self.verdict}
+        data = {**asdict(self), "verdict": self.verdict}
+        if self.show_verdict:  # the default; written only when a table turned it off
+            del data["show_verdict"]
+        return data
 
 
 # ------------------------------------------------------------------------------- statistics
@@ -315,7 +321,7 @@ def miou_statistic(
     """Segmentation mIoU from per-item (per-shape) IoUs ``ious`` (S, N) or (N,) and each
     item's category ``class_ids`` (N,): ``instance`` is the mean over items (I.mIoU),
     ``class`` the mean over categories of their items' mean (C.mIoU), as
-    ``rq_points.evaluation.part_iou`` computes them. A category that a resample happens to
+    ``rq_points.evaluate.part_iou`` computes them. A category that a resample happens to
     miss is left out of that resample's mean, as a category absent from a test set is.
 
     >>> ious = np.array([0.5, 0.7, 0.9]); categories = np.array([0, 0, 1])
@@ -739,7 +745,7 @@ def compare_methods(
         ``[estimates, comparisons]``, two :class:`rq_core.runs.ResultsTable`: estimates has a
         ``method`` column and one column per metric column (cells are :class:`Estimate`);
         comparisons has ``method``, ``against``, ``column``, ``difference`` (a
-        :class:`Comparison`: "+1.2 [+0.3, +2.1] better") and ``verdict``.
+        :class:`Comparison` shown as "+1.2 [+0.3, +2.1]") and ``verdict`` ("better").
 
     >>> truth = np.arange(300) % 3 != 0  # 2/3 right
     >>> stats = {
@@ -792,6 +798,7 @@ def compare_methods(
                     comparison = paired_difference(
                         a, b, resamples=resamples, level=level, seed=seed
                     ).scaled(scale)
+                    comparison = replace(comparison, show_verdict=False)
                 except ValueError as error:
                     raise ValueError(f"{title}, {column}, {method} vs {other}: {error}") from None
                 comparisons.add(

@@ -24,7 +24,9 @@ class TokenEmbedding(nn.Module):
     """Token ids ``(B, L)`` -> ``(B, L, D)`` through a learned table.
 
     >>> import torch
-    >>> TokenEmbedding(InputTokensSpec(128, 30522), 256)(torch.zeros(2, 128, dtype=torch.long)).shape
+    >>> TokenEmbedding(InputTokensSpec(128, 30522), 256)(
+    ...     torch.zeros(2, 128, dtype=torch.long)
+    ... ).shape
     torch.Size([2, 128, 256])
     """
 
@@ -67,7 +69,8 @@ class SegmentEmbedding1d(nn.Module):
         s = self.spec
         if series.ndim != 3 or series.shape[1:] != (s.seq_len, s.in_channels):
             raise ValueError(
-                f"expected a time-major series (B, {s.seq_len}, {s.in_channels}), got {tuple(series.shape)}"
+                f"expected a time-major series (B, {s.seq_len}, {s.in_channels}), "
+                f"got {tuple(series.shape)}"
             )
         b = series.shape[0]
         segments = series.reshape(b, s.num_tokens, s.segment_size * s.in_channels)
@@ -95,9 +98,14 @@ class PatchEmbedding2d(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         s = self.spec
-        if image.ndim != 4 or image.shape[1] != s.in_channels or tuple(image.shape[2:]) != s.input_size:
+        if (
+            image.ndim != 4
+            or image.shape[1] != s.in_channels
+            or tuple(image.shape[2:]) != s.input_size
+        ):
             raise ValueError(
-                f"expected (B, {s.in_channels}, {s.input_size[0]}, {s.input_size[1]}), got {tuple(image.shape)}"
+                f"expected (B, {s.in_channels}, {s.input_size[0]}, {s.input_size[1]}), "
+                f"got {tuple(image.shape)}"
             )
         b, c, h, w = image.shape
         p1, p2 = s.patch_size

@@ -31,7 +31,9 @@ class InputTokensSpec:
 
     def __post_init__(self) -> None:
         if self.seq_len < 1 or self.vocab_size < 1:
-            raise ValueError(f"seq_len and vocab_size must be >= 1, got {self.seq_len}, {self.vocab_size}")
+            raise ValueError(
+                f"seq_len and vocab_size must be >= 1, got {self.seq_len}, {self.vocab_size}"
+            )
 
     @property
     def num_tokens(self) -> int:
@@ -79,14 +81,17 @@ class Input2dSpec:
         for size, patch in zip(self.input_size, self.patch_size):
             if size < 1 or patch < 1 or size % patch:
                 raise ValueError(
-                    f"input_size={self.input_size} must be a positive multiple of patch_size={self.patch_size}"
+                    f"input_size={self.input_size} must be a positive multiple "
+                    f"of patch_size={self.patch_size}"
                 )
         if self.in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {self.in_channels}")
 
     @property
     def num_tokens(self) -> int:
-        return (self.input_size[0] // self.patch_size[0]) * (self.input_size[1] // self.patch_size[1])
+        return (self.input_size[0] // self.patch_size[0]) * (
+            self.input_size[1] // self.patch_size[1]
+        )
 
 
 InputSpec = InputTokensSpec | Input1dSpec | Input2dSpec
@@ -97,7 +102,9 @@ _SPEC_TYPES = {"tokens": InputTokensSpec, "1d": Input1dSpec, "2d": Input2dSpec}
 def spec_from_dict(data: dict) -> InputSpec:
     """Rebuild a spec from its fields (as saved in a checkpoint or a config).
 
-    >>> spec_from_dict({"input_type": "1d", "seq_len": 320, "segment_size": 5, "in_channels": 52}).num_tokens
+    >>> spec_from_dict(
+    ...     {"input_type": "1d", "seq_len": 320, "segment_size": 5, "in_channels": 52}
+    ... ).num_tokens
     64
     """
     data = dict(data)

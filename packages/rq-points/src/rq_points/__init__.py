@@ -3,8 +3,10 @@
 Points -> packed batch -> augmentation (+ RQ on xyz) -> octree -> MID-Net -> MID losses:
 
 >>> import numpy as np, torch
->>> from rq_points import MidNet, MidNetConfig, PointAugmentation, build_octree_batch, collate_shapes
->>> from rq_points.procedural import generate_shapes
+>>> from rq_points import (
+...     MidNet, MidNetConfig, PointAugmentation, build_octree_batch, collate_shapes
+... )
+>>> from rq_points.data.procedural import generate_shapes
 >>> items = [{"points": s.shape.points, "normals": s.shape.normals, "labels": s.shape.labels,
 ...           "cluster_ids": np.zeros(256, np.int64), "class_id": s.class_id, "index": i}
 ...          for i, s in enumerate(generate_shapes(1, 256))]
@@ -15,12 +17,12 @@ Points -> packed batch -> augmentation (+ RQ on xyz) -> octree -> MID-Net -> MID
 torch.Size([6, 32])
 """
 
+from rq_points.augmentations import PointAugmentation
+from rq_points.data.packed import PackedShapes, ShapeDataset, collate_shapes
+from rq_points.data.shape_cache import ShapeCache, write_shape_cache
+from rq_points.encoder import MidNet, MidNetConfig
 from rq_points.losses import MidNetLoss
-from rq_points.midnet import MidNet, MidNetConfig
 from rq_points.octree_batch import OctreeBatch, build_octree_batch
-from rq_points.packed import PackedShapes, ShapeDataset, collate_shapes
-from rq_points.shape_cache import ShapeCache, write_shape_cache
-from rq_points.transforms import PointAugmentation
 
 __version__ = "0.1.0"
 

@@ -38,13 +38,17 @@ class ShapeInstanceLoss(nn.Module):
     torch.Size([])
     """
 
-    def __init__(self, num_shapes: int, dim: int, *, temperature: float = 0.1, momentum: float = 0.5) -> None:
+    def __init__(
+        self, num_shapes: int, dim: int, *, temperature: float = 0.1, momentum: float = 0.5
+    ) -> None:
         super().__init__()
         # rq_core's bank: v <- normalize(m v + (1 - m) f); at m = 0.5 that is the reference's
         # f * momentum + v * (1 - momentum).
         self.bank = MemoryBank(num_shapes, dim, momentum=momentum, temperature=temperature)
 
-    def forward(self, embedding: Tensor, shape_ids: Tensor, update: bool = True) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, embedding: Tensor, shape_ids: Tensor, update: bool = True
+    ) -> tuple[Tensor, Tensor]:
         logits = self.bank.logits(embedding)
         loss = F.cross_entropy(logits, shape_ids.long())
         accuracy = (logits.argmax(1) == shape_ids).float().mean()
@@ -64,14 +68,29 @@ class PointClusterLoss(nn.Module):
     ``leaf_batch`` (L,) in [0, B), ``shape_ids`` (B,) -> (loss, accuracy).
     """
 
-    def __init__(self, num_shapes: int, num_clusters: int, dim: int, *, temperature: float = 0.1,
-                 momentum: float = 0.5) -> None:
+    def __init__(
+        self,
+        num_shapes: int,
+        num_clusters: int,
+        dim: int,
+        *,
+        temperature: float = 0.1,
+        momentum: float = 0.5,
+    ) -> None:
         super().__init__()
         self.num_clusters = num_clusters
-        self.bank = MemoryBank(num_shapes * num_clusters, dim, momentum=momentum, temperature=temperature)
+        self.bank = MemoryBank(
+            num_shapes * num_clusters, dim, momentum=momentum, temperature=temperature
+        )
 
-    def forward(self, leaf_embedding: Tensor, leaf_cluster: Tensor, leaf_batch: Tensor, shape_ids: Tensor,
-                update: bool = True) -> tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        leaf_embedding: Tensor,
+        leaf_cluster: Tensor,
+        leaf_batch: Tensor,
+        shape_ids: Tensor,
+        update: bool = True,
+    ) -> tuple[Tensor, Tensor]:
         K, B = self.num_clusters, shape_ids.shape[0]
         if leaf_cluster.numel() and int(leaf_cluster.max()) >= K:
             raise ValueError(f"cluster id {int(leaf_cluster.max())} >= num_clusters {K}")
@@ -87,14 +106,18 @@ class PointClusterLoss(nn.Module):
             logits[rows] = feats[rows] @ prototypes[b].to(feats.dtype).T
         logits = logits / self.bank.temperature
         loss = F.cross_entropy(logits, clusters) if feats.shape[0] else leaf_embedding.sum() * 0
-        accuracy = (logits.argmax(1) == clusters).float().mean() if feats.shape[0] else loss.detach()
+        accuracy = (
+            (logits.argmax(1) == clusters).float().mean() if feats.shape[0] else loss.detach()
+        )
         if update and self.training:
             with torch.no_grad():
                 slot = batch * K + clusters  # (b, cluster) of every valid leaf
                 sums = torch.zeros(B * K, feats.shape[1], dtype=feats.dtype, device=feats.device)
                 sums.index_add_(0, slot, feats.detach())
                 # A zero row normalizes to zero, so absent clusters keep their prototype.
-                rows = (shape_ids.long().unsqueeze(1) * K + torch.arange(K, device=shape_ids.device)).reshape(-1)
+                rows = (
+                    shape_ids.long().unsqueeze(1) * K + torch.arange(K, device=shape_ids.device)
+                ).reshape(-1)
                 self.bank.update(sums, rows)
         return loss, accuracy.detach()
 
@@ -118,15 +141,35 @@ class MidNetLoss(nn.Module):
     torch.Size([])
     """
 
-    def __init__(self, num_shapes: int, num_clusters: int = 100, shape_dim: int = 128, point_dim: int = 64, *,
-                 temperature: float = 0.1, momentum: float = 0.5, weights: tuple[float, float] = (1.0, 1.0)) -> None:
+    def __init__(
+        self,
+        num_shapes: int,
+        num_clusters: int = 100,
+        shape_dim: int = 128,
+        point_dim: int = 64,
+        *,
+        temperature: float = 0.1,
+        momentum: float = 0.5,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ) -> None:
         super().__init__()
-        self.shape = ShapeInstanceLoss(num_shapes, shape_dim, temperature=temperature, momentum=momentum)
-        self.point = PointClusterLoss(num_shapes, num_clusters, point_dim, temperature=temperature, momentum=momentum)
+        self.shape = ShapeInstanceLoss(
+            num_shapes, shape_dim, temperature=temperature, momentum=momentum
+        )
+        self.point = PointClusterLoss(
+            num_shapes, num_clusters, point_dim, temperature=temperature, momentum=momentum
+        )
         self.weights = tuple(float(w) for w in weights)
 
-    def forward(self, shape_embedding: Tensor, shape_ids: Tensor, leaf_embedding: Tensor, leaf_cluster: Tensor,
-                leaf_batch: Tensor, update: bool = True) -> MidNetLossOutput:
+    def forward(
+        self,
+        shape_embedding: Tensor,
+        shape_ids: Tensor,
+        leaf_embedding: Tensor,
+        leaf_cluster: Tensor,
+        leaf_batch: Tensor,
+        update: bool = True,
+    ) -> MidNetLossOutput:
         s_loss, s_acc = self.shape(shape_embedding, shape_ids, update)
         p_loss, p_acc = self.point(leaf_embedding, leaf_cluster, leaf_batch, shape_ids, update)
         total = self.weights[0] * s_loss + self.weights[1] * p_loss

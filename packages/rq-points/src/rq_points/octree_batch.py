@@ -7,7 +7,7 @@ Three ocnn rules are enforced here (each has a test):
    corrupt octree.
 2. After ``Octree.merge_octrees`` the neighbour tables are stale; ``construct_all_neigh()``
    must be called before any convolution (done here).
-3. ``ocnn.nn.OctreeInterp`` rescales its query points in place; :mod:`rq_points.midnet`
+3. ``ocnn.nn.OctreeInterp`` rescales its query points in place; :mod:`rq_points.encoder`
    passes it a clone.
 """
 
@@ -40,8 +40,13 @@ class OctreeBatch:
 
 
 def build_octree_batch(
-    points: Tensor, normals: Tensor, batch_ids: Tensor, num_shapes: int, *,
-    depth: int = 6, full_depth: int = 2,
+    points: Tensor,
+    normals: Tensor,
+    batch_ids: Tensor,
+    num_shapes: int,
+    *,
+    depth: int = 6,
+    full_depth: int = 2,
 ) -> OctreeBatch:
     """Build one octree per shape (depth 6, full depth 2: ``mid_hrnet_d6.yaml`` and O-CNN's
     default ``full_depth``), merge them, and rebuild the neighbour tables.
@@ -55,13 +60,16 @@ def build_octree_batch(
     (2, torch.Size([100]), True)
     """
     if points.ndim != 2 or points.shape[1] != 3 or normals.shape != points.shape:
-        raise ValueError(f"points and normals must both be (N, 3); got {tuple(points.shape)}, {tuple(normals.shape)}")
+        raise ValueError(
+            "points and normals must both be (N, 3); "
+            f"got {tuple(points.shape)}, {tuple(normals.shape)}"
+        )
     if points.numel() and float(points.abs().max()) >= 1.0:
         bad = int((points.abs() >= 1.0).any(1).sum())
         raise ValueError(
             f"{bad} points lie on or outside the [-1, 1] cube (max |coordinate| = "
             f"{float(points.abs().max()):.4f}); ocnn needs them strictly inside -- normalize and "
-            "clip first (rq_points.transforms.clip_inside_unit_cube)"
+            "clip first (rq_points.augmentations.clip_inside_unit_cube)"
         )
     counts = torch.bincount(batch_ids.long(), minlength=num_shapes)
     if bool((counts == 0).any()):
@@ -71,10 +79,10 @@ def build_octree_batch(
     starts = torch.cumsum(counts, 0) - counts
     octrees, leaf_sorted, leaf_offset = [], torch.empty_like(order), 0
     for b in range(num_shapes):
-        rows = order[int(starts[b]): int(starts[b] + counts[b])]
+        rows = order[int(starts[b]) : int(starts[b] + counts[b])]
         octree = Octree(depth, full_depth, device=points.device)
         idx = octree.build_octree(Points(points[rows], normals[rows]))
-        leaf_sorted[int(starts[b]): int(starts[b] + counts[b])] = idx + leaf_offset
+        leaf_sorted[int(starts[b]) : int(starts[b] + counts[b])] = idx + leaf_offset
         leaf_offset += int(octree.nnum_nempty[depth])
         octrees.append(octree)
     del sorted_ids

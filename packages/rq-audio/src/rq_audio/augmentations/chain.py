@@ -7,7 +7,9 @@ Each entry names a block and its arguments::
       - {name: rq, num_bins: 5, channel_mode: sample}
 
 >>> import torch
->>> chain = build_augmentation_chain([{"name": "random_resize_crop"}, {"name": "rq", "num_bins": 5}])
+>>> chain = build_augmentation_chain(
+...     [{"name": "random_resize_crop"}, {"name": "rq", "num_bins": 5}]
+... )
 >>> chain(torch.randn(2, 1, 64, 96)).shape
 torch.Size([2, 1, 64, 96])
 """
@@ -54,7 +56,9 @@ def build_augmentation_chain(specs: Sequence[Mapping]) -> AugmentationChain:
         spec = dict(spec)
         name = spec.pop("name", None)
         if name not in AUGMENTATIONS:
-            raise ValueError(f"augmentation #{i}: unknown name {name!r}; known: {sorted(AUGMENTATIONS)}")
+            raise ValueError(
+                f"augmentation #{i}: unknown name {name!r}; known: {sorted(AUGMENTATIONS)}"
+            )
         for key, value in list(spec.items()):
             if isinstance(value, list):
                 spec[key] = tuple(value)

@@ -32,7 +32,9 @@ class RandomLinearFader(nn.Module):
         if x.ndim != 4:
             raise ValueError(f"expected (B, C, F, T), got shape {tuple(x.shape)}")
         B, T = x.shape[0], x.shape[-1]
-        ends = self.gain * (2 * torch.rand(B, 2, device=x.device, dtype=x.dtype, generator=generator) - 1)
+        ends = self.gain * (
+            2 * torch.rand(B, 2, device=x.device, dtype=x.dtype, generator=generator) - 1
+        )
         t = torch.linspace(0, 1, T, device=x.device, dtype=x.dtype)
         slope = ends[:, :1] + (ends[:, 1:] - ends[:, :1]) * t  # (B, T)
         return x + slope[:, None, None, :]

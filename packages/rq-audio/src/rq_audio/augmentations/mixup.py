@@ -44,7 +44,9 @@ class MixupBYOLA(nn.Module):
         log_mixup_exp: mix in the exp domain (True, BYOL-A) or linearly on the log-mel.
     """
 
-    def __init__(self, ratio: float = 0.4, memory_size: int = 2048, log_mixup_exp: bool = True) -> None:
+    def __init__(
+        self, ratio: float = 0.4, memory_size: int = 2048, log_mixup_exp: bool = True
+    ) -> None:
         super().__init__()
         if not 0.0 <= ratio <= 1.0:
             raise ValueError(f"ratio must be in [0, 1], got {ratio}")
@@ -97,13 +99,17 @@ class MixupBYOLA(nn.Module):
             raise ValueError(f"expected a batch (B, ...), got shape {tuple(x.shape)}")
         if self.memory is not None and self.memory.device != x.device:
             self.memory = self.memory.to(x.device)  # a restored memory comes on the CPU
-        ready = self.memory is not None and self.num_filled > 0 and self.memory.shape[1:] == x.shape[1:]
+        ready = (
+            self.memory is not None and self.num_filled > 0 and self.memory.shape[1:] == x.shape[1:]
+        )
         if ready:
             B = x.shape[0]
             pick = torch.randint(self.num_filled, (B,), device=x.device, generator=generator)
             z = self.memory[pick]
             shape = (B,) + (1,) * (x.ndim - 1)
-            alpha = self.ratio * torch.rand(shape, device=x.device, dtype=x.dtype, generator=generator)
+            alpha = self.ratio * torch.rand(
+                shape, device=x.device, dtype=x.dtype, generator=generator
+            )
             out = log_mixup_exp(x, z, alpha) if self.log_mixup_exp else (1 - alpha) * x + alpha * z
         else:
             out = x
@@ -111,4 +117,7 @@ class MixupBYOLA(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return f"ratio={self.ratio}, memory_size={self.memory_size}, log_mixup_exp={self.log_mixup_exp}"
+        return (
+            f"ratio={self.ratio}, memory_size={self.memory_size}, "
+            f"log_mixup_exp={self.log_mixup_exp}"
+        )

@@ -49,7 +49,11 @@ class RandomQuantizeAudio(nn.Module):
             raise ValueError(f"channel_mode must be 'sample' or 'frequency', got {channel_mode!r}")
         self.channel_mode = channel_mode
         self.quantize = RandomizedQuantization(
-            num_bins, channel_dim=_CHANNEL_DIM[channel_mode], collapse=collapse, spacing=spacing, p=p
+            num_bins,
+            channel_dim=_CHANNEL_DIM[channel_mode],
+            collapse=collapse,
+            spacing=spacing,
+            p=p,
         )
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -64,7 +64,9 @@ class RandomResizeCrop(nn.Module):
         if min(virtual_crop_scale) < 1.0:
             raise ValueError(f"virtual_crop_scale must be >= 1, got {virtual_crop_scale}")
         if interpolation not in ("bicubic", "bilinear"):
-            raise ValueError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}")
+            raise ValueError(
+                f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}"
+            )
         self.virtual_crop_scale = tuple(virtual_crop_scale)
         self.freq_scale = tuple(freq_scale)
         self.time_scale = tuple(time_scale)
@@ -81,8 +83,12 @@ class RandomResizeCrop(nn.Module):
         h = (_uniform(B, *self.freq_scale, dev, generator) * F_).long().clamp(1, ch)
         w = (_uniform(B, *self.time_scale, dev, generator) * T).long().clamp(1, cw)
         # Uniform integer in [0, canvas - size] (inclusive), as random.randint.
-        top = (torch.rand(B, device=dev, generator=generator, dtype=torch.float64) * (ch - h + 1)).long()
-        left = (torch.rand(B, device=dev, generator=generator, dtype=torch.float64) * (cw - w + 1)).long()
+        top = (
+            torch.rand(B, device=dev, generator=generator, dtype=torch.float64) * (ch - h + 1)
+        ).long()
+        left = (
+            torch.rand(B, device=dev, generator=generator, dtype=torch.float64) * (cw - w + 1)
+        ).long()
         return CropParams(top.clamp(max=ch - h), left.clamp(max=cw - w), h, w)
 
     def forward(
@@ -98,8 +104,16 @@ class RandomResizeCrop(nn.Module):
         y0, x0 = (ch - F_) // 2, (cw - T) // 2
         canvas = F.pad(x, (x0, cw - T - x0, y0, ch - F_ - y0))
         dt = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-        r = torch.linspace(0, 1, F_, device=x.device, dtype=dt) if F_ > 1 else torch.zeros(1, device=x.device, dtype=dt)
-        c = torch.linspace(0, 1, T, device=x.device, dtype=dt) if T > 1 else torch.zeros(1, device=x.device, dtype=dt)
+        r = (
+            torch.linspace(0, 1, F_, device=x.device, dtype=dt)
+            if F_ > 1
+            else torch.zeros(1, device=x.device, dtype=dt)
+        )
+        c = (
+            torch.linspace(0, 1, T, device=x.device, dtype=dt)
+            if T > 1
+            else torch.zeros(1, device=x.device, dtype=dt)
+        )
         # Canvas coordinates of every output pixel (align_corners=True resize of the rectangle).
         ys = params.top.to(dt)[:, None] + r[None] * (params.height.to(dt)[:, None] - 1)  # (B, F)
         xs = params.left.to(dt)[:, None] + c[None] * (params.width.to(dt)[:, None] - 1)  # (B, T)

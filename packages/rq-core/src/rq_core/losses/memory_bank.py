@@ -82,7 +82,8 @@ class MemoryBank(nn.Module):
             raise ValueError(f"features must be (batch, {self.dim}), got {tuple(features.shape)}")
         if indices.shape != (features.shape[0],):
             raise ValueError(
-                f"indices must be ({features.shape[0]},) to match features, got {tuple(indices.shape)}"
+                f"indices must be ({features.shape[0]},) to match features, "
+                f"got {tuple(indices.shape)}"
             )
         if indices.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"indices must be int64 or int32, got {indices.dtype}")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from rq_dabs.transformer import DomainAgnosticTransformer
+from rq_dabs.encoder import DomainAgnosticTransformer
 
 __all__ = ["PretrainingAlgorithm"]
 
@@ -24,7 +24,7 @@ class PretrainingAlgorithm(nn.Module):
 
     name: str = "base"
     trains_embedding: bool = True
-    #: False for ``none``: nothing to optimize, pretraining is skipped.
+    #: False for ``random``: nothing to optimize, pretraining is skipped.
     has_objective: bool = True
 
     def loss(

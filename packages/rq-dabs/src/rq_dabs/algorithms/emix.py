@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rq_dabs.algorithms.base import PretrainingAlgorithm
-from rq_dabs.transformer import DomainAgnosticTransformer
+from rq_dabs.encoder import DomainAgnosticTransformer
 
 __all__ = ["EMix", "LAMBDA_FORMS", "emix_loss", "sample_mix_coefficients"]
 
@@ -56,7 +56,10 @@ def emix_loss(
 
     >>> m, z = torch.randn(4, 8), torch.randn(4, 8)
     >>> lam, perm = torch.full((4,), 0.7), torch.tensor([1, 0, 3, 2])
-    >>> bool(torch.isclose(emix_loss(m, z, lam, perm), emix_loss(m, z, lam, perm, lambda_form="reference_batch_mean")))
+    >>> bool(torch.isclose(
+    ...     emix_loss(m, z, lam, perm),
+    ...     emix_loss(m, z, lam, perm, lambda_form="reference_batch_mean"),
+    ... ))
     True
     """
     if lambda_form not in LAMBDA_FORMS:
@@ -84,7 +87,9 @@ class EMix(PretrainingAlgorithm):
 
     name = "emix"
 
-    def __init__(self, alpha: float = 1.0, temperature: float = 0.2, lambda_form: str = "per_sample") -> None:
+    def __init__(
+        self, alpha: float = 1.0, temperature: float = 0.2, lambda_form: str = "per_sample"
+    ) -> None:
         super().__init__()
         if lambda_form not in LAMBDA_FORMS:
             raise ValueError(f"lambda_form must be one of {LAMBDA_FORMS}, got {lambda_form!r}")
@@ -110,8 +115,17 @@ class EMix(PretrainingAlgorithm):
         mixed = model.encode(mixed_tokens)
         clean = model.encode(tokens)
         loss = emix_loss(
-            mixed, clean, lambdas, permutation, temperature=self.temperature, lambda_form=self.lambda_form
+            mixed,
+            clean,
+            lambdas,
+            permutation,
+            temperature=self.temperature,
+            lambda_form=self.lambda_form,
         )
         with torch.no_grad():
-            acc = ((mixed @ clean.T).argmax(1) == torch.arange(b, device=tokens.device)).float().mean()
+            acc = (
+                ((mixed @ clean.T).argmax(1) == torch.arange(b, device=tokens.device))
+                .float()
+                .mean()
+            )
         return loss, {"own_acc": acc}

@@ -10,7 +10,7 @@ from rq_core.losses.ntxent import NTXentLoss
 from torch import Tensor
 
 from rq_dabs.algorithms.base import PretrainingAlgorithm
-from rq_dabs.transformer import DomainAgnosticTransformer
+from rq_dabs.encoder import DomainAgnosticTransformer
 
 __all__ = ["RQSimCLR"]
 
@@ -25,7 +25,8 @@ class RQSimCLR(PretrainingAlgorithm):
     gradient and trains them (what the paper left for future work).
 
     Args:
-        num_bins: bins per channel (default 8; ARCHITECTURE.md, DABS row).
+        num_bins: bins per channel (default 8: the DABS setting recorded in docs/decisions.md,
+            "`rq` = two independent RQ draws").
         collapse, spacing, p: as :func:`rq_core.randomized_quantize`.
         straight_through: train the embedding modules through RQ.
         temperature: NT-Xent temperature; 0.2 is DABS e-Mix's (``src/systems/emix.py``), kept so
@@ -33,8 +34,10 @@ class RQSimCLR(PretrainingAlgorithm):
         gather_distributed: negatives from every rank under DDP.
 
     >>> from rq_dabs.specs import Input1dSpec
-    >>> from rq_dabs.transformer import TransformerConfig
-    >>> model = DomainAgnosticTransformer([Input1dSpec(20, 5, 3)], TransformerConfig(depth=1, dim=32, mlp_dim=64))
+    >>> from rq_dabs.encoder import TransformerConfig
+    >>> model = DomainAgnosticTransformer(
+    ...     [Input1dSpec(20, 5, 3)], TransformerConfig(depth=1, dim=32, mlp_dim=64)
+    ... )
     >>> loss, metrics = RQSimCLR().loss(model, [torch.randn(4, 20, 3)])
     >>> loss.shape
     torch.Size([])
@@ -85,6 +88,9 @@ class RQSimCLR(PretrainingAlgorithm):
         z1 = model.encode(self.quantize(tokens, generator))
         loss = self.criterion(z0, z1)
         with torch.no_grad():
-            sim = torch.nn.functional.normalize(z0, dim=1) @ torch.nn.functional.normalize(z1, dim=1).T
+            sim = (
+                torch.nn.functional.normalize(z0, dim=1)
+                @ torch.nn.functional.normalize(z1, dim=1).T
+            )
             acc = (sim.argmax(1) == torch.arange(len(sim), device=sim.device)).float().mean()
         return loss, {"pair_acc": acc}

@@ -1,4 +1,4 @@
-"""``none``: no pretraining -- transfer from the encoder at its random initialization."""
+"""``random``: no pretraining -- transfer from the encoder at its random initialization."""
 
 from __future__ import annotations
 
@@ -10,5 +10,5 @@ __all__ = ["Scratch"]
 class Scratch(PretrainingAlgorithm):
     """The scratch baseline (DABS and the RQ paper's Table 9 "scratch" row)."""
 
-    name = "none"
+    name = "random"
     has_objective = False

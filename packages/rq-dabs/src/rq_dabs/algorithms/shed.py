@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rq_dabs.algorithms.base import PretrainingAlgorithm
-from rq_dabs.transformer import DomainAgnosticTransformer
+from rq_dabs.encoder import DomainAgnosticTransformer
 
 __all__ = ["ShED", "shuffle_embeddings"]
 
