@@ -71,34 +71,12 @@ def _endless(dataset, batch_size: int, num_batches: int) -> RandomSampler:
 def byol_a_workload(cfg: DictConfig, *, seed: int = 0) -> Workload:
     """BYOL-A (AudioNTT2020 + BYOL heads, log-mel and augmentations in the step) for ``cfg``;
     a batch of random waveforms of ``data.unit_sec`` seconds."""
-    from rq_audio.learner import BYOLA
-    from rq_byol_a.commands import resolve_chain
+    from rq_byol_a.commands import build_module, resolve_chain
 
-    m, a = cfg.model, cfg.audio
-    log_mel = dict(
-        sample_rate=a.sample_rate,
-        n_fft=a.n_fft,
-        win_length=a.win_length,
-        hop_length=a.hop_length,
-        f_min=a.f_min,
-        f_max=a.f_max,
-        backend=a.backend,
-        filterbank=a.filterbank,
-    )
     torch.manual_seed(seed)
-    module = BYOLA(
-        n_mels=a.n_mels,
-        feature_dim=m.feature_dim,
-        projection_hidden_dim=m.projection_hidden_dim,
-        projection_dim=m.projection_dim,
-        ema_decay=m.ema_decay,
-        lr=m.lr,
-        augmentations=resolve_chain(cfg).augmentations,  # method= preset or explicit
-        log_mel=log_mel,
-        encoder_channels=m.encoder_channels,
-    )
+    module = build_module(cfg, resolve_chain(cfg).augmentations)  # method= preset or explicit
     batch_size = int(cfg.data.batch_size)
-    samples = int(round(cfg.data.unit_sec * a.sample_rate))
+    samples = int(round(cfg.data.unit_sec * cfg.audio.sample_rate))
     g = torch.Generator().manual_seed(seed)
     batch = (0.1 * torch.randn(batch_size, samples, generator=g)).clamp(-1, 1)
     epochs = int(cfg.trainer.max_epochs)
