@@ -457,6 +457,14 @@ def _blocks(S: int, A: int, C: int, B: int):
                 yield s, s + 1, slice(None), slice(b0, b0 + step)
 
 
+def _as_uint8(mask: Tensor) -> Tensor:
+    """A bool mask as uint8: a view (no conversion pass) in eager mode; a conversion under
+    torch.compile, whose inductor cannot lower a bool->uint8 view (torch 2.11)."""
+    if torch.compiler.is_compiling():
+        return mask.to(torch.uint8)
+    return mask.view(torch.uint8)
+
+
 def _quantize_block(xs: Tensor, cuts: Tensor, values: Tensor) -> Tensor:
     """Quantize one block ``xs`` (s, a, C, b) with its samples' tables (s, C, n-1), (s, C, n)."""
     s, _, C, _ = xs.shape
@@ -469,7 +477,7 @@ def _quantize_block(xs: Tensor, cuts: Tensor, values: Tensor) -> Tensor:
         above = torch.empty(xs.shape, dtype=torch.bool, device=xs.device)
         for k in range(n1):
             torch.ge(xc, cuts[:, None, :, k, None], out=above)
-            bin_id.add_(above.view(torch.uint8))  # a bool->uint8 view, no conversion pass
+            bin_id.add_(_as_uint8(above))
         table = values[:, None, :, :].expand(s, xs.shape[1], C, n)
         return torch.gather(table, 3, bin_id.long()).to(xs.dtype)
     rows = xc.permute(0, 2, 1, 3).reshape(s * C, -1).contiguous()
@@ -567,7 +575,7 @@ def _quantize_segments_torch(
             above = torch.empty(xs.shape, dtype=torch.bool, device=x.device)
             for k in range(n1):
                 torch.ge(xc, cuts_by_k[k][row], out=above)
-                bin_id.add_(above.view(torch.uint8))
+                bin_id.add_(_as_uint8(above))
             q = values.reshape(-1)[row * n + bin_id]
         else:
             q = _binary_search_gather(xc, row, cuts, values)
