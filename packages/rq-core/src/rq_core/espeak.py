@@ -19,7 +19,26 @@ import ctypes
 
 import numpy as np
 
-__all__ = ["Espeak", "synthesize"]
+__all__ = ["ENGLISH_ACCENTS", "VOICE_VARIANTS", "Espeak", "synthesize"]
+
+# The English accents of the voices espeak-ng ships (``espeak-ng --voices=en``) and its voice
+# variants (``espeak-ng --voices=variant``): a voice is ``accent+variant``, e.g. ``en-us+m3``.
+# The speech generators of rq-audio and rq-dabs draw their speakers from these.
+ENGLISH_ACCENTS = (
+    "en-us",
+    "en",
+    "en-gb-scotland",
+    "en-029",
+    "en-us-nyc",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+)
+VOICE_VARIANTS = (
+    *("m1", "m2", "m3", "m4", "m5", "m6", "m7"),
+    *("f1", "f2", "f3", "f4", "f5"),
+    *("klatt", "klatt2", "klatt3"),
+)
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _RATE, _PITCH = 1, 3

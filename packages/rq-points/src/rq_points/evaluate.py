@@ -57,6 +57,18 @@ __all__ = [
 ]
 
 
+def _octree_batch(net: MidNet, batch) -> Any:
+    """The octree batch of ``batch`` at the encoder's depths."""
+    return build_octree_batch(
+        batch.points,
+        batch.normals,
+        batch.batch_ids,
+        batch.batch_size,
+        depth=net.config.depth,
+        full_depth=net.config.full_depth,
+    )
+
+
 def class_ratio_subset(labels: np.ndarray, ratio: float, seed: int = 0) -> np.ndarray:
     """Indices of ceil(ratio x class size) random items of every class (sorted).
 
@@ -87,14 +99,7 @@ def _encoder_batches(net: MidNet, cache, indices, batch_size: int, device):
     evaluate = PointAugmentation(train=False)
     for batch in _loader(cache, indices, batch_size):
         batch = evaluate(batch.to(device))
-        ob = build_octree_batch(
-            batch.points,
-            batch.normals,
-            batch.batch_ids,
-            batch.batch_size,
-            depth=net.config.depth,
-            full_depth=net.config.full_depth,
-        )
+        ob = _octree_batch(net, batch)
         yield batch, ob
 
 
@@ -345,14 +350,7 @@ def finetune_classification(
         head.train()
         for batch in train_loader:
             batch = augment(batch.to(device), g)
-            ob = build_octree_batch(
-                batch.points,
-                batch.normals,
-                batch.batch_ids,
-                batch.batch_size,
-                depth=net.config.depth,
-                full_depth=net.config.full_depth,
-            )
+            ob = _octree_batch(net, batch)
             _, branches = net.backbone(ob.octree)
             loss = F.cross_entropy(head(net.global_feature(ob.octree, branches)), batch.class_ids)
             opt.zero_grad()
@@ -413,14 +411,7 @@ def finetune_segmentation(
     g = torch.Generator(device=device).manual_seed(seed)
 
     def logits_of(batch):
-        ob = build_octree_batch(
-            batch.points,
-            batch.normals,
-            batch.batch_ids,
-            batch.batch_size,
-            depth=net.config.depth,
-            full_depth=net.config.full_depth,
-        )
+        ob = _octree_batch(net, batch)
         feats = net.point_features(ob.octree, batch.points, batch.batch_ids, ob.point_leaf)
         mask = _class_mask(batch.class_ids.cpu()[batch.batch_ids.cpu()], part_ranges, num_parts).to(
             device

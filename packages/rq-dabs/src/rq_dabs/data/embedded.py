@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from rq_core import runs
+from rq_core.espeak import ENGLISH_ACCENTS, VOICE_VARIANTS
 
 from rq_dabs.data.assets import asset_path
 from rq_dabs.data.base import ArraysDataset
@@ -193,17 +194,8 @@ class SpokenDigitsSpeech(ArraysDataset):
     """
 
     WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-    ACCENTS = (
-        "en-us",
-        "en",
-        "en-gb-scotland",
-        "en-029",
-        "en-us-nyc",
-        "en-gb-x-rp",
-        "en-gb-x-gbclan",
-        "en-gb-x-gbcwmd",
-    )
-    VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+    ACCENTS = ENGLISH_ACCENTS
+    VARIANTS = VOICE_VARIANTS[:12]  # the male and female variants, not the klatt ones
     VOICES, SPLIT_VOICES = 40, {"train": 28, "valid": 4, "test": 8}
     SPECS = [Input2dSpec(32, 8, 1)]
     NUM_CLASSES = 10

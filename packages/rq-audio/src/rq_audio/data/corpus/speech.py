@@ -8,35 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rq_core.espeak import ENGLISH_ACCENTS, VOICE_VARIANTS
+
 __all__ = ["ACCENTS", "VARIANTS", "Speaker"]
 
-ACCENTS = (
-    "en-us",
-    "en",
-    "en-gb-scotland",
-    "en-029",
-    "en-us-nyc",
-    "en-gb-x-rp",
-    "en-gb-x-gbclan",
-    "en-gb-x-gbcwmd",
-)
-VARIANTS = (
-    "m1",
-    "m2",
-    "m3",
-    "m4",
-    "m5",
-    "m6",
-    "m7",
-    "f1",
-    "f2",
-    "f3",
-    "f4",
-    "f5",
-    "klatt",
-    "klatt2",
-    "klatt3",
-)
+# Every English accent and every variant espeak-ng ships (rq_core.espeak).
+ACCENTS = ENGLISH_ACCENTS
+VARIANTS = VOICE_VARIANTS
 
 
 @dataclass(frozen=True)
