@@ -130,11 +130,16 @@ def run_sweep(
         check = stage.prepare(force=force, on_change="supersede")
         if check.state == "done":
             print(f"[sweep] {index + 1}/{len(points)} {point.name}: reused ({stage.path})")
-            estimates = {k: _estimate(v) for k, v in stage.outputs()["estimates"].items()}
+            stored = stage.outputs()
+            # stage.json sorts its keys: the column order is kept beside the estimates
+            order = stored.get("columns") or sorted(stored["estimates"])
+            estimates = {k: _estimate(stored["estimates"][k]) for k in order}
         else:
             print(f"[sweep] {index + 1}/{len(points)} {point.name}: running", flush=True)
             estimates = {k: _estimate(v) for k, v in run_point(point, stage.directory).items()}
-            stage.finish(estimates={k: v.to_json() for k, v in estimates.items()})
+            stage.finish(
+                columns=list(estimates), estimates={k: v.to_json() for k, v in estimates.items()}
+            )
         results[point] = estimates
 
     columns: list[str] = []
