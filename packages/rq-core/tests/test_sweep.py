@@ -14,7 +14,11 @@ def _fake_run(calls):
         calls.append(point.name)
         assert directory.name == point.name and directory.is_dir()
         value = 50.0 + point.num_bins
-        return {"keyword": Estimate(value, value - 2, value + 2, 0.95, 100)}
+        # not in alphabetical order: a reused point must keep the columns' order
+        return {
+            "keyword": Estimate(value, value - 2, value + 2, 0.95, 100),
+            "average": Estimate(value, value - 1, value + 1, 0.95, 100),
+        }
 
     return run_point
 
@@ -50,6 +54,11 @@ def test_a_sweep_reuses_finished_points_redoes_changed_ones_and_plots(tmp_path):
     # Same settings: both points reused, and the table is rebuilt from their records.
     again = run_sweep(points, _fake_run(calls), run_dir=tmp_path, settings={"steps": 3})
     assert len(calls) == 2
+    assert (
+        again[0].columns
+        == tables[0].columns
+        == ["bins", "spacing", "collapse", "keyword", "average"]
+    )
     assert str(again[0].rows[0]["keyword"]) == "52.0 [50.0, 54.0]"
     # Other settings: redone, the old point kept aside; force redoes a finished one.
     run_sweep(points[:1], _fake_run(calls), run_dir=tmp_path, settings={"steps": 4}, plot=False)

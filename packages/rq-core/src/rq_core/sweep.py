@@ -23,13 +23,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rq_core.runs import ResultsTable, Stage, atomic_output, write_results
+from rq_core.runs import ResultsTable, Stage, _cell_from_json, atomic_output, write_results
 from rq_core.uncertainty import Estimate
 
 __all__ = [
     "SweepConfig",
     "SweepPoint",
-    "estimates_from_json",
     "plot_sweep",
     "run_sweep",
     "sweep_points",
@@ -91,10 +90,8 @@ def sweep_points(cfg: SweepConfig) -> list[SweepPoint]:
 
 
 def _estimate(value: Estimate | Mapping[str, Any]) -> Estimate:
-    if isinstance(value, Estimate):
-        return value
-    fields = {k: value[k] for k in ("value", "low", "high", "level", "resamples") if k in value}
-    return Estimate(**fields)
+    """An estimate, or its JSON (a stage record, a results.json cell) made one again."""
+    return value if isinstance(value, Estimate) else _cell_from_json(value)
 
 
 def run_sweep(
@@ -133,11 +130,16 @@ def run_sweep(
         check = stage.prepare(force=force, on_change="supersede")
         if check.state == "done":
             print(f"[sweep] {index + 1}/{len(points)} {point.name}: reused ({stage.path})")
-            estimates = {k: _estimate(v) for k, v in stage.outputs()["estimates"].items()}
+            stored = stage.outputs()
+            # stage.json sorts its keys: the column order is kept beside the estimates
+            order = stored.get("columns") or sorted(stored["estimates"])
+            estimates = {k: _estimate(stored["estimates"][k]) for k in order}
         else:
             print(f"[sweep] {index + 1}/{len(points)} {point.name}: running", flush=True)
             estimates = {k: _estimate(v) for k, v in run_point(point, stage.directory).items()}
-            stage.finish(estimates={k: v.to_json() for k, v in estimates.items()})
+            stage.finish(
+                columns=list(estimates), estimates={k: v.to_json() for k, v in estimates.items()}
+            )
         results[point] = estimates
 
     columns: list[str] = []
@@ -211,8 +213,3 @@ def plot_sweep(table: ResultsTable, path: str | os.PathLike) -> Path:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
-
-
-def estimates_from_json(data: Mapping[str, Any]) -> dict[str, Estimate]:
-    """``{column: Estimate}`` back from a ``stage.json`` or results.json cell mapping."""
-    return {k: _estimate(v) for k, v in data.items()}
